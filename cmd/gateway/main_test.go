@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vpsgate/gateway/internal/testenv"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server goroutine to write while
+// the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestCheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(good, []byte("listen: \":9080\"\n"), 0o600)
+	os.WriteFile(bad, []byte("listen: \"nope\"\ngeoblock_typo: 1\n"), 0o600)
+
+	tests := []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		wantCode int
+		wantOut  string
+		wantErr  string
+	}{
+		{"good file", []string{"check-config", "-config", good}, nil, 0, "configuration OK", ""},
+		{"from GATEWAY_CONFIG", []string{"check-config"}, map[string]string{"GATEWAY_CONFIG": good}, 0, "configuration OK (" + good, ""},
+		{"unknown key", []string{"check-config", "-config", bad}, nil, 2, "", "geoblock_typo"},
+		{"bad env value", []string{"check-config"}, map[string]string{"GATEWAY_LISTEN": "nope"}, 2, "", `listen: "nope": must be host:port`},
+		{"missing file", []string{"check-config", "-config", filepath.Join(dir, "none.yaml")}, nil, 2, "", "no such file"},
+		{"unknown command", []string{"frobnicate"}, nil, 2, "", `unknown command "frobnicate"`},
+		{"stray argument", []string{"version", "extra"}, nil, 2, "", `unexpected argument "extra"`},
+		{"version", []string{"version"}, nil, 0, "gateway dev", ""},
+		{"help", []string{"check-config", "-h"}, nil, 0, "", "usage: gateway check-config"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(context.Background(), tt.args, strings.NewReader(""), &out, &errb, tt.env)
+			if code != tt.wantCode {
+				t.Errorf("exit = %d, want %d\nstdout: %s\nstderr: %s", code, tt.wantCode, out.String(), errb.String())
+			}
+			if !strings.Contains(out.String(), tt.wantOut) {
+				t.Errorf("stdout = %q, want it to contain %q", out.String(), tt.wantOut)
+			}
+			if !strings.Contains(errb.String(), tt.wantErr) {
+				t.Errorf("stderr = %q, want it to contain %q", errb.String(), tt.wantErr)
+			}
+		})
+	}
+}
+
+// serveInProcess runs `gateway serve` in this process with env as its whole
+// environment and returns the public and admin base URLs once both answer.
+func serveInProcess(t *testing.T, env map[string]string) (public, admin string, logs *syncBuffer) {
+	t.Helper()
+	pubAddr, admAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	env["GATEWAY_LISTEN"] = pubAddr
+	env["GATEWAY_ADMIN_LISTEN"] = admAddr
+	if _, ok := env["GATEWAY_DATA_DIR"]; !ok {
+		env["GATEWAY_DATA_DIR"] = t.TempDir()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	logs = &syncBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"serve"}, strings.NewReader(""), io.Discard, logs, env) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("serve exited %d; logs:\n%s", code, logs.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("serve did not stop within 30s of cancel")
+		}
+	})
+	public, admin = "http://"+pubAddr, "http://"+admAddr
+	waitFor(t, admin+"/healthz", 200, done, logs)
+	return public, admin, logs
+}
+
+// waitFor polls url until it answers status; it gives up when the server
+// exits or after a generous bound (start-up includes embedded servers).
+func waitFor(t *testing.T, url string, status int, done <-chan int, logs *syncBuffer) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited early with %d; logs:\n%s", code, logs.String())
+		default:
+		}
+		resp, err := http.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			last = string(b)
+			if resp.StatusCode == status {
+				return last
+			}
+			last = resp.Status + " " + last
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered %d; last: %s\nlogs:\n%s", url, status, last, logs.String())
+	return ""
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestServeZeroConfig is the embedded-mode smoke test: no configuration at
+// all serves the demo storefront through the proxy, with every dependency
+// in-process, and reports ready.
+func TestServeZeroConfig(t *testing.T) {
+	public, admin, logs := serveInProcess(t, map[string]string{})
+	waitFor(t, admin+"/readyz", 200, nil, logs)
+	code, body := get(t, public+"/")
+	if code != 200 || !strings.Contains(body, "Demo VPS") {
+		t.Errorf("GET / through the proxy = %d, want the demo storefront; body:\n%.300s", code, body)
+	}
+	if code, body := get(t, admin+"/metrics"); code != 200 || !strings.Contains(body, `listener="public"`) {
+		t.Errorf("/metrics = %d, no public request counted", code)
+	}
+	if !strings.Contains(logs.String(), "EMBEDDED MODE") {
+		t.Errorf("start-up did not announce embedded mode; logs:\n%s", logs.String())
+	}
+}
+
+// TestServeRecoversWhenRedisReturns proves that the gateway starts while
+// Redis is down, reports it on /readyz, and recovers by itself when Redis
+// comes back, against a real redis-server.
+func TestServeRecoversWhenRedisReturns(t *testing.T) {
+	rp := testenv.StartRedis(t)
+	s3 := testenv.S3(t)
+	_, bucket := testenv.Bucket(t)
+	rp.Stop()
+	env := map[string]string{
+		"GATEWAY_REDIS_URL":     rp.URL(),
+		"GATEWAY_S3_ENDPOINT":   s3.Endpoint,
+		"GATEWAY_S3_ACCESS_KEY": s3.AccessKey,
+		"GATEWAY_S3_SECRET_KEY": s3.SecretKey,
+		"GATEWAY_S3_BUCKET":     bucket,
+	}
+	_, admin, logs := serveInProcess(t, env)
+	body := waitFor(t, admin+"/readyz", 503, nil, logs)
+	if !strings.Contains(body, `"redis":`) || strings.Contains(body, `"redis":"ok"`) || !strings.Contains(body, `"s3":"ok"`) {
+		t.Errorf("/readyz with Redis down = %s, want redis failing and s3 ok", body)
+	}
+	rp.Start()
+	waitFor(t, admin+"/readyz", 200, nil, logs)
+	rp.Stop()
+	waitFor(t, admin+"/readyz", 503, nil, logs)
+	rp.Start()
+	waitFor(t, admin+"/readyz", 200, nil, logs)
+}
+
+func TestAuthCommands(t *testing.T) {
+	secret := "0123456789abcdef0123456789abcdef"
+	tests := []struct {
+		name     string
+		args     []string
+		stdin    string
+		env      map[string]string
+		wantCode int
+		wantOut  string
+		wantErr  string
+	}{
+		{name: "hash-key", args: []string{"hash-key"}, stdin: "sk_live_0123456789abcdefghij\n", wantOut: "sha256:"},
+		{name: "hash-key short", args: []string{"hash-key"}, stdin: "short\n", wantCode: 2, wantErr: "at least 24"},
+		{name: "hash-key empty stdin", args: []string{"hash-key"}, stdin: "", wantCode: 2, wantErr: "nothing on stdin"},
+		{name: "hash-password", args: []string{"hash-password"}, stdin: "correct horse battery\n", wantOut: "$2a$12$"},
+		{name: "hash-password short", args: []string{"hash-password"}, stdin: "pw\n", wantCode: 2, wantErr: "at least 12"},
+		{name: "token", args: []string{"token", "-sub", "alice", "-role", "admin"}, env: map[string]string{"GATEWAY_AUTH_JWT_SECRET": secret}, wantOut: "eyJ"},
+		{name: "token no secret", args: []string{"token", "-sub", "alice"}, wantCode: 2, wantErr: "jwt_secret is not set"},
+		{name: "token no sub", args: []string{"token"}, wantCode: 2, wantErr: "-sub is required"},
+		{name: "token bad role", args: []string{"token", "-sub", "a", "-role", "root"}, env: map[string]string{"GATEWAY_AUTH_JWT_SECRET": secret}, wantCode: 2, wantErr: `role "root"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(context.Background(), tt.args, strings.NewReader(tt.stdin), &out, &errb, tt.env)
+			if code != tt.wantCode || !strings.Contains(out.String(), tt.wantOut) || !strings.Contains(errb.String(), tt.wantErr) {
+				t.Errorf("exit %d (want %d)\nstdout %q (want %q)\nstderr %q (want %q)", code, tt.wantCode, out.String(), tt.wantOut, errb.String(), tt.wantErr)
+			}
+		})
+	}
+}

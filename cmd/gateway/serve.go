@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/vpsgate/gateway/gateway"
+	"github.com/vpsgate/gateway/internal/config"
+	"github.com/vpsgate/gateway/internal/embedded"
+	"github.com/vpsgate/gateway/internal/logctx"
+	"github.com/vpsgate/gateway/kyc"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+func versionCmd(ctx context.Context, e *cmdEnv) error {
+	if err := e.parse(); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "gateway %s\n", versionString())
+	return nil
+}
+
+func versionString() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v += " (" + bi.GoVersion + ")"
+	}
+	return v
+}
+
+func checkConfigCmd(ctx context.Context, e *cmdEnv) error {
+	if err := e.parse(); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*e.configPath, e.env)
+	if err != nil {
+		return err
+	}
+	src := *e.configPath
+	if src == "" {
+		src = "built-in defaults"
+	}
+	fmt.Fprintf(e.stdout, "configuration OK (%s)\n", src)
+	if emb := cfg.Embedded(); emb.Any() {
+		fmt.Fprintf(e.stdout, "embedded: %s\n", strings.Join(embeddedList(emb), ", "))
+	}
+	return nil
+}
+
+// newLogger builds the one logger: JSON (or text) on stderr, with the
+// request's attributes added from the context.
+func newLogger(w io.Writer, cfg config.LogConfig) *slog.Logger {
+	level, _ := cfg.SlogLevel() // validated
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
+	if cfg.Format == "text" {
+		h = slog.NewTextHandler(w, opts)
+	}
+	return slog.New(logctx.NewHandler(h))
+}
+
+// serveCmd runs the gateway until the context is cancelled (SIGINT/SIGTERM).
+func serveCmd(ctx context.Context, e *cmdEnv) error {
+	if err := e.parse(); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*e.configPath, e.env)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(e.stderr, cfg.Log)
+	logger.Info("starting", "version", versionString(), "config", cfg.Redacted())
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	emb := cfg.Embedded()
+	// closers run in reverse order at exit, after the servers have stopped.
+	var closers []func()
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}()
+
+	// Redis: shared state (counters, orders, queues). Embedded when no URL.
+	if emb.Redis {
+		srv, err := embedded.StartRedis(ctx, logger)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, srv.Close)
+		cfg.Redis.URL = srv.URL()
+	}
+	ropts, err := cfg.Redis.UniversalOptions()
+	if err != nil {
+		return fmt.Errorf("redis options: %w", err)
+	}
+	rdb := redis.NewUniversalClient(ropts)
+	closers = append(closers, func() { _ = rdb.Close() })
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		logger.Warn("redis not reachable at start; will keep trying", "error", err)
+	}
+
+	// S3: KYC documents. Embedded server keeps files under data_dir.
+	if emb.S3 {
+		srv, err := embedded.StartS3(ctx, filepath.Join(cfg.DataDir, "s3"), logger)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, srv.Close)
+		cfg.S3.Endpoint, cfg.S3.AccessKey, cfg.S3.SecretKey, cfg.S3.Secure = srv.Endpoint(), srv.AccessKey(), srv.SecretKey(), false
+	}
+	store, err := kyc.OpenStore(ctx, cfg.S3, logger)
+	if err != nil {
+		return err
+	}
+
+	// Upstream: the storefront. The demo one when none is configured.
+	upstream := cfg.Upstream
+	if emb.Upstream {
+		shop, ln, err := embedded.ListenStorefront(ctx, "127.0.0.1:0", logger)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, func() { _ = shop.Close() })
+		upstream = "http://" + ln.Addr().String()
+	}
+	target, err := url.Parse(upstream)
+	if err != nil {
+		return fmt.Errorf("parsing upstream: %w", err)
+	}
+
+	gw, err := gateway.New(cfg.Config, gateway.Deps{
+		Logger:    logger,
+		Registry:  reg,
+		Upstream:  target,
+		AccessLog: cfg.Log.Access,
+		Ready: []gateway.ReadyCheck{
+			{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+			{Name: "s3", Check: store.Ready},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if err := gw.Listen(); err != nil {
+		return err
+	}
+	printBanner(e.stderr, cfg, emb, gw, target)
+	return gw.Serve(ctx)
+}
+
+func embeddedList(emb config.Embedded) []string {
+	var parts []string
+	if emb.Redis {
+		parts = append(parts, "redis (in-process, memory only)")
+	}
+	if emb.S3 {
+		parts = append(parts, "s3 (in-process, files under data_dir)")
+	}
+	if emb.GeoIP {
+		parts = append(parts, "geoip (bundled demo database)")
+	}
+	if emb.Upstream {
+		parts = append(parts, "upstream (demo storefront)")
+	}
+	return parts
+}
+
+// printBanner tells a person what is running where; loud on purpose when
+// anything is embedded, because nothing of the embedded Redis survives a
+// restart and the demo GeoIP database knows only documentation ranges.
+func printBanner(w io.Writer, cfg *config.Config, emb config.Embedded, gw *gateway.Gateway, upstream *url.URL) {
+	pub := "http://" + hostPort(gw.PublicAddr().String())
+	adm := "http://" + hostPort(gw.AdminAddr().String())
+	var b strings.Builder
+	if emb.Any() {
+		b.WriteString("\n==================================================================\n")
+		b.WriteString(" EMBEDDED MODE: for trying the gateway out, not for production.\n")
+		for _, p := range embeddedList(emb) {
+			b.WriteString("   - " + p + "\n")
+		}
+		if emb.Redis {
+			b.WriteString(" Redis state (counters, orders, sessions) is LOST on exit.\n")
+		}
+		if emb.S3 {
+			fmt.Fprintf(&b, " Files persist only under %s.\n", cfg.DataDir)
+		}
+		b.WriteString(" Set redis.url, s3.*, geoip.country_db and upstream for production.\n")
+		b.WriteString("==================================================================\n")
+	}
+	fmt.Fprintf(&b, " storefront (public):  %s/\n", pub)
+	fmt.Fprintf(&b, " upstream:             %s\n", upstream)
+	fmt.Fprintf(&b, " health:               %s/healthz  %s/readyz\n", adm, adm)
+	fmt.Fprintf(&b, " metrics:              %s/metrics\n\n", adm)
+	_, _ = io.WriteString(w, b.String())
+}
+
+// hostPort turns ":8080" or "[::]:8080" into something a person can click.
+func hostPort(addr string) string {
+	for _, any := range []string{"[::]:", "0.0.0.0:"} {
+		if strings.HasPrefix(addr, any) {
+			return "localhost:" + strings.TrimPrefix(addr, any)
+		}
+	}
+	return addr
+}
+
+// demoStorefrontCmd runs only the demo storefront, for docker-compose, where
+// it stands in for the seller's shop behind the gateway.
+func demoStorefrontCmd(ctx context.Context, e *cmdEnv) error {
+	listen := e.flags.String("listen", "127.0.0.1:8090", "`address` to serve the demo storefront on")
+	if err := e.parse(); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*e.configPath, e.env)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(e.stderr, cfg.Log)
+	if _, _, err := embedded.ListenStorefront(ctx, *listen, logger); err != nil {
+		return err
+	}
+	// ListenStorefront shuts the server down when ctx ends.
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,159 @@
+package gateway
+
+import (
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vpsgate/gateway/internal/clientip"
+	"github.com/vpsgate/gateway/internal/configerr"
+)
+
+// Config is the gateway's own part of the configuration: the two listeners,
+// the upstream storefront and the timeouts around them. Its keys sit at the
+// top level of the file (listen, upstream, ...).
+type Config struct {
+	// Listen is the public side: storefront traffic.
+	Listen string `yaml:"listen"`
+	// AdminListen serves the API, console, health and metrics. Keep it off
+	// the internet.
+	AdminListen string `yaml:"admin_listen"`
+	// PublicURL is how customers reach the gateway (links in mails and
+	// answers). Empty: derived from Listen.
+	PublicURL string `yaml:"public_url"`
+	// Upstream is the storefront's base URL. Empty: the built-in demo
+	// storefront.
+	Upstream string `yaml:"upstream"`
+	// TrustedProxies are the load balancers whose X-Forwarded-For and
+	// Forwarded headers are believed (CIDRs or addresses).
+	TrustedProxies []string `yaml:"trusted_proxies"`
+
+	Server ServerConfig `yaml:"server"`
+	Proxy  ProxyConfig  `yaml:"proxy"`
+}
+
+// ServerConfig bounds what a client may cost the listeners.
+type ServerConfig struct {
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request; large uploads need room.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout is 0 (none) by default so that streamed responses and
+	// websockets through the proxy are not cut.
+	WriteTimeout    time.Duration `yaml:"write_timeout"`
+	IdleTimeout     time.Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes  int           `yaml:"max_header_bytes"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// ProxyConfig governs the connection to the upstream storefront.
+type ProxyConfig struct {
+	DialTimeout           time.Duration `yaml:"dial_timeout"`
+	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
+	IdleConnTimeout       time.Duration `yaml:"idle_conn_timeout"`
+	// MaxIdleConnsPerHost is the keep-alive pool to the upstream; the
+	// standard library's default of 2 makes every busy gateway re-dial.
+	MaxIdleConnsPerHost int `yaml:"max_idle_conns_per_host"`
+}
+
+// SetDefaults fills unset values.
+func (c *Config) SetDefaults() {
+	if c.Listen == "" {
+		c.Listen = ":8080"
+	}
+	if c.AdminListen == "" {
+		c.AdminListen = "127.0.0.1:8081"
+	}
+	s := &c.Server
+	setDur(&s.ReadHeaderTimeout, 10*time.Second)
+	setDur(&s.ReadTimeout, 5*time.Minute)
+	setDur(&s.IdleTimeout, 2*time.Minute)
+	setDur(&s.ShutdownTimeout, 15*time.Second)
+	if s.MaxHeaderBytes == 0 {
+		s.MaxHeaderBytes = 64 << 10
+	}
+	p := &c.Proxy
+	setDur(&p.DialTimeout, 5*time.Second)
+	setDur(&p.ResponseHeaderTimeout, 30*time.Second)
+	setDur(&p.IdleConnTimeout, 90*time.Second)
+	if p.MaxIdleConnsPerHost == 0 {
+		p.MaxIdleConnsPerHost = 256
+	}
+}
+
+func setDur(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+// Validate reports every bad value.
+func (c *Config) Validate() error {
+	var errs []error
+	for key, addr := range map[string]string{"listen": c.Listen, "admin_listen": c.AdminListen} {
+		if err := validListenAddr(addr); err != nil {
+			errs = append(errs, configerr.Field(key, addr, err.Error()))
+		}
+	}
+	if c.Listen == c.AdminListen && !strings.HasSuffix(c.Listen, ":0") {
+		errs = append(errs, configerr.Field("admin_listen", c.AdminListen, "must differ from listen"))
+	}
+	if c.PublicURL != "" {
+		if err := validHTTPURL(c.PublicURL); err != nil {
+			errs = append(errs, configerr.Field("public_url", c.PublicURL, err.Error()))
+		}
+	}
+	if c.Upstream != "" {
+		if err := validHTTPURL(c.Upstream); err != nil {
+			errs = append(errs, configerr.Field("upstream", c.Upstream, err.Error()))
+		}
+	}
+	if _, err := clientip.ParsePrefixes(c.TrustedProxies); err != nil {
+		errs = append(errs, configerr.Field("trusted_proxies", nil, err.Error()))
+	}
+	durs := map[string]time.Duration{
+		"server.read_header_timeout": c.Server.ReadHeaderTimeout, "server.read_timeout": c.Server.ReadTimeout,
+		"server.write_timeout": c.Server.WriteTimeout, "server.idle_timeout": c.Server.IdleTimeout,
+		"server.shutdown_timeout": c.Server.ShutdownTimeout, "proxy.dial_timeout": c.Proxy.DialTimeout,
+		"proxy.response_header_timeout": c.Proxy.ResponseHeaderTimeout, "proxy.idle_conn_timeout": c.Proxy.IdleConnTimeout,
+	}
+	for key, d := range durs {
+		if d < 0 {
+			errs = append(errs, configerr.Field(key, d, "must not be negative"))
+		}
+	}
+	if c.Server.MaxHeaderBytes < 1024 {
+		errs = append(errs, configerr.Field("server.max_header_bytes", c.Server.MaxHeaderBytes, "must be at least 1024"))
+	}
+	if c.Proxy.MaxIdleConnsPerHost < 0 {
+		errs = append(errs, configerr.Field("proxy.max_idle_conns_per_host", c.Proxy.MaxIdleConnsPerHost, "must not be negative"))
+	}
+	return joinErrs(errs)
+}
+
+func validListenAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errorString("must be host:port or :port")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return errorString("port must be a number from 0 to 65535")
+	}
+	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		return errorString("host must be an IP address, localhost or empty")
+	}
+	return nil
+}
+
+func validHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errorString("must be an absolute http:// or https:// URL")
+	}
+	return nil
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }

@@ -1,0 +1,395 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// startGateway runs a gateway on loopback ports in front of upstream and
+// returns its public and admin base URLs.
+func startGateway(t *testing.T, cfg Config, deps Deps) (public, admin string) {
+	t.Helper()
+	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("test config invalid: %v", err)
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	gw, err := New(cfg, deps)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if err := gw.Listen(); err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- gw.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return "http://" + gw.PublicAddr().String(), "http://" + gw.AdminAddr().String()
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// echoUpstream answers with the request it received, as JSON.
+func echoUpstream(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"method": r.Method, "path": r.URL.RequestURI(), "host": r.Host,
+			"headers": r.Header, "body": string(body),
+		})
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type echoed struct {
+	Method, Path, Host, Body string
+	Headers                  http.Header
+}
+
+func getEcho(t *testing.T, req *http.Request) (echoed, *http.Response) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e echoed
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+		t.Fatalf("decoding echo (status %d): %v", resp.StatusCode, err)
+	}
+	return e, resp
+}
+
+func TestProxyForwardsHeaders(t *testing.T) {
+	up := echoUpstream(t)
+	tests := []struct {
+		name      string
+		trusted   []string
+		header    http.Header
+		wantXFF   string
+		wantProto string
+		wantHost  string
+	}{
+		{
+			name:      "untrusted peer: forwarded headers replaced",
+			header:    http.Header{"X-Forwarded-For": {"203.0.113.9"}, "X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"evil.example"}},
+			wantXFF:   "127.0.0.1",
+			wantProto: "http",
+		},
+		{
+			name:      "trusted peer: chain kept, proto and host believed",
+			trusted:   []string{"127.0.0.0/8"},
+			header:    http.Header{"X-Forwarded-For": {"198.51.100.7"}, "X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"shop.example"}},
+			wantXFF:   "198.51.100.7, 127.0.0.1",
+			wantProto: "https",
+			wantHost:  "shop.example",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pub, _ := startGateway(t, Config{TrustedProxies: tt.trusted}, Deps{Upstream: mustURL(t, up.URL)})
+			req, _ := http.NewRequest("POST", pub+"/cart?x=1", strings.NewReader("hello"))
+			for k, v := range tt.header {
+				req.Header[k] = v
+			}
+			req.Header.Set("Connection", "keep-alive, X-Hop")
+			req.Header.Set("X-Hop", "must not pass")
+			e, resp := getEcho(t, req)
+			if e.Method != "POST" || e.Path != "/cart?x=1" || e.Body != "hello" {
+				t.Errorf("upstream saw %s %s %q, want POST /cart?x=1 \"hello\"", e.Method, e.Path, e.Body)
+			}
+			if got := e.Headers.Get("X-Forwarded-For"); got != tt.wantXFF {
+				t.Errorf("X-Forwarded-For = %q, want %q", got, tt.wantXFF)
+			}
+			if got := e.Headers.Get("X-Forwarded-Proto"); got != tt.wantProto {
+				t.Errorf("X-Forwarded-Proto = %q, want %q", got, tt.wantProto)
+			}
+			wantHost := tt.wantHost
+			if wantHost == "" {
+				wantHost = strings.TrimPrefix(pub, "http://")
+			}
+			if got := e.Headers.Get("X-Forwarded-Host"); got != wantHost {
+				t.Errorf("X-Forwarded-Host = %q, want %q", got, wantHost)
+			}
+			if got := e.Headers.Get("X-Hop"); got != "" {
+				t.Errorf("hop-by-hop header X-Hop reached upstream: %q", got)
+			}
+			if e.Headers.Get("X-Request-Id") == "" || e.Headers.Get("X-Request-Id") != resp.Header.Get("X-Request-Id") {
+				t.Errorf("request id upstream %q, response %q: want the same, non-empty", e.Headers.Get("X-Request-Id"), resp.Header.Get("X-Request-Id"))
+			}
+		})
+	}
+}
+
+func TestProxyErrors(t *testing.T) {
+	// A port with nothing listening: connection refused.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := ln.Addr().String()
+	ln.Close()
+
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); slow.Close() })
+
+	tests := []struct {
+		name     string
+		upstream string
+		accept   string
+		want     int
+		wantType string
+	}{
+		{"unreachable is 502", "http://" + deadAddr, "text/html", http.StatusBadGateway, "text/html"},
+		{"unreachable JSON client", "http://" + deadAddr, "application/json", http.StatusBadGateway, "application/json"},
+		{"slow is 504", slow.URL, "", http.StatusGatewayTimeout, "text/html"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Config{Proxy: ProxyConfig{ResponseHeaderTimeout: 100 * time.Millisecond}}
+			pub, _ := startGateway(t, cfg, Deps{Upstream: mustURL(t, tt.upstream)})
+			req, _ := http.NewRequest("GET", pub+"/", nil)
+			if tt.accept != "" {
+				req.Header.Set("Accept", tt.accept)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Errorf("status = %d, want %d", resp.StatusCode, tt.want)
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, tt.wantType) {
+				t.Errorf("Content-Type = %q, want %s; body %s", ct, tt.wantType, body)
+			}
+		})
+	}
+}
+
+func TestProxyStreamsResponse(t *testing.T) {
+	next := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 3 {
+			fmt.Fprintf(w, "data: %d\n\n", i)
+			w.(http.Flusher).Flush()
+			select {
+			case <-next:
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}))
+	t.Cleanup(up.Close)
+	pub, _ := startGateway(t, Config{}, Deps{Upstream: mustURL(t, up.URL)})
+	resp, err := http.Get(pub + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	// Each event must arrive before the upstream is allowed to send the
+	// next one: a buffering proxy would deadlock here (and the test time out).
+	for i := range 3 {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("data: %d\n", i); line != want {
+			t.Fatalf("event %d = %q, want %q", i, line, want)
+		}
+		_, _ = br.ReadString('\n')
+		next <- struct{}{}
+	}
+}
+
+func TestProxyWebsocketUpgrade(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "websocket" {
+			http.Error(w, "want upgrade", 400)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		_ = brw.Flush()
+		// Echo raw bytes: enough to prove the tunnel is two-way.
+		line, _ := brw.ReadString('\n')
+		_, _ = brw.WriteString("echo " + line)
+		_ = brw.Flush()
+	}))
+	t.Cleanup(up.Close)
+	pub, _ := startGateway(t, Config{}, Deps{Upstream: mustURL(t, up.URL)})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(pub, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status = %d, want 101", resp.StatusCode)
+	}
+	fmt.Fprintf(conn, "ping\n")
+	line, err := br.ReadString('\n')
+	if err != nil || line != "echo ping\n" {
+		t.Fatalf("tunnel answered %q, %v; want \"echo ping\\n\"", line, err)
+	}
+}
+
+func TestProxyLargeBody(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, n)
+	}))
+	t.Cleanup(up.Close)
+	pub, _ := startGateway(t, Config{}, Deps{Upstream: mustURL(t, up.URL)})
+	const size = 64 << 20
+	resp, err := http.Post(pub+"/upload", "application/octet-stream", io.LimitReader(zeros{}, size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != fmt.Sprint(size) {
+		t.Errorf("upstream received %s bytes, want %d", body, size)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+func TestAdminEndpoints(t *testing.T) {
+	up := echoUpstream(t)
+	failing := errors.New("connection refused")
+	var redisErr error
+	deps := Deps{
+		Upstream: mustURL(t, up.URL),
+		Ready: []ReadyCheck{
+			{Name: "redis", Check: func(context.Context) error { return redisErr }},
+			{Name: "s3", Check: func(context.Context) error { return nil }},
+		},
+	}
+	pub, admin := startGateway(t, Config{}, deps)
+
+	get := func(u string) (int, string) {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get(admin + "/healthz"); code != 200 || !strings.Contains(body, "alive") {
+		t.Errorf("/healthz = %d %s", code, body)
+	}
+	if code, body := get(admin + "/readyz"); code != 200 || !strings.Contains(body, `"ready"`) {
+		t.Errorf("/readyz = %d %s, want 200 ready", code, body)
+	}
+	redisErr = failing
+	code, body := get(admin + "/readyz")
+	if code != 503 || !strings.Contains(body, `"redis":"connection refused"`) || !strings.Contains(body, `"s3":"ok"`) {
+		t.Errorf("/readyz with redis down = %d %s, want 503 naming redis", code, body)
+	}
+	get(pub + "/some/page")
+	if code, body := get(admin + "/metrics"); code != 200 ||
+		!strings.Contains(body, `gateway_http_requests_total{code="200",listener="public",method="GET",route="proxy"} 1`) {
+		t.Errorf("/metrics = %d, missing the proxied request count:\n%s", code, body)
+	}
+	if code, body := get(admin + "/nope"); code != 404 || !strings.Contains(body, `"code":"not_found"`) {
+		t.Errorf("/nope = %d %s, want JSON 404", code, body)
+	}
+}
+
+func TestListenAddressInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := Config{Listen: ln.Addr().String(), AdminListen: "127.0.0.1:0"}
+	cfg.SetDefaults()
+	gw, err := New(cfg, Deps{Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), Upstream: mustURL(t, "http://127.0.0.1:1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = gw.Listen()
+	if err == nil || !strings.Contains(err.Error(), ln.Addr().String()) || !strings.Contains(err.Error(), "(listen)") {
+		t.Fatalf("Listen() = %v, want an error naming %s and the key", err, ln.Addr())
+	}
+}
+
+func TestRequestID(t *testing.T) {
+	tests := []struct {
+		in   string
+		keep bool
+	}{
+		{"abcdef12-3456", true},
+		{"short", false},
+		{"has space in it", false},
+		{strings.Repeat("a", 65), false},
+		{"<script>alert(1)</script>", false},
+	}
+	for _, tt := range tests {
+		got := requestID(tt.in)
+		if (got == tt.in) != tt.keep {
+			t.Errorf("requestID(%q) = %q, keep=%v", tt.in, got, tt.keep)
+		}
+		if len(got) < 8 {
+			t.Errorf("requestID(%q) = %q, too short", tt.in, got)
+		}
+	}
+}

@@ -1,0 +1,169 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vpsgate/gateway/internal/logctx"
+)
+
+// statusWriter records the status and size of a response. It implements
+// Unwrap so that http.ResponseController (used by the reverse proxy to flush
+// streams and hijack websocket connections) reaches the real writer.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush keeps the writer usable by code that type-asserts http.Flusher
+// instead of using a ResponseController.
+func (w *statusWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// httpMetrics are the request counters of one listener.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_http_requests_total",
+			Help: "HTTP requests served, by listener, route, method and status code.",
+		}, []string{"listener", "route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gateway_http_request_duration_seconds",
+			Help:    "Time to serve HTTP requests (until the handler returns), by listener and route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"listener", "route"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// method bounds the method label: anything unusual is "OTHER", so a client
+// cannot grow the metric's cardinality.
+func method(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "OTHER"
+}
+
+// accessLogMode is log.access: all | errors | off.
+type accessLogMode string
+
+// observe is the outermost middleware of a listener: it recovers panics,
+// gives the request an id, and records the access log line and metrics.
+// routeOf names the route for metrics from the request, keeping labels to a
+// fixed small set.
+// clientIP resolves the address for the log line (the resolution inside the
+// chain happens on a derived request this middleware cannot see).
+func observe(listener string, logger *slog.Logger, m *httpMetrics, mode accessLogMode, routeOf func(*http.Request) string, clientIP func(*http.Request) netip.Addr, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := requestID(r.Header.Get("X-Request-Id"))
+		w.Header().Set("X-Request-Id", id)
+		r.Header.Set("X-Request-Id", id) // the upstream logs the same id
+		ctx := logctx.With(r.Context(), slog.String("request_id", id))
+		r = r.WithContext(ctx)
+		sw := &statusWriter{ResponseWriter: w}
+
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p) // the proxy's way to abort a response; net/http handles it
+				}
+				logger.ErrorContext(ctx, "panic serving request", "panic", p, "stack", string(debug.Stack()))
+				if sw.status == 0 {
+					writeError(sw, r, http.StatusInternalServerError, "internal", "internal error (request "+id+")")
+				}
+			}
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			route := routeOf(r)
+			elapsed := time.Since(start)
+			m.requests.WithLabelValues(listener, route, method(r.Method), strconv.Itoa(status)).Inc()
+			m.duration.WithLabelValues(listener, route).Observe(elapsed.Seconds())
+			if mode == "off" || (mode == "errors" && status < 500) {
+				return
+			}
+			level := slog.LevelInfo
+			if status >= 500 {
+				level = slog.LevelError
+			}
+			ip := clientIP(r)
+			logger.LogAttrs(ctx, level, "request",
+				slog.String("listener", listener),
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", status),
+				slog.Int64("bytes", sw.bytes),
+				slog.Duration("duration", elapsed),
+				slog.String("client_ip", logctx.MaskIP(ip)),
+			)
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// requestID keeps a caller's id when it is a sane token (so a load balancer's
+// id ties the logs together) and makes a new one otherwise.
+func requestID(in string) string {
+	if n := len(in); n >= 8 && n <= 64 {
+		ok := true
+		for i := range n {
+			c := in[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return in
+		}
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

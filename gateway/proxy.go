@@ -1,0 +1,80 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+)
+
+// statusClientClosedRequest is nginx's 499: the client went away before the
+// upstream answered. Nothing is written; it shows up in logs and metrics.
+const statusClientClosedRequest = 499
+
+// newProxy builds the reverse proxy to the storefront. The transport is a
+// clone of the default one with a pool sized for a busy gateway (the
+// standard two idle connections per host would make every burst re-dial).
+func newProxy(target *url.URL, cfg ProxyConfig, logger *slog.Logger) *httputil.ReverseProxy {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	tr.ResponseHeaderTimeout = cfg.ResponseHeaderTimeout
+	tr.IdleConnTimeout = cfg.IdleConnTimeout
+	tr.MaxIdleConnsPerHost = cfg.MaxIdleConnsPerHost
+	tr.MaxIdleConns = 0 // no global cap: per-host is the bound that matters
+	// Don't let the proxy ask for gzip and unpack it: bodies pass through as
+	// the storefront sent them.
+	tr.DisableCompression = true
+
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			// The incoming X-Forwarded-For survives only from trusted peers
+			// (the client IP middleware removes it otherwise); SetXForwarded
+			// appends the socket peer to it, so the chain stays honest.
+			pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+			prevProto := pr.In.Header.Get("X-Forwarded-Proto")
+			prevHost := pr.In.Header.Get("X-Forwarded-Host")
+			pr.SetXForwarded()
+			// Behind a trusted TLS-terminating balancer, what it saw is the
+			// truth about scheme and host; those headers survive only for
+			// trusted peers.
+			if prevProto != "" {
+				pr.Out.Header.Set("X-Forwarded-Proto", prevProto)
+			}
+			if prevHost != "" {
+				pr.Out.Header.Set("X-Forwarded-Host", prevHost)
+			}
+		},
+		Transport: tr,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			status := proxyErrorStatus(r.Context(), err)
+			if status == statusClientClosedRequest {
+				w.WriteHeader(status)
+				return
+			}
+			logger.WarnContext(r.Context(), "upstream request failed", "status", status, "error", err)
+			msg := "The shop is not reachable right now. Please try again in a moment."
+			if status == http.StatusGatewayTimeout {
+				msg = "The shop took too long to answer. Please try again in a moment."
+			}
+			writeError(w, r, status, "upstream_unavailable", msg)
+		},
+	}
+}
+
+// proxyErrorStatus maps a transport error to the status the client sees: a
+// timeout is 504, a client that left is 499, anything else 502.
+func proxyErrorStatus(ctx context.Context, err error) int {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return statusClientClosedRequest
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadGateway
+}

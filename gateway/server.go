@@ -1,0 +1,193 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vpsgate/gateway/internal/clientip"
+)
+
+// Deps are the parts the gateway is built from. main constructs them; New
+// only arranges them in order.
+type Deps struct {
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	// Upstream is the storefront to proxy to.
+	Upstream *url.URL
+	// Geoblock wraps the public chain after client IP resolution. Nil
+	// means no geo-blocking.
+	Geoblock func(next http.Handler) (http.Handler, error)
+	// Customer serves /_gateway/... on the public side. May be nil.
+	Customer http.Handler
+	// Intercept screens checkout routes before they reach the proxy. May be
+	// nil.
+	Intercept func(next http.Handler) http.Handler
+	// Ready lists the dependencies /readyz checks.
+	Ready []ReadyCheck
+	// API serves /api/ on the admin side; Console serves /console/.
+	API, Console http.Handler
+	// AccessLog is log.access: all | errors | off.
+	AccessLog string
+}
+
+// Gateway is the two listeners and what they serve.
+type Gateway struct {
+	cfg      Config
+	logger   *slog.Logger
+	public   *http.Server
+	admin    *http.Server
+	publicLn net.Listener
+	adminLn  net.Listener
+}
+
+// New builds the public and admin handler chains. The order of the public
+// chain is the product's contract (PRODUCT.md section 3): client IP, then
+// geo-block, then the gateway's own pages, then order interception, then
+// the reverse proxy.
+func New(cfg Config, deps Deps) (*Gateway, error) {
+	if deps.Upstream == nil {
+		return nil, errors.New("building gateway: no upstream")
+	}
+	trusted, err := clientip.ParsePrefixes(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("parsing trusted_proxies: %w", err)
+	}
+	if len(trusted) == 0 {
+		deps.Logger.Warn("trusted_proxies is empty: X-Forwarded-For and Forwarded headers are ignored and removed; the socket peer is the client IP")
+	}
+	resolver := clientip.NewResolver(trusted)
+
+	// Innermost first: proxy <- intercept <- customer pages <- geoblock <- client IP.
+	var public http.Handler = newProxy(deps.Upstream, cfg.Proxy, deps.Logger)
+	if deps.Intercept != nil {
+		public = deps.Intercept(public)
+	}
+	if deps.Customer != nil {
+		public = withPrefix("/_gateway/", deps.Customer, public)
+	}
+	if deps.Geoblock != nil {
+		if public, err = deps.Geoblock(public); err != nil {
+			return nil, fmt.Errorf("building geo-block: %w", err)
+		}
+	}
+	public = resolver.Middleware(public)
+
+	metrics, err := newHTTPMetrics(deps.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("registering HTTP metrics: %w", err)
+	}
+	mode := accessLogMode(deps.AccessLog)
+	public = observe("public", deps.Logger, metrics, mode, publicRoute, resolver.Resolve, public)
+	admin := observe("admin", deps.Logger, metrics, mode, adminRoute, peerAddr,
+		adminMux(deps.Ready, deps.Registry, deps.API, deps.Console))
+
+	errLog := slog.NewLogLogger(deps.Logger.Handler(), slog.LevelWarn)
+	server := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+			ReadTimeout:       cfg.Server.ReadTimeout,
+			WriteTimeout:      cfg.Server.WriteTimeout,
+			IdleTimeout:       cfg.Server.IdleTimeout,
+			MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
+			ErrorLog:          errLog,
+		}
+	}
+	return &Gateway{cfg: cfg, logger: deps.Logger, public: server(public), admin: server(admin)}, nil
+}
+
+// withPrefix sends paths under prefix to h and everything else to next.
+func withPrefix(prefix string, h, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, prefix) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func publicRoute(r *http.Request) string {
+	if strings.HasPrefix(r.URL.Path, "/_gateway/") {
+		return "gateway"
+	}
+	return "proxy"
+}
+
+// peerAddr is the admin side's client address: it sits behind no proxy.
+func peerAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// Listen binds both listeners, so that a port in use is reported (naming the
+// address) before anything is served.
+func (g *Gateway) Listen() error {
+	var lc net.ListenConfig
+	pub, err := lc.Listen(context.Background(), "tcp", g.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s (listen): %w", g.cfg.Listen, err)
+	}
+	adm, err := lc.Listen(context.Background(), "tcp", g.cfg.AdminListen)
+	if err != nil {
+		pub.Close()
+		return fmt.Errorf("listening on %s (admin_listen): %w", g.cfg.AdminListen, err)
+	}
+	g.publicLn, g.adminLn = pub, adm
+	return nil
+}
+
+// PublicAddr is the bound public address (useful with port 0).
+func (g *Gateway) PublicAddr() net.Addr { return g.publicLn.Addr() }
+
+// AdminAddr is the bound admin address.
+func (g *Gateway) AdminAddr() net.Addr { return g.adminLn.Addr() }
+
+// Serve serves until ctx is cancelled, then shuts down within
+// server.shutdown_timeout: in-flight requests finish, new ones are refused.
+func (g *Gateway) Serve(ctx context.Context) error {
+	if g.publicLn == nil {
+		if err := g.Listen(); err != nil {
+			return err
+		}
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- serve(g.public, g.publicLn, "public") }()
+	go func() { errc <- serve(g.admin, g.adminLn, "admin") }()
+
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-errc:
+	}
+	g.logger.Info("shutting down", "timeout", g.cfg.Server.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	start := time.Now()
+	err := errors.Join(g.public.Shutdown(sctx), g.admin.Shutdown(sctx))
+	if err != nil {
+		err = fmt.Errorf("shutting down: %w", err)
+	}
+	g.logger.Info("servers stopped", "took", time.Since(start))
+	return errors.Join(first, err)
+}
+
+func serve(s *http.Server, ln net.Listener, name string) error {
+	if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving %s listener: %w", name, err)
+	}
+	return nil
+}

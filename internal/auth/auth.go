@@ -1,0 +1,280 @@
+// Package auth decides who is calling the admin API: storefronts with API
+// keys (stored only as SHA-256 hashes in the configuration) and compliance
+// officers with short-lived JWTs signed by the gateway (HS256 only; the
+// algorithm is pinned so a token cannot choose how it is checked).
+package auth
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/vpsgate/gateway/internal/configerr"
+)
+
+// Role is what a caller may do.
+type Role string
+
+// Roles. A storefront submits and reads orders; an officer reviews; an admin
+// also manages what officers cannot (removing blocklist entries, ...).
+const (
+	RoleStorefront Role = "storefront"
+	RoleOfficer    Role = "officer"
+	RoleAdmin      Role = "admin"
+)
+
+// Errors. ErrUnauthenticated maps to 401, ErrForbidden to 403.
+var (
+	ErrUnauthenticated = errors.New("unauthenticated")
+	ErrForbidden       = errors.New("forbidden")
+)
+
+// APIKey is one storefront's key, as its hash.
+type APIKey struct {
+	Name    string `yaml:"name"`
+	KeyHash string `yaml:"key_hash"` // sha256:<hex>, from `gateway hash-key`
+}
+
+// User is a console user (officer or admin).
+type User struct {
+	Email        string `yaml:"email"`
+	PasswordHash string `yaml:"password_hash"` // from `gateway hash-password`
+	Role         string `yaml:"role"`          // officer | admin
+}
+
+// Config is the `auth` section.
+type Config struct {
+	APIKeys []APIKey `yaml:"api_keys"`
+	Users   []User   `yaml:"users"`
+	// JWTSecret signs officer tokens and console sessions; at least 32
+	// characters. Empty: officer tokens are refused (and `gateway token`
+	// cannot mint any).
+	JWTSecret string `yaml:"jwt_secret"`
+	// TokenTTL is the default lifetime of a minted officer token.
+	TokenTTL time.Duration `yaml:"token_ttl"`
+}
+
+// SetDefaults fills unset values.
+func (c *Config) SetDefaults() {
+	if c.TokenTTL == 0 {
+		c.TokenTTL = time.Hour
+	}
+}
+
+// minSecret is the shortest JWT secret accepted: HS256 wants at least 256
+// bits of key.
+const minSecret = 32
+
+// Validate reports every bad value.
+func (c *Config) Validate() error {
+	var errs []error
+	names := map[string]bool{}
+	for i, k := range c.APIKeys {
+		key := fmt.Sprintf("api_keys[%d]", i)
+		if k.Name == "" {
+			errs = append(errs, configerr.Field(key+".name", nil, "is required"))
+		} else if names[k.Name] {
+			errs = append(errs, configerr.Field(key+".name", k.Name, "is used by another key"))
+		}
+		names[k.Name] = true
+		if _, err := parseKeyHash(k.KeyHash); err != nil {
+			errs = append(errs, configerr.Field(key+".key_hash", k.KeyHash, err.Error()))
+		}
+	}
+	emails := map[string]bool{}
+	for i, u := range c.Users {
+		key := fmt.Sprintf("users[%d]", i)
+		if !strings.Contains(u.Email, "@") {
+			errs = append(errs, configerr.Field(key+".email", u.Email, "must be an email address"))
+		} else if emails[strings.ToLower(u.Email)] {
+			errs = append(errs, configerr.Field(key+".email", u.Email, "is used by another user"))
+		}
+		emails[strings.ToLower(u.Email)] = true
+		if err := checkPasswordHash(u.PasswordHash); err != nil {
+			errs = append(errs, configerr.Field(key+".password_hash", nil, err.Error()))
+		}
+		if r := Role(u.Role); r != RoleOfficer && r != RoleAdmin {
+			errs = append(errs, configerr.Field(key+".role", u.Role, "must be officer or admin"))
+		}
+	}
+	if c.JWTSecret != "" && len(c.JWTSecret) < minSecret {
+		errs = append(errs, configerr.Field("jwt_secret", nil, fmt.Sprintf("must be at least %d characters", minSecret)))
+	}
+	if c.TokenTTL < 0 || c.TokenTTL > 30*24*time.Hour {
+		errs = append(errs, configerr.Field("token_ttl", c.TokenTTL, "must be between 0 and 720h"))
+	}
+	return errors.Join(errs...)
+}
+
+// HashKey returns the configuration form of an API key: sha256:<hex>. A
+// plain hash is enough because keys are long random strings, not passwords.
+func HashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+func parseKeyHash(s string) ([]byte, error) {
+	hexPart, ok := strings.CutPrefix(s, "sha256:")
+	if !ok {
+		return nil, errors.New("must be sha256:<64 hex digits> (see `gateway hash-key`)")
+	}
+	b, err := hex.DecodeString(hexPart)
+	if err != nil || len(b) != sha256.Size {
+		return nil, errors.New("must be sha256:<64 hex digits> (see `gateway hash-key`)")
+	}
+	return b, nil
+}
+
+// Principal is an authenticated caller.
+type Principal struct {
+	Name string // API key name or officer subject
+	Role Role
+}
+
+// Can reports whether the principal holds role or a stronger one.
+func (p Principal) Can(role Role) bool {
+	switch role {
+	case RoleStorefront:
+		return p.Role == RoleStorefront
+	case RoleOfficer:
+		return p.Role == RoleOfficer || p.Role == RoleAdmin
+	case RoleAdmin:
+		return p.Role == RoleAdmin
+	}
+	return false
+}
+
+type apiKey struct {
+	name string
+	hash []byte
+}
+
+// Authenticator checks API keys and officer tokens.
+type Authenticator struct {
+	keys   []apiKey
+	secret []byte
+	ttl    time.Duration
+	now    func() time.Time
+}
+
+// New builds an Authenticator from a validated Config.
+func New(cfg Config, now func() time.Time) (*Authenticator, error) {
+	a := &Authenticator{secret: []byte(cfg.JWTSecret), ttl: cfg.TokenTTL, now: now}
+	for _, k := range cfg.APIKeys {
+		h, err := parseKeyHash(k.KeyHash)
+		if err != nil {
+			return nil, fmt.Errorf("api key %s: %w", k.Name, err)
+		}
+		a.keys = append(a.keys, apiKey{name: k.Name, hash: h})
+	}
+	return a, nil
+}
+
+// APIKey returns the name of the storefront whose key this is. Every
+// configured key is compared, in constant time, so timing says nothing about
+// which key came close.
+func (a *Authenticator) APIKey(key string) (string, bool) {
+	sum := sha256.Sum256([]byte(key))
+	name, found := "", 0
+	for _, k := range a.keys {
+		if subtle.ConstantTimeCompare(sum[:], k.hash) == 1 {
+			name, found = k.name, 1
+		}
+	}
+	return name, found == 1
+}
+
+// claims are the officer token's claims.
+type claims struct {
+	Role Role `json:"role"`
+	jwt.RegisteredClaims
+}
+
+const issuer = "vpsgate"
+
+// Mint signs a token for an officer or admin. ttl 0 uses the configured
+// default.
+func (a *Authenticator) Mint(sub string, role Role, ttl time.Duration) (string, error) {
+	if len(a.secret) == 0 {
+		return "", errors.New("auth.jwt_secret is not set: a token minted now could not be verified by any gateway")
+	}
+	if sub == "" {
+		return "", errors.New("subject is empty")
+	}
+	if role != RoleOfficer && role != RoleAdmin {
+		return "", fmt.Errorf("role %q: must be officer or admin", role)
+	}
+	if ttl == 0 {
+		ttl = a.ttl
+	}
+	if ttl <= 0 {
+		return "", fmt.Errorf("ttl %s: must be positive", ttl)
+	}
+	now := a.now()
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{
+		Role: role,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    issuer,
+			Subject:   sub,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+		},
+	})
+	s, err := tok.SignedString(a.secret)
+	if err != nil {
+		return "", fmt.Errorf("signing token: %w", err)
+	}
+	return s, nil
+}
+
+// VerifyToken checks signature, algorithm, issuer, expiry and role.
+func (a *Authenticator) VerifyToken(token string) (Principal, error) {
+	if len(a.secret) == 0 {
+		return Principal{}, fmt.Errorf("%w: officer tokens are disabled (auth.jwt_secret is not set)", ErrUnauthenticated)
+	}
+	var c claims
+	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return a.secret, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithIssuer(issuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(a.now),
+	)
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return Principal{}, fmt.Errorf("%w: token expired", ErrUnauthenticated)
+		}
+		return Principal{}, fmt.Errorf("%w: invalid token", ErrUnauthenticated)
+	}
+	if c.Role != RoleOfficer && c.Role != RoleAdmin {
+		return Principal{}, fmt.Errorf("%w: token has no valid role", ErrUnauthenticated)
+	}
+	if c.Subject == "" {
+		return Principal{}, fmt.Errorf("%w: token has no subject", ErrUnauthenticated)
+	}
+	return Principal{Name: c.Subject, Role: c.Role}, nil
+}
+
+// Authenticate reads "Authorization: Bearer ..." and accepts either an API
+// key or an officer token (a JWT has two dots; an API key never needs them).
+func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
+	h := r.Header.Get("Authorization")
+	scheme, cred, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(cred) == "" {
+		return Principal{}, fmt.Errorf("%w: send Authorization: Bearer <api key or token>", ErrUnauthenticated)
+	}
+	cred = strings.TrimSpace(cred)
+	if strings.Count(cred, ".") == 2 {
+		return a.VerifyToken(cred)
+	}
+	if name, ok := a.APIKey(cred); ok {
+		return Principal{Name: name, Role: RoleStorefront}, nil
+	}
+	return Principal{}, fmt.Errorf("%w: unknown API key", ErrUnauthenticated)
+}

@@ -1,0 +1,211 @@
+// Package config loads the gateway's one configuration: a YAML file whose
+// every key can also be set by an environment variable. Each package owns its
+// section (type, defaults, validation); this package composes them, applies
+// the environment, and reports every problem at once.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/vpsgate/gateway/gateway"
+	"github.com/vpsgate/gateway/internal/auth"
+	"github.com/vpsgate/gateway/internal/configerr"
+	"github.com/vpsgate/gateway/kyc"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	gateway.Config `yaml:",inline"`
+
+	// DataDir holds what the embedded servers keep on disk.
+	DataDir string `yaml:"data_dir"`
+
+	Log   LogConfig       `yaml:"log"`
+	Redis RedisConfig     `yaml:"redis"`
+	S3    kyc.StoreConfig `yaml:"s3"`
+	Auth  auth.Config     `yaml:"auth"`
+}
+
+// LogConfig is the `log` section.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // json | text
+	// Access is the access log: all requests, errors (status >= 500) only,
+	// or off. Load tests and very busy gateways may want less than all.
+	Access string `yaml:"access"`
+}
+
+// Embedded says which dependencies run in-process because their keys are
+// empty. The zero-config start is all of them.
+type Embedded struct {
+	Redis, S3, GeoIP, Upstream bool
+}
+
+// Any reports whether anything runs embedded.
+func (e Embedded) Any() bool { return e.Redis || e.S3 || e.GeoIP || e.Upstream }
+
+// Embedded reports which dependencies the configuration leaves to the
+// embedded servers.
+func (c *Config) Embedded() Embedded {
+	return Embedded{
+		Redis:    c.Redis.URL == "",
+		S3:       c.S3.Endpoint == "",
+		GeoIP:    false,
+		Upstream: c.Upstream == "",
+	}
+}
+
+// Error is a configuration that cannot be used; cmd/gateway exits 2 on it.
+type Error struct {
+	Source string // file name or "environment"
+	Err    error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "invalid configuration (%s):", e.Source)
+	for _, err := range configerr.Flatten(e.Err) {
+		b.WriteString("\n  - ")
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Load reads the file at path (none when empty), applies the environment,
+// secrets and defaults, and validates everything. Every problem found is
+// reported at once; only a file that cannot be parsed stops it early.
+func Load(path string, env map[string]string) (*Config, error) {
+	var cfg Config
+	source := "defaults and environment"
+	var errs []error
+	if path != "" {
+		source = path
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, &Error{Source: path, Err: fmt.Errorf("reading config file: %w", err)}
+		}
+		if err := decodeYAML(data, &cfg); err != nil {
+			return nil, &Error{Source: path, Err: err}
+		}
+		errs = append(errs, expandSecrets(&cfg, env))
+	}
+	errs = append(errs, applyEnv(&cfg, env))
+	cfg.SetDefaults()
+	errs = append(errs, cfg.Validate())
+	if err := joinSorted(errs); err != nil {
+		return nil, &Error{Source: source, Err: err}
+	}
+	return &cfg, nil
+}
+
+func decodeYAML(data []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // an empty file is all defaults
+		}
+		return fmt.Errorf("parsing YAML: %w", err)
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("parsing YAML: the file holds more than one document")
+	}
+	return nil
+}
+
+// SetDefaults fills every unset value of every section.
+func (c *Config) SetDefaults() {
+	c.Config.SetDefaults()
+	if c.DataDir == "" {
+		c.DataDir = "./data"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
+	if c.Log.Access == "" {
+		c.Log.Access = "all"
+	}
+	c.Redis.SetDefaults()
+	c.S3.SetDefaults()
+	c.Auth.SetDefaults()
+}
+
+// Validate checks every section and reports all problems at once, each with
+// its full key.
+func (c *Config) Validate() error {
+	var errs []error
+	errs = append(errs, c.Config.Validate())
+	if _, err := c.Log.SlogLevel(); err != nil {
+		errs = append(errs, configerr.Field("log.level", c.Log.Level, err.Error()))
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		errs = append(errs, configerr.Field("log.format", c.Log.Format, "must be json or text"))
+	}
+	switch c.Log.Access {
+	case "all", "errors", "off":
+	default:
+		errs = append(errs, configerr.Field("log.access", c.Log.Access, "must be all, errors or off"))
+	}
+	errs = append(errs,
+		configerr.Prefix("redis", c.Redis.Validate()),
+		configerr.Prefix("s3", c.S3.Validate()),
+		configerr.Prefix("auth", c.Auth.Validate()),
+	)
+	return joinSorted(errs)
+}
+
+// SlogLevel parses the level.
+func (l LogConfig) SlogLevel() (slog.Level, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(l.Level)); err != nil {
+		return 0, fmt.Errorf("must be debug, info, warn or error")
+	}
+	return lv, nil
+}
+
+// Redacted is the effective configuration for the start-up log, with every
+// secret replaced and passwords removed from URLs.
+func (c *Config) Redacted() map[string]any {
+	out := map[string]any{}
+	for _, l := range leaves(reflect.ValueOf(c), "") {
+		v := l.value.Interface()
+		switch {
+		case isSecretKey(l.key):
+			if !l.value.IsZero() {
+				v = "[redacted]"
+			}
+		case l.value.Type() == durationType:
+			v = time.Duration(l.value.Int()).String()
+		case l.value.Kind() == reflect.String:
+			v = redactURL(l.value.String())
+		}
+		out[l.key] = v
+	}
+	return out
+}
+
+// redactURL hides the password of a URL-shaped value (redis://:pw@host).
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}

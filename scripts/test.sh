@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# The project's test command (`make test`, and CI through .ci/run).
+#
+# On a fresh Debian machine, as root, it installs what is missing (redis-server
+# from Debian; the MinIO server with `go install`, cached in GOBIN), starts a
+# private Redis and a private MinIO on free loopback ports with temporary data
+# directories, exports their addresses for the tests (GATEWAY_TEST_*, read by
+# internal/testenv), checks formatting, runs go vet and go test -race, and
+# stops the servers on exit, whatever happened.
+#
+# Usage: scripts/test.sh [go test flags] [packages]
+#   scripts/test.sh                              # every package (./...)
+#   scripts/test.sh ./internal/...               # only these packages
+#   scripts/test.sh -run 'TestTestenv' ./internal/testenv
+#   make test ARGS="-run TestX ./kyc/..."
+# Arguments that start with "./" or "../", or are ".", are packages (gofmt and
+# go vet get those too); every other argument goes to go test as it is.
+#
+# Environment:
+#   GATEWAY_TEST_KEEP_LOGS=1  keep the servers' temporary directory (logs, data)
+#   MINIO_VERSION             module version of github.com/minio/minio to install
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+export GOTOOLCHAIN=local
+
+# The release that is known to build with the project's Go (1.26.8); @latest
+# may one day need a newer toolchain.
+MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf '==> FAIL: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------
+# Arguments
+# ---------------------------------------------------------------------------
+pkgs=()
+test_flags=()
+for arg in "$@"; do
+	case "$arg" in
+	. | ./* | ../*) pkgs+=("$arg") ;;
+	*) test_flags+=("$arg") ;;
+	esac
+done
+if ((${#pkgs[@]} == 0)); then
+	pkgs=(./...)
+fi
+
+# ---------------------------------------------------------------------------
+# Installing what is missing. Each tool has one function; add a new one (say
+# install_chromium) next to these and call it from install_all.
+# ---------------------------------------------------------------------------
+apt_updated=
+apt_install() {
+	local sudo=
+	if ((EUID != 0)); then
+		command -v sudo >/dev/null || die "need root (or sudo) to apt-get install $*"
+		sudo=sudo
+	fi
+	if [[ -z $apt_updated ]]; then
+		log "apt-get update"
+		$sudo apt-get update -qq
+		apt_updated=1
+	fi
+	log "apt-get install $*"
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+gobin() {
+	local dir
+	dir="$(go env GOBIN)"
+	if [[ -z $dir ]]; then
+		dir="$(go env GOPATH)"
+		dir="${dir%%:*}/bin"
+	fi
+	printf '%s\n' "$dir"
+}
+
+install_go_check() {
+	command -v go >/dev/null || die "go is not on PATH (Go 1.26 is needed)"
+}
+
+install_curl() {
+	command -v curl >/dev/null || apt_install curl ca-certificates
+}
+
+install_redis() {
+	if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+		apt_install redis-server
+	fi
+	REDIS_SERVER="$(command -v redis-server)"
+}
+
+install_minio() {
+	MINIO_SERVER="$(gobin)/minio"
+	if [[ ! -x $MINIO_SERVER ]]; then
+		log "building the MinIO server ($MINIO_VERSION) into $(gobin): this takes several minutes, once"
+		go install "github.com/minio/minio@$MINIO_VERSION"
+	fi
+	[[ -x $MINIO_SERVER ]] || die "go install of minio left no $MINIO_SERVER"
+}
+
+install_all() {
+	install_go_check
+	install_curl
+	install_redis
+	install_minio
+}
+
+# ---------------------------------------------------------------------------
+# Servers
+# ---------------------------------------------------------------------------
+WORK=
+PIDS=()
+SERVER_LOGS=()
+
+cleanup() {
+	local status=$?
+	local pid
+	for pid in "${PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		# Bounded wait: a server that ignores SIGTERM for 10s is killed.
+		for _ in $(seq 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	if ((status != 0)); then
+		local f
+		for f in "${SERVER_LOGS[@]}"; do
+			[[ -f $f ]] || continue
+			printf '==> last lines of %s:\n' "$f" >&2
+			tail -n 30 "$f" >&2 || true
+		done
+	fi
+	if [[ -n $WORK ]]; then
+		if [[ -n ${GATEWAY_TEST_KEEP_LOGS:-} ]]; then
+			log "kept $WORK"
+		else
+			rm -rf "$WORK"
+		fi
+	fi
+	if ((status != 0)); then
+		printf '==> FAILED (exit status %d)\n' "$status" >&2
+	fi
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+FREEPORT=
+# free_ports N prints N distinct ports that are free on 127.0.0.1 right now.
+free_ports() {
+	"$FREEPORT" -n "$1"
+}
+
+random_hex() {
+	od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'
+}
+
+# wait_until SECONDS PID NAME COMMAND...: runs COMMAND until it succeeds, the
+# server PID dies, or SECONDS pass.
+wait_until() {
+	local seconds=$1 pid=$2 name=$3
+	shift 3
+	local deadline=$((SECONDS + seconds))
+	until "$@" >/dev/null 2>&1; do
+		kill -0 "$pid" 2>/dev/null || {
+			log "$name exited before it was ready"
+			return 1
+		}
+		((SECONDS < deadline)) || {
+			log "$name was not ready within ${seconds}s"
+			return 1
+		}
+		sleep 0.2
+	done
+}
+
+start_redis() {
+	local attempt port dir logf pid
+	for attempt in 1 2 3; do
+		port="$(free_ports 1)"
+		dir="$WORK/redis-$attempt"
+		logf="$dir.log"
+		mkdir -p "$dir"
+		SERVER_LOGS+=("$logf")
+		"$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --dir "$dir" \
+			--appendonly yes --save '' --daemonize no --logfile '' >"$logf" 2>&1 &
+		pid=$!
+		PIDS+=("$pid")
+		if wait_until 30 "$pid" redis-server redis-cli -h 127.0.0.1 -p "$port" ping; then
+			export GATEWAY_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
+			export GATEWAY_TEST_REDIS_SERVER="$REDIS_SERVER"
+			log "redis-server ready on 127.0.0.1:$port (pid $pid)"
+			return 0
+		fi
+		kill "$pid" 2>/dev/null || true
+		log "redis-server attempt $attempt failed; log: $logf"
+		tail -n 5 "$logf" >&2 || true
+	done
+	die "could not start redis-server"
+}
+
+start_minio() {
+	local attempt ports port console dir logf pid user password
+	user="test-$(random_hex 6)"
+	password="$(random_hex 20)"
+	for attempt in 1 2 3; do
+		ports="$(free_ports 2)"
+		port="$(sed -n 1p <<<"$ports")"
+		console="$(sed -n 2p <<<"$ports")"
+		dir="$WORK/minio-$attempt"
+		logf="$dir.log"
+		mkdir -p "$dir"
+		SERVER_LOGS+=("$logf")
+		MINIO_ROOT_USER="$user" MINIO_ROOT_PASSWORD="$password" \
+			MINIO_BROWSER=off MINIO_UPDATE=off MINIO_CI_CD=1 \
+			"$MINIO_SERVER" server "$dir/data" --quiet \
+			--address "127.0.0.1:$port" --console-address "127.0.0.1:$console" \
+			>"$logf" 2>&1 &
+		pid=$!
+		PIDS+=("$pid")
+		if wait_until 60 "$pid" minio curl -fsS "http://127.0.0.1:$port/minio/health/live"; then
+			export GATEWAY_TEST_S3_ENDPOINT="127.0.0.1:$port"
+			export GATEWAY_TEST_S3_ACCESS_KEY="$user"
+			export GATEWAY_TEST_S3_SECRET_KEY="$password"
+			export GATEWAY_TEST_MINIO_SERVER="$MINIO_SERVER"
+			log "minio ready on 127.0.0.1:$port (pid $pid)"
+			return 0
+		fi
+		kill "$pid" 2>/dev/null || true
+		log "minio attempt $attempt failed; log: $logf"
+		tail -n 5 "$logf" >&2 || true
+	done
+	die "could not start minio"
+}
+
+# ---------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------
+started=$SECONDS
+log "installing what is missing"
+install_all
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/gateway-test.XXXXXX")"
+log "building the free-port finder"
+go build -o "$WORK/freeport" ./internal/testenv/cmd/freeport
+FREEPORT="$WORK/freeport"
+
+log "starting servers (work dir $WORK)"
+start_redis
+start_minio
+
+log "gofmt -l ${pkgs[*]}"
+mapfile -t dirs < <(go list -e -f '{{.Dir}}' "${pkgs[@]}")
+unformatted=""
+for d in "${dirs[@]}"; do
+	shopt -s nullglob
+	files=("$d"/*.go)
+	shopt -u nullglob
+	if ((${#files[@]} == 0)); then
+		continue
+	fi
+	out="$(gofmt -l "${files[@]}")" || die "gofmt could not parse the files in $d"
+	if [[ -n $out ]]; then
+		unformatted+="$out"$'\n'
+	fi
+done
+if [[ -n $unformatted ]]; then
+	printf '%s' "$unformatted" >&2
+	die "gofmt: the files above need formatting (run make fmt)"
+fi
+
+log "go vet ${pkgs[*]}"
+go vet "${pkgs[@]}"
+
+log "go test -race -count=1 ${test_flags[*]} ${pkgs[*]}"
+go test -race -count=1 "${test_flags[@]}" "${pkgs[@]}"
+
+log "all checks passed in $((SECONDS - started))s"
