@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"runtime/debug"
@@ -15,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vpsgate/gateway/gateway"
+	"github.com/vpsgate/gateway/geoblock"
 	"github.com/vpsgate/gateway/internal/config"
 	"github.com/vpsgate/gateway/internal/embedded"
 	"github.com/vpsgate/gateway/internal/logctx"
@@ -128,6 +130,20 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 		return err
 	}
 
+	// GeoIP: the country database (and optional anonymous-IP and ASN
+	// databases), re-read when their files change. The bundled demo
+	// database stands in when none is configured.
+	var bundled []byte
+	if emb.GeoIP {
+		bundled = embedded.GeoIPCountryDB()
+	}
+	geo, err := geoblock.OpenDB(cfg.GeoIP, bundled, logger, reg)
+	if err != nil {
+		return fmt.Errorf("opening GeoIP databases: %w", err)
+	}
+	closers = append(closers, func() { _ = geo.Close() })
+	go geo.Run(ctx)
+
 	// Upstream: the storefront. The demo one when none is configured.
 	upstream := cfg.Upstream
 	if emb.Upstream {
@@ -148,9 +164,13 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 		Registry:  reg,
 		Upstream:  target,
 		AccessLog: cfg.Log.Access,
+		Geoblock: func(next http.Handler) (http.Handler, error) {
+			return geoblock.New(cfg.Geoblock, geo, logger, reg, next)
+		},
 		Ready: []gateway.ReadyCheck{
 			{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 			{Name: "s3", Check: store.Ready},
+			{Name: "geoip", Check: func(context.Context) error { return geo.Ready() }},
 		},
 	})
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vpsgate/gateway/gateway"
+	"github.com/vpsgate/gateway/geoblock"
 	"github.com/vpsgate/gateway/internal/auth"
 	"github.com/vpsgate/gateway/internal/configerr"
 	"github.com/vpsgate/gateway/kyc"
@@ -31,10 +32,12 @@ type Config struct {
 	// DataDir holds what the embedded servers keep on disk.
 	DataDir string `yaml:"data_dir"`
 
-	Log   LogConfig       `yaml:"log"`
-	Redis RedisConfig     `yaml:"redis"`
-	S3    kyc.StoreConfig `yaml:"s3"`
-	Auth  auth.Config     `yaml:"auth"`
+	Log      LogConfig            `yaml:"log"`
+	GeoIP    geoblock.GeoIPConfig `yaml:"geoip"`
+	Geoblock geoblock.Config      `yaml:"geoblock"`
+	Redis    RedisConfig          `yaml:"redis"`
+	S3       kyc.StoreConfig      `yaml:"s3"`
+	Auth     auth.Config          `yaml:"auth"`
 }
 
 // LogConfig is the `log` section.
@@ -61,7 +64,7 @@ func (c *Config) Embedded() Embedded {
 	return Embedded{
 		Redis:    c.Redis.URL == "",
 		S3:       c.S3.Endpoint == "",
-		GeoIP:    false,
+		GeoIP:    c.GeoIP.CountryDB == "",
 		Upstream: c.Upstream == "",
 	}
 }
@@ -142,6 +145,8 @@ func (c *Config) SetDefaults() {
 	if c.Log.Access == "" {
 		c.Log.Access = "all"
 	}
+	c.GeoIP.SetDefaults()
+	c.Geoblock.SetDefaults()
 	c.Redis.SetDefaults()
 	c.S3.SetDefaults()
 	c.Auth.SetDefaults()
@@ -164,6 +169,8 @@ func (c *Config) Validate() error {
 		errs = append(errs, configerr.Field("log.access", c.Log.Access, "must be all, errors or off"))
 	}
 	errs = append(errs,
+		configerr.Prefix("geoip", c.GeoIP.Validate()),
+		configerr.Prefix("geoblock", c.Geoblock.Validate()),
 		configerr.Prefix("redis", c.Redis.Validate()),
 		configerr.Prefix("s3", c.S3.Validate()),
 		configerr.Prefix("auth", c.Auth.Validate()),
