@@ -2,9 +2,14 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"html/template"
 	"net/http"
 	"strings"
+
+	"github.com/vpsgate/gateway/internal/auth"
+	"github.com/vpsgate/gateway/screening"
+	"github.com/vpsgate/gateway/screening/blocklist"
 )
 
 // apiError is the one error shape of the admin API and of JSON answers on
@@ -52,3 +57,43 @@ func wantsJSON(r *http.Request) bool {
 	}
 	return strings.Contains(accept, "json") || strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
 }
+
+// Sentinels of the gateway's own request handling.
+var (
+	errUnsupportedMediaType = errors.New("unsupported media type")
+)
+
+// present maps an error from any layer to the status and body the client
+// sees. It is the one place where errors become HTTP statuses. 5xx answers
+// carry a generic message and the request id; the cause goes to the log.
+func present(err error, requestID string) (int, apiError) {
+	var fe *screening.FieldError
+	var bfe *blocklist.FieldError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return http.StatusUnauthorized, apiError{Code: "unauthenticated", Message: err.Error()}
+	case errors.Is(err, auth.ErrForbidden):
+		return http.StatusForbidden, apiError{Code: "forbidden", Message: err.Error()}
+	case errors.As(err, &fe):
+		return http.StatusBadRequest, apiError{Code: "invalid_field", Message: fe.Error(), Field: fe.Field}
+	case errors.As(err, &bfe):
+		return http.StatusBadRequest, apiError{Code: "invalid_field", Message: bfe.Error(), Field: bfe.Field}
+	case errors.As(err, &mbe), errors.Is(err, screening.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, apiError{Code: "too_large", Message: "the body is larger than this endpoint accepts"}
+	case errors.Is(err, errUnsupportedMediaType), errors.Is(err, screening.ErrUnsupportedMediaType):
+		return http.StatusUnsupportedMediaType, apiError{Code: "unsupported_media_type", Message: err.Error()}
+	case errors.Is(err, screening.ErrInvalidInput), errors.Is(err, blocklist.ErrInvalidInput):
+		return http.StatusBadRequest, apiError{Code: "invalid_input", Message: err.Error()}
+	case errors.Is(err, screening.ErrNotFound), errors.Is(err, blocklist.ErrNotFound):
+		return http.StatusNotFound, apiError{Code: "not_found", Message: err.Error()}
+	case errors.Is(err, screening.ErrConflict):
+		return http.StatusConflict, apiError{Code: "conflict", Message: err.Error()}
+	case errors.Is(err, screening.ErrUnavailable), errors.Is(err, blocklist.ErrUnavailable):
+		return http.StatusServiceUnavailable, apiError{Code: "unavailable", Message: "a dependency of the gateway is unavailable; nothing was recorded, retry with the same request (request " + requestID + ")"}
+	}
+	return http.StatusInternalServerError, apiError{Code: "internal", Message: "internal error (request " + requestID + ")"}
+}
+
+// retryAfterSeconds is what a 503 asks the client to wait.
+const retryAfterSeconds = "5"

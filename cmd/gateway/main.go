@@ -17,6 +17,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/vpsgate/gateway/internal/config"
 )
 
@@ -28,6 +30,9 @@ const (
 )
 
 func main() {
+	// gin's mode is process-wide; release mode keeps its route table off
+	// stdout. This is the one piece of global state, set once, here.
+	gin.SetMode(gin.ReleaseMode)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, config.Environ())
 	stop()

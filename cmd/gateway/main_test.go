@@ -12,8 +12,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
+	"github.com/vpsgate/gateway/internal/auth"
 	"github.com/vpsgate/gateway/internal/testenv"
 )
+
+// TestMain sets gin's process-wide mode as main does.
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.ReleaseMode)
+	os.Exit(m.Run())
+}
 
 // syncBuffer is a bytes.Buffer safe for the server goroutine to write while
 // the test reads.
@@ -108,13 +117,14 @@ func serveInProcess(t *testing.T, env map[string]string) (public, admin string, 
 
 // waitFor polls url until it answers status; it gives up when the server
 // exits or after a generous bound (start-up includes embedded servers).
-func waitFor(t *testing.T, url string, status int, done <-chan int, logs *syncBuffer) string {
+func waitFor(t *testing.T, url string, status int, done chan int, logs *syncBuffer) string {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	var last string
 	for time.Now().Before(deadline) {
 		select {
 		case code := <-done:
+			done <- code // for the cleanup, which waits for it
 			t.Fatalf("serve exited early with %d; logs:\n%s", code, logs.String())
 		default:
 		}
@@ -174,11 +184,12 @@ func TestServeRecoversWhenRedisReturns(t *testing.T) {
 	_, bucket := testenv.Bucket(t)
 	rp.Stop()
 	env := map[string]string{
-		"GATEWAY_REDIS_URL":     rp.URL(),
-		"GATEWAY_S3_ENDPOINT":   s3.Endpoint,
-		"GATEWAY_S3_ACCESS_KEY": s3.AccessKey,
-		"GATEWAY_S3_SECRET_KEY": s3.SecretKey,
-		"GATEWAY_S3_BUCKET":     bucket,
+		"GATEWAY_REDIS_URL":          rp.URL(),
+		"GATEWAY_S3_ENDPOINT":        s3.Endpoint,
+		"GATEWAY_S3_ACCESS_KEY":      s3.AccessKey,
+		"GATEWAY_S3_SECRET_KEY":      s3.SecretKey,
+		"GATEWAY_S3_BUCKET":          bucket,
+		"GATEWAY_SCREENING_HASH_KEY": "0123456789abcdef0123456789abcdef",
 	}
 	_, admin, logs := serveInProcess(t, env)
 	body := waitFor(t, admin+"/readyz", 503, nil, logs)
@@ -224,3 +235,102 @@ func TestAuthCommands(t *testing.T) {
 		})
 	}
 }
+
+func post(t *testing.T, url, key, ctype, body string) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", ctype)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+// TestServeScreensOrders runs the whole product against a real Redis and
+// MinIO: the order API (accept, reject, idempotent replay, conflict), the
+// demo storefront's checkout through interception, and Redis going away
+// (503 with Retry-After, nothing recorded) and coming back.
+func TestServeScreensOrders(t *testing.T) {
+	rp := testenv.StartRedis(t)
+	s3 := testenv.S3(t)
+	_, bucket := testenv.Bucket(t)
+	const apiKey = "shop-key-0123456789abcdefghij"
+	env := map[string]string{
+		"GATEWAY_REDIS_URL":                  rp.URL(),
+		"GATEWAY_S3_ENDPOINT":                s3.Endpoint,
+		"GATEWAY_S3_ACCESS_KEY":              s3.AccessKey,
+		"GATEWAY_S3_SECRET_KEY":              s3.SecretKey,
+		"GATEWAY_S3_BUCKET":                  bucket,
+		"GATEWAY_SCREENING_HASH_KEY":         "0123456789abcdef0123456789abcdef",
+		"GATEWAY_AUTH_API_KEYS":              `[{"name": "shop", "key_hash": "` + authHash(apiKey) + `"}]`,
+		"GATEWAY_TRUSTED_PROXIES":            "127.0.0.1",
+		"GATEWAY_SCREENING_VELOCITY_TIMEOUT": "500ms",
+	}
+	public, admin, logs := serveInProcess(t, env)
+	waitFor(t, admin+"/readyz", 200, nil, logs)
+
+	order := `{"order_id":"INV-1","account":{"id":"42","email":"ann@example.com"},"ip":"192.0.2.7",
+		"billing":{"country":"US"},"amount":"12.00","currency":"USD"}`
+	code, _, body := post(t, admin+"/api/v1/orders", apiKey, "application/json", order)
+	if code != 200 || !strings.Contains(body, `"decision":"accept"`) || !strings.Contains(body, `"status":"held"`) {
+		t.Fatalf("POST order = %d %s, want 200 accept/held", code, body)
+	}
+	code, _, again := post(t, admin+"/api/v1/orders", apiKey, "application/json", order)
+	if code != 200 || again != body {
+		t.Errorf("replay = %d %s, want the same answer %s", code, again, body)
+	}
+	code, _, _ = post(t, admin+"/api/v1/orders", apiKey, "application/json", strings.Replace(order, "12.00", "99.00", 1))
+	if code != 409 {
+		t.Errorf("same id, different body = %d, want 409", code)
+	}
+	eu := `{"order_id":"INV-2","account":{"id":"43","email":"bob@example.com"},"ip":"192.0.2.8",
+		"billing":{"country":"DE"},"amount":"12.00","currency":"EUR"}`
+	code, _, body = post(t, admin+"/api/v1/orders", apiKey, "application/json", eu)
+	if code != 200 || !strings.Contains(body, `"decision":"reject"`) || !strings.Contains(body, "billing_country_blocked") {
+		t.Errorf("EU billing order = %d %s, want reject with billing_country_blocked", code, body)
+	}
+	if code, _, _ := post(t, admin+"/api/v1/orders", "", "application/json", order); code != 401 {
+		t.Errorf("no API key = %d, want 401", code)
+	}
+
+	// The demo storefront's checkout goes through interception.
+	form := "order_id=DEMO-1&email=carol%40example.com&name=Carol+Doe&country=US&plan=vps-s1&amount=5.00&currency=USD&card_bin=411111&card_last4=1111"
+	req, _ := http.NewRequest("POST", public+"/checkout", strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Forwarded-For", "192.0.2.9")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "accept") || !strings.Contains(string(page), "DEMO-1") {
+		t.Errorf("demo checkout = %d, want the shop's confirmation showing the screening decision:\n%.500s", resp.StatusCode, page)
+	}
+	code, body = get(t, admin+"/api/v1/orders/DEMO-1")
+	if code != 401 {
+		t.Errorf("GET order without key = %d %s, want 401", code, body)
+	}
+
+	// Redis goes away: 503 with Retry-After, and the same order succeeds
+	// once it is back.
+	rp.Stop()
+	late := strings.Replace(order, "INV-1", "INV-3", 1)
+	code, hdr, body := post(t, admin+"/api/v1/orders", apiKey, "application/json", late)
+	if code != 503 || hdr.Get("Retry-After") == "" {
+		t.Errorf("POST with Redis down = %d (Retry-After %q) %s, want 503 with Retry-After", code, hdr.Get("Retry-After"), body)
+	}
+	rp.Start()
+	waitFor(t, admin+"/readyz", 200, nil, logs)
+	if code, _, body := post(t, admin+"/api/v1/orders", apiKey, "application/json", late); code != 200 {
+		t.Errorf("retry after Redis returned = %d %s, want 200", code, body)
+	}
+}
+
+func authHash(key string) string { return auth.HashKey(key) }

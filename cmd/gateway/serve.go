@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -17,10 +18,17 @@ import (
 
 	"github.com/vpsgate/gateway/gateway"
 	"github.com/vpsgate/gateway/geoblock"
+	"github.com/vpsgate/gateway/internal/auth"
 	"github.com/vpsgate/gateway/internal/config"
 	"github.com/vpsgate/gateway/internal/embedded"
+	"github.com/vpsgate/gateway/internal/events"
 	"github.com/vpsgate/gateway/internal/logctx"
 	"github.com/vpsgate/gateway/kyc"
+	"github.com/vpsgate/gateway/screening"
+	"github.com/vpsgate/gateway/screening/blocklist"
+	"github.com/vpsgate/gateway/screening/ident"
+	"github.com/vpsgate/gateway/screening/minfraud"
+	"github.com/vpsgate/gateway/screening/velocity"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -143,6 +151,10 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 	}
 	closers = append(closers, func() { _ = geo.Close() })
 	go geo.Run(ctx)
+	geoPolicy, err := geoblock.NewPolicy(cfg.Geoblock)
+	if err != nil {
+		return fmt.Errorf("compiling geo policy: %w", err)
+	}
 
 	// Upstream: the storefront. The demo one when none is configured.
 	upstream := cfg.Upstream
@@ -159,6 +171,58 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 		return fmt.Errorf("parsing upstream: %w", err)
 	}
 
+	// Screening: keyed hashes, velocity counters and blocklists in Redis,
+	// minFraud when configured, rules over the signals, and the orders
+	// service that makes order_id an idempotency key.
+	hasher, err := ident.NewHasher([]byte(cfg.Screening.HashKey))
+	if err != nil {
+		return fmt.Errorf("screening.hash_key: %w", err)
+	}
+	counter, err := velocity.New(cfg.Screening.Velocity, rdb, hasher)
+	if err != nil {
+		return fmt.Errorf("building velocity counters: %w", err)
+	}
+	blocks := blocklist.New(rdb, hasher, cfg.Screening.KeyPrefix+"bl:")
+	var fraud *minfraud.Client
+	if cfg.MinFraud.Enabled() {
+		if fraud, err = minfraud.New(cfg.MinFraud, nil, logger, reg); err != nil {
+			return fmt.Errorf("building minFraud client: %w", err)
+		}
+	}
+	screener, err := screening.New(cfg.Screening, screening.Deps{
+		Locator:   gateway.GeoLocator{DB: geo},
+		Policy:    geoPolicy,
+		Velocity:  counter,
+		Blocklist: blocks,
+		MinFraud:  minfraudScorer(fraud),
+		Redis:     rdb,
+	}, logger, reg)
+	if err != nil {
+		return fmt.Errorf("building screener: %w", err)
+	}
+	orders, err := screening.NewOrders(cfg.Screening, rdb, screening.OrderDeps{
+		Screener:  screener,
+		Outbox:    events.New(rdb, cfg.Screening.KeyPrefix+"events", outboxMaxLen),
+		Velocity:  counter,
+		Blocklist: blocks,
+		MinFraud:  minfraudReporter(fraud),
+	}, time.Now, logger, reg)
+	if err != nil {
+		return fmt.Errorf("building orders service: %w", err)
+	}
+	routes := cfg.Intercept
+	if len(routes) == 0 && emb.Upstream {
+		routes = screening.DemoInterceptRoutes()
+	}
+	demo, err := demoCredentials(cfg, emb)
+	if err != nil {
+		return err
+	}
+	authn, err := auth.New(cfg.Auth, time.Now)
+	if err != nil {
+		return fmt.Errorf("building authenticator: %w", err)
+	}
+
 	gw, err := gateway.New(cfg.Config, gateway.Deps{
 		Logger:    logger,
 		Registry:  reg,
@@ -167,6 +231,8 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 		Geoblock: func(next http.Handler) (http.Handler, error) {
 			return geoblock.New(cfg.Geoblock, geo, logger, reg, next)
 		},
+		Intercept: gateway.NewInterceptor(routes, orders, logger),
+		API:       gateway.NewAPI(gateway.APIDeps{Auth: authn, Orders: orders, Blocklist: blocks, Logger: logger}),
 		Ready: []gateway.ReadyCheck{
 			{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 			{Name: "s3", Check: store.Ready},
@@ -179,7 +245,7 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 	if err := gw.Listen(); err != nil {
 		return err
 	}
-	printBanner(e.stderr, cfg, emb, gw, target)
+	printBanner(e.stderr, cfg, emb, gw, target, routes, demo)
 	return gw.Serve(ctx)
 }
 
@@ -203,7 +269,7 @@ func embeddedList(emb config.Embedded) []string {
 // printBanner tells a person what is running where; loud on purpose when
 // anything is embedded, because nothing of the embedded Redis survives a
 // restart and the demo GeoIP database knows only documentation ranges.
-func printBanner(w io.Writer, cfg *config.Config, emb config.Embedded, gw *gateway.Gateway, upstream *url.URL) {
+func printBanner(w io.Writer, cfg *config.Config, emb config.Embedded, gw *gateway.Gateway, upstream *url.URL, routes []screening.InterceptRoute, demo *demoCreds) {
 	pub := "http://" + hostPort(gw.PublicAddr().String())
 	adm := "http://" + hostPort(gw.AdminAddr().String())
 	var b strings.Builder
@@ -225,7 +291,18 @@ func printBanner(w io.Writer, cfg *config.Config, emb config.Embedded, gw *gatew
 	fmt.Fprintf(&b, " storefront (public):  %s/\n", pub)
 	fmt.Fprintf(&b, " upstream:             %s\n", upstream)
 	fmt.Fprintf(&b, " health:               %s/healthz  %s/readyz\n", adm, adm)
-	fmt.Fprintf(&b, " metrics:              %s/metrics\n\n", adm)
+	fmt.Fprintf(&b, " metrics:              %s/metrics\n", adm)
+	fmt.Fprintf(&b, " order API:            %s/api/v1/orders\n", adm)
+	for _, r := range routes {
+		fmt.Fprintf(&b, " screened checkout:    %s %s%s\n", r.Method, pub, r.Path)
+	}
+	if demo != nil {
+		fmt.Fprintf(&b, " demo credentials:     %s (source it: . %s)\n", demo.File, demo.File)
+	}
+	for _, k := range cfg.Generated() {
+		fmt.Fprintf(&b, " generated secret:     %s (random per start; set it for production)\n", k)
+	}
+	b.WriteString("\n")
 	_, _ = io.WriteString(w, b.String())
 }
 

@@ -6,6 +6,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,8 @@ import (
 	"github.com/vpsgate/gateway/internal/auth"
 	"github.com/vpsgate/gateway/internal/configerr"
 	"github.com/vpsgate/gateway/kyc"
+	"github.com/vpsgate/gateway/screening"
+	"github.com/vpsgate/gateway/screening/minfraud"
 )
 
 // Config is the whole configuration.
@@ -38,6 +41,16 @@ type Config struct {
 	Redis    RedisConfig          `yaml:"redis"`
 	S3       kyc.StoreConfig      `yaml:"s3"`
 	Auth     auth.Config          `yaml:"auth"`
+
+	Screening screening.Config `yaml:"screening"`
+	MinFraud  minfraud.Config  `yaml:"minfraud"`
+	// Intercept lists the storefront's checkout routes to screen before
+	// they are forwarded. Empty with the demo storefront: its checkout.
+	Intercept []screening.InterceptRoute `yaml:"intercept"`
+
+	// generated lists the secrets SetDefaults made up for the zero-config
+	// mode, so that start-up can say so.
+	generated []string
 }
 
 // LogConfig is the `log` section.
@@ -150,7 +163,23 @@ func (c *Config) SetDefaults() {
 	c.Redis.SetDefaults()
 	c.S3.SetDefaults()
 	c.Auth.SetDefaults()
+	// With the embedded, memory-only Redis nothing keyed by hash_key
+	// outlives the process, so a random key per start is safe; with a
+	// real Redis the operator must choose one (Validate says so).
+	if c.Redis.URL == "" && c.Screening.HashKey == "" {
+		c.Screening.HashKey = rand.Text() + rand.Text()
+		c.generated = append(c.generated, "screening.hash_key")
+	}
+	c.Screening.SetDefaults()
+	c.MinFraud.SetDefaults()
+	for i := range c.Intercept {
+		c.Intercept[i].SetDefaults()
+	}
 }
+
+// Generated lists the keys whose secret SetDefaults made up (zero-config
+// mode only).
+func (c *Config) Generated() []string { return c.generated }
 
 // Validate checks every section and reports all problems at once, each with
 // its full key.
@@ -174,7 +203,18 @@ func (c *Config) Validate() error {
 		configerr.Prefix("redis", c.Redis.Validate()),
 		configerr.Prefix("s3", c.S3.Validate()),
 		configerr.Prefix("auth", c.Auth.Validate()),
+		configerr.Prefix("screening", c.Screening.Validate()),
+		configerr.Prefix("minfraud", c.MinFraud.Validate()),
 	)
+	routes := map[string]int{}
+	for i, r := range c.Intercept {
+		key := fmt.Sprintf("intercept[%d]", i)
+		errs = append(errs, configerr.Prefix(key, r.Validate()))
+		if j, dup := routes[r.Method+" "+r.Path]; dup {
+			errs = append(errs, configerr.Field(key+".path", r.Path, fmt.Sprintf("%s %s is already intercept[%d]", r.Method, r.Path, j)))
+		}
+		routes[r.Method+" "+r.Path] = i
+	}
 	return joinSorted(errs)
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"go.yaml.in/yaml/v3"
 )
 
 func writeFile(t *testing.T, body string) string {
@@ -47,10 +49,13 @@ s3:
   secret_key: "${S3_SECRET}"
 server:
   read_header_timeout: 750ms
+screening:
+  hash_key: "${HASH_KEY}"
 `)
 	env := map[string]string{
 		"REDIS_PW":                   "pw",
 		"S3_SECRET":                  "sk",
+		"HASH_KEY":                   "0123456789abcdef0123456789abcdef",
 		"GATEWAY_ADMIN_LISTEN":       "127.0.0.1:9001",
 		"GATEWAY_TRUSTED_PROXIES":    "192.0.2.1, 2001:db8::/32",
 		"GATEWAY_PROXY_DIAL_TIMEOUT": "3s",
@@ -204,5 +209,55 @@ func TestRedisModes(t *testing.T) {
 				t.Errorf("master=%q cluster=%v, want %q %v", o.MasterName, o.IsClusterMode, tt.master, tt.cluster)
 			}
 		})
+	}
+}
+
+// TestExampleConfig keeps configs/gateway.example.yaml complete and true:
+// it loads, and it names every key of Config.
+func TestExampleConfig(t *testing.T) {
+	const path = "../../configs/gateway.example.yaml"
+	if _, err := Load(path, nil); err != nil {
+		t.Fatalf("the example configuration does not load: %v", err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	var walk func(prefix string, n *yaml.Node)
+	walk = func(prefix string, n *yaml.Node) {
+		if n.Kind == yaml.DocumentNode {
+			walk(prefix, n.Content[0])
+			return
+		}
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			if prefix != "" {
+				key = prefix + "." + key
+			}
+			documented[key] = true
+			walk(key, n.Content[i+1])
+		}
+	}
+	walk("", &root)
+	var cfg Config
+	for _, l := range leaves(reflect.ValueOf(&cfg), "") {
+		if !documented[l.key] {
+			t.Errorf("configs/gateway.example.yaml does not document %s", l.key)
+		}
+	}
+	// And the defaults it states are the real ones.
+	def, _ := Load("", nil)
+	ex, _ := Load(path, nil)
+	def.Screening.HashKey, ex.Screening.HashKey = "", ""
+	if diff := cmp.Diff(def, ex, cmp.AllowUnexported(Config{}), cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("example file and built-in defaults differ (-defaults +example):\n%s", diff)
 	}
 }

@@ -1,0 +1,278 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/vpsgate/gateway/internal/auth"
+	"github.com/vpsgate/gateway/internal/logctx"
+	"github.com/vpsgate/gateway/screening"
+	"github.com/vpsgate/gateway/screening/blocklist"
+)
+
+// orderService is what the API needs of screening's *Orders.
+type orderService interface {
+	orderSubmitter
+	Get(ctx context.Context, id string) (screening.Result, error)
+	Timeline(ctx context.Context, id string) ([]screening.TimelineEntry, error)
+	RecordEvent(ctx context.Context, id string, e screening.Event) (screening.Result, error)
+}
+
+// blocklistService is what the API needs of blocklist's *List.
+type blocklistService interface {
+	Add(ctx context.Context, e blocklist.Entry) (blocklist.Entry, error)
+	Remove(ctx context.Context, kind blocklist.Kind, value string) error
+	List(ctx context.Context, kind blocklist.Kind, limit int) ([]blocklist.Entry, error)
+}
+
+// authenticator checks the caller of an API request.
+type authenticator interface {
+	Authenticate(r *http.Request) (auth.Principal, error)
+}
+
+// APIDeps are the services behind /api/v1.
+type APIDeps struct {
+	Auth      authenticator
+	Orders    orderService
+	Blocklist blocklistService
+	Logger    *slog.Logger
+}
+
+// maxAPIBody bounds every API body; orders have their own, equal, limit.
+const maxAPIBody = screening.MaxOrderBytes
+
+type principalKey struct{}
+
+// NewAPI builds the /api/v1 handler. Handlers are thin: decode, call the
+// service, present the result or the error (the one error presenter is
+// present in errors.go).
+func NewAPI(d APIDeps) http.Handler {
+	a := &api{APIDeps: d}
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.NoRoute(func(c *gin.Context) {
+		writeJSONError(c.Writer, http.StatusNotFound, apiError{Code: "not_found", Message: "no such endpoint: " + c.Request.Method + " " + c.Request.URL.Path})
+	})
+	r.NoMethod(func(c *gin.Context) {
+		writeJSONError(c.Writer, http.StatusMethodNotAllowed, apiError{Code: "method_not_allowed", Message: c.Request.Method + " is not allowed on " + c.Request.URL.Path})
+	})
+	v1 := r.Group("/api/v1")
+	storefrontOrOfficer := a.allow(auth.RoleStorefront, auth.RoleOfficer)
+	officer := a.allow(auth.RoleOfficer)
+	admin := a.allow(auth.RoleAdmin)
+
+	v1.POST("/orders", a.allow(auth.RoleStorefront), a.submitOrder)
+	v1.GET("/orders/:id", storefrontOrOfficer, a.getOrder)
+	v1.GET("/orders/:id/timeline", officer, a.orderTimeline)
+	v1.POST("/orders/:id/events", storefrontOrOfficer, a.orderEvent)
+
+	v1.GET("/blocklist", officer, a.listBlocklist)
+	v1.POST("/blocklist", officer, a.addBlocklist)
+	v1.DELETE("/blocklist", admin, a.removeBlocklist)
+	return r
+}
+
+type api struct {
+	APIDeps
+}
+
+// allow authenticates the request and lets it through when the caller holds
+// one of roles (an admin passes wherever an officer does).
+func (a *api) allow(roles ...auth.Role) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p, err := a.Auth.Authenticate(c.Request)
+		if err != nil {
+			c.Writer.Header().Set("WWW-Authenticate", `Bearer realm="gateway"`)
+			a.fail(c, err)
+			c.Abort()
+			return
+		}
+		for _, r := range roles {
+			if p.Can(r) {
+				ctx := logctx.With(c.Request.Context(), slog.String("principal", p.Name))
+				c.Request = c.Request.WithContext(context.WithValue(ctx, principalKey{}, p))
+				c.Next()
+				return
+			}
+		}
+		a.fail(c, fmt.Errorf("%w: %s %q may not %s %s", auth.ErrForbidden, p.Role, p.Name, c.Request.Method, c.FullPath()))
+		c.Abort()
+	}
+}
+
+func principal(c *gin.Context) auth.Principal {
+	p, _ := c.Request.Context().Value(principalKey{}).(auth.Principal)
+	return p
+}
+
+// fail presents err; server-side failures are logged here, once.
+func (a *api) fail(c *gin.Context, err error) {
+	status, e := present(err, c.Writer.Header().Get("X-Request-Id"))
+	switch {
+	case status >= 500:
+		a.Logger.ErrorContext(c.Request.Context(), "api request failed", "status", status, "error", err)
+		if status == http.StatusServiceUnavailable {
+			c.Writer.Header().Set("Retry-After", retryAfterSeconds)
+		}
+	default:
+		a.Logger.DebugContext(c.Request.Context(), "api request refused", "status", status, "error", err)
+	}
+	writeJSONError(c.Writer, status, e)
+}
+
+func (a *api) ok(c *gin.Context, status int, v any) {
+	c.Writer.Header().Set("Cache-Control", "no-store")
+	c.JSON(status, v)
+}
+
+// jsonBody checks the media type and bounds the body.
+func jsonBody(c *gin.Context) (io.Reader, error) {
+	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return nil, fmt.Errorf("%w: send Content-Type: application/json", errUnsupportedMediaType)
+	}
+	return http.MaxBytesReader(c.Writer, c.Request.Body, maxAPIBody), nil
+}
+
+// decodeStrict decodes one JSON value, refusing unknown fields.
+func decodeStrict(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return fmt.Errorf("%w: body: %v", screening.ErrInvalidInput, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: body: more than one JSON value", screening.ErrInvalidInput)
+	}
+	return nil
+}
+
+func (a *api) submitOrder(c *gin.Context) {
+	body, err := jsonBody(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	o, err := screening.DecodeOrder(body)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	ctx := logctx.With(c.Request.Context(), slog.String("order_id", o.OrderID))
+	res, err := a.Orders.Submit(ctx, o)
+	if err != nil {
+		c.Request = c.Request.WithContext(ctx)
+		a.fail(c, err)
+		return
+	}
+	a.ok(c, http.StatusOK, res)
+}
+
+func (a *api) getOrder(c *gin.Context) {
+	res, err := a.Orders.Get(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.ok(c, http.StatusOK, res)
+}
+
+func (a *api) orderTimeline(c *gin.Context) {
+	tl, err := a.Orders.Timeline(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.ok(c, http.StatusOK, map[string]any{"order_id": c.Param("id"), "timeline": tl})
+}
+
+func (a *api) orderEvent(c *gin.Context) {
+	body, err := jsonBody(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	ev, err := screening.DecodeEvent(body)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	res, err := a.Orders.RecordEvent(c.Request.Context(), c.Param("id"), ev)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.ok(c, http.StatusOK, res)
+}
+
+// blocklistEntry is the API's view of an entry.
+type blocklistEntry struct {
+	Kind   string `json:"kind"`
+	Value  string `json:"value"`
+	Reason string `json:"reason"`
+}
+
+func (a *api) listBlocklist(c *gin.Context) {
+	limit := 100
+	if s := c.Query("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			a.fail(c, &screening.FieldError{Field: "limit", Problem: "must be a number from 1 to 1000"})
+			return
+		}
+		limit = n
+	}
+	entries, err := a.Blocklist.List(c.Request.Context(), blocklist.Kind(c.Query("kind")), limit)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.ok(c, http.StatusOK, map[string]any{"entries": entries})
+}
+
+func (a *api) addBlocklist(c *gin.Context) {
+	body, err := jsonBody(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	var in blocklistEntry
+	if err := decodeStrict(body, &in); err != nil {
+		a.fail(c, err)
+		return
+	}
+	e, err := a.Blocklist.Add(c.Request.Context(), blocklist.Entry{
+		Kind: blocklist.Kind(in.Kind), Value: in.Value, Reason: in.Reason, AddedBy: principal(c).Name,
+	})
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.ok(c, http.StatusCreated, e)
+}
+
+func (a *api) removeBlocklist(c *gin.Context) {
+	kind, value := c.Query("kind"), c.Query("value")
+	if kind == "" || value == "" {
+		a.fail(c, &screening.FieldError{Field: "kind", Problem: "DELETE /api/v1/blocklist?kind=...&value=... needs both"})
+		return
+	}
+	if err := a.Blocklist.Remove(c.Request.Context(), blocklist.Kind(kind), value); err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

@@ -1,0 +1,159 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vpsgate/gateway/internal/auth"
+	"github.com/vpsgate/gateway/screening"
+	"github.com/vpsgate/gateway/screening/blocklist"
+)
+
+// fakeOrders is a hand-written stand-in for screening's *Orders: the API's
+// job is decoding, authorisation and error presentation, tested here; the
+// service itself is tested against real Redis in screening and cmd/gateway.
+type fakeOrders struct {
+	submitted []screening.Order
+	err       error
+	result    screening.Result
+}
+
+func (f *fakeOrders) Submit(ctx context.Context, o screening.Order) (screening.Result, error) {
+	f.submitted = append(f.submitted, o)
+	if f.err != nil {
+		return screening.Result{}, f.err
+	}
+	r := f.result
+	r.OrderID = o.OrderID
+	return r, nil
+}
+
+func (f *fakeOrders) Get(ctx context.Context, id string) (screening.Result, error) {
+	if id != "INV-1" {
+		return screening.Result{}, fmt.Errorf("order %s: %w", id, screening.ErrNotFound)
+	}
+	return screening.Result{OrderID: id, Status: screening.StatusHeld}, nil
+}
+
+func (f *fakeOrders) Timeline(ctx context.Context, id string) ([]screening.TimelineEntry, error) {
+	return []screening.TimelineEntry{{Type: "screened"}}, nil
+}
+
+func (f *fakeOrders) RecordEvent(ctx context.Context, id string, e screening.Event) (screening.Result, error) {
+	return screening.Result{OrderID: id}, nil
+}
+
+type fakeBlocklist struct{ added []blocklist.Entry }
+
+func (f *fakeBlocklist) Add(ctx context.Context, e blocklist.Entry) (blocklist.Entry, error) {
+	f.added = append(f.added, e)
+	return e, nil
+}
+
+func (f *fakeBlocklist) Remove(ctx context.Context, kind blocklist.Kind, value string) error {
+	return fmt.Errorf("%w: %s %s", blocklist.ErrNotFound, kind, value)
+}
+
+func (f *fakeBlocklist) List(ctx context.Context, kind blocklist.Kind, limit int) ([]blocklist.Entry, error) {
+	return nil, nil
+}
+
+const validOrder = `{"order_id":"INV-1001","account":{"id":"42","email":"ann@example.com"},"ip":"198.51.100.7",
+ "billing":{"country":"US"},"amount":"12.00","currency":"USD"}`
+
+func newTestAPI(t *testing.T, orders *fakeOrders, bl *fakeBlocklist) (http.Handler, map[string]string) {
+	t.Helper()
+	secret := strings.Repeat("s", 32)
+	cfg := auth.Config{APIKeys: []auth.APIKey{{Name: "shop", KeyHash: auth.HashKey("shop-key-0123456789abcdef")}}, JWTSecret: secret}
+	cfg.SetDefaults()
+	a, err := auth.New(cfg, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	officer, _ := a.Mint("olga", auth.RoleOfficer, time.Hour)
+	admin, _ := a.Mint("adam", auth.RoleAdmin, time.Hour)
+	creds := map[string]string{"shop": "shop-key-0123456789abcdef", "officer": officer, "admin": admin}
+	return NewAPI(APIDeps{Auth: a, Orders: orders, Blocklist: bl, Logger: slog.New(slog.DiscardHandler)}), creds
+}
+
+func TestAPI(t *testing.T) {
+	tests := []struct {
+		name       string
+		method     string
+		path       string
+		as         string // credential name, "" for none
+		ctype      string
+		body       string
+		ordersErr  error
+		wantStatus int
+		wantBody   string
+		wantHeader [2]string
+	}{
+		{name: "submit", method: "POST", path: "/api/v1/orders", as: "shop", ctype: "application/json", body: validOrder, wantStatus: 200, wantBody: `"order_id":"INV-1001"`},
+		{name: "submit charset", method: "POST", path: "/api/v1/orders", as: "shop", ctype: "application/json; charset=utf-8", body: validOrder, wantStatus: 200},
+		{name: "no key", method: "POST", path: "/api/v1/orders", ctype: "application/json", body: validOrder, wantStatus: 401, wantHeader: [2]string{"WWW-Authenticate", `Bearer realm="gateway"`}},
+		{name: "wrong key", method: "POST", path: "/api/v1/orders", as: "bogus", ctype: "application/json", body: validOrder, wantStatus: 401},
+		{name: "officer cannot submit", method: "POST", path: "/api/v1/orders", as: "officer", ctype: "application/json", body: validOrder, wantStatus: 403},
+		{name: "wrong media type", method: "POST", path: "/api/v1/orders", as: "shop", ctype: "text/plain", body: validOrder, wantStatus: 415},
+		{name: "unknown field", method: "POST", path: "/api/v1/orders", as: "shop", ctype: "application/json", body: `{"order_id":"x","coupon":"FREE"}`, wantStatus: 400, wantBody: `coupon`},
+		{name: "bad country", method: "POST", path: "/api/v1/orders", as: "shop", ctype: "application/json", body: strings.Replace(validOrder, `"US"`, `"XX"`, 1), wantStatus: 400, wantBody: `"field":"billing.country"`},
+		{name: "too large", method: "POST", path: "/api/v1/orders", as: "shop", ctype: "application/json", body: `{"order_id":"` + strings.Repeat("a", 70<<10) + `"}`, wantStatus: 413},
+		{name: "redis down", method: "POST", path: "/api/v1/orders", as: "shop", ctype: "application/json", body: validOrder, ordersErr: fmt.Errorf("screening: %w", screening.ErrUnavailable), wantStatus: 503, wantHeader: [2]string{"Retry-After", "5"}},
+		{name: "conflict", method: "POST", path: "/api/v1/orders", as: "shop", ctype: "application/json", body: validOrder, ordersErr: fmt.Errorf("order INV-1001: %w", screening.ErrConflict), wantStatus: 409},
+		{name: "get", method: "GET", path: "/api/v1/orders/INV-1", as: "officer", wantStatus: 200, wantBody: `"status":"held"`},
+		{name: "get missing", method: "GET", path: "/api/v1/orders/NOPE", as: "shop", wantStatus: 404},
+		{name: "event", method: "POST", path: "/api/v1/orders/INV-1/events", as: "shop", ctype: "application/json", body: `{"type":"chargeback"}`, wantStatus: 200},
+		{name: "event bad type", method: "POST", path: "/api/v1/orders/INV-1/events", as: "shop", ctype: "application/json", body: `{"type":"stolen"}`, wantStatus: 400},
+		{name: "blocklist add", method: "POST", path: "/api/v1/blocklist", as: "officer", ctype: "application/json", body: `{"kind":"ip","value":"198.51.100.7","reason":"fraud"}`, wantStatus: 201},
+		{name: "blocklist add by shop", method: "POST", path: "/api/v1/blocklist", as: "shop", ctype: "application/json", body: `{"kind":"ip","value":"198.51.100.7","reason":"x"}`, wantStatus: 403},
+		{name: "blocklist unknown field", method: "POST", path: "/api/v1/blocklist", as: "officer", ctype: "application/json", body: `{"kind":"ip","value":"1.2.3.4","why":"x"}`, wantStatus: 400},
+		{name: "blocklist remove needs admin", method: "DELETE", path: "/api/v1/blocklist?kind=ip&value=1.2.3.4", as: "officer", wantStatus: 403},
+		{name: "blocklist remove missing", method: "DELETE", path: "/api/v1/blocklist?kind=ip&value=1.2.3.4", as: "admin", wantStatus: 404},
+		{name: "blocklist bad limit", method: "GET", path: "/api/v1/blocklist?limit=0", as: "officer", wantStatus: 400, wantBody: `"field":"limit"`},
+		{name: "unknown route", method: "GET", path: "/api/v1/nothing", as: "admin", wantStatus: 404, wantBody: `"code":"not_found"`},
+		{name: "wrong method", method: "PUT", path: "/api/v1/orders", as: "shop", wantStatus: 405},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			orders := &fakeOrders{err: tt.ordersErr, result: screening.Result{Status: screening.StatusHeld, Decision: screening.Accept}}
+			h, creds := newTestAPI(t, orders, &fakeBlocklist{})
+			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
+			if tt.ctype != "" {
+				req.Header.Set("Content-Type", tt.ctype)
+			}
+			if tt.as != "" {
+				cred, ok := creds[tt.as]
+				if !ok {
+					cred = "not-a-key-at-all-0123456789"
+				}
+				req.Header.Set("Authorization", "Bearer "+cred)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			body, _ := io.ReadAll(rec.Body)
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("%s %s = %d, want %d; body %s", tt.method, tt.path, rec.Code, tt.wantStatus, body)
+			}
+			if !strings.Contains(string(body), tt.wantBody) {
+				t.Errorf("body = %s, want it to contain %s", body, tt.wantBody)
+			}
+			if k := tt.wantHeader[0]; k != "" && rec.Header().Get(k) != tt.wantHeader[1] {
+				t.Errorf("header %s = %q, want %q", k, rec.Header().Get(k), tt.wantHeader[1])
+			}
+			if rec.Code >= 400 {
+				var e map[string]apiError
+				if err := json.Unmarshal(body, &e); err != nil || e["error"].Code == "" {
+					t.Errorf("error body %s is not {\"error\":{\"code\":...}}", body)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,105 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/vpsgate/gateway/internal/clientip"
+	"github.com/vpsgate/gateway/internal/logctx"
+	"github.com/vpsgate/gateway/screening"
+)
+
+// orderSubmitter screens an order (screening's *Orders).
+type orderSubmitter interface {
+	Submit(ctx context.Context, o screening.Order) (screening.Result, error)
+}
+
+// screeningHeaders are what the gateway tells the storefront about a
+// screened checkout. They are removed from every incoming request: a client
+// that sent "X-Screening-Decision: accept" itself must not be believed.
+var screeningHeaders = []string{"X-Screening-Id", "X-Screening-Decision", "X-Screening-Score"}
+
+// NewInterceptor screens the storefront's checkout routes before they are
+// forwarded. A rejected checkout never reaches the storefront; an accepted
+// or held one is forwarded byte for byte with the screening headers. When
+// screening cannot decide (Redis down), the checkout is refused with 503:
+// forwarding it unscreened would activate servers nobody checked.
+func NewInterceptor(routes []screening.InterceptRoute, orders orderSubmitter, logger *slog.Logger) func(http.Handler) http.Handler {
+	index := make(map[string]screening.InterceptRoute, len(routes))
+	for _, rt := range routes {
+		index[rt.Method+" "+rt.Path] = rt
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for _, h := range screeningHeaders {
+				r.Header.Del(h)
+			}
+			route, ok := index[r.Method+" "+r.URL.Path]
+			if !ok {
+				next.ServeHTTP(w, r)
+				return
+			}
+			ctx := r.Context()
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, screening.MaxOrderBytes))
+			if err != nil {
+				var mbe *http.MaxBytesError
+				if !errors.As(err, &mbe) {
+					// The client went away or sent a broken body.
+					writeError(w, r, http.StatusBadRequest, "bad_request", "The request body could not be read.")
+					return
+				}
+				checkoutError(w, r, logger, err)
+				return
+			}
+			ip, _ := clientip.FromContext(ctx)
+			order, err := route.MapOrder(r.Header.Get("Content-Type"), body, ip, r.UserAgent(), r.Header.Get("Accept-Language"))
+			if err != nil {
+				checkoutError(w, r, logger, err)
+				return
+			}
+			ctx = logctx.With(ctx, slog.String("order_id", order.OrderID))
+			res, err := orders.Submit(ctx, order)
+			if err != nil {
+				checkoutError(w, r.WithContext(ctx), logger, err)
+				return
+			}
+			if res.Decision == screening.Reject {
+				logger.InfoContext(ctx, "checkout rejected", "score", res.Score)
+				writeError(w, r, http.StatusForbidden, "order_rejected",
+					"We cannot accept this order. If you think this is a mistake, contact the shop's support and quote reference "+res.OrderID+".")
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.ContentLength = int64(len(body))
+			r.Header.Set("X-Screening-Id", res.OrderID)
+			r.Header.Set("X-Screening-Decision", string(res.Decision))
+			r.Header.Set("X-Screening-Score", strconv.Itoa(res.Score))
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// checkoutError answers a checkout that could not be screened, in the form
+// the customer's client asked for.
+func checkoutError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	status, e := present(err, w.Header().Get("X-Request-Id"))
+	if status >= 500 {
+		logger.ErrorContext(r.Context(), "checkout could not be screened", "error", err)
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		e.Message = "We cannot take orders right now. Please try again in a minute."
+	}
+	if wantsJSON(r) {
+		writeJSONError(w, status, e)
+		return
+	}
+	msg := e.Message
+	if status == http.StatusBadRequest {
+		msg = "Please check your details and try again: " + e.Message
+	}
+	writeError(w, r, status, e.Code, msg)
+}

@@ -1,0 +1,90 @@
+package gateway
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/vpsgate/gateway/internal/clientip"
+	"github.com/vpsgate/gateway/screening"
+)
+
+func TestInterceptor(t *testing.T) {
+	routes := screening.DemoInterceptRoutes()
+	for i := range routes {
+		routes[i].SetDefaults()
+	}
+	form := "order_id=DEMO-1&email=ann%40example.com&name=Ann+Lee&country=US&plan=vps-1&amount=12.00&currency=USD&card_bin=411111&card_last4=1111"
+	tests := []struct {
+		name         string
+		method, path string
+		ctype        string
+		body         string
+		headers      map[string]string
+		decision     screening.Outcome
+		err          error
+		wantStatus   int
+		wantUpstream bool
+		wantDecision string
+	}{
+		{name: "accepted checkout forwarded", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form, decision: screening.Accept, wantStatus: 200, wantUpstream: true, wantDecision: "accept"},
+		{name: "review forwarded", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form, decision: screening.Review, wantStatus: 200, wantUpstream: true, wantDecision: "review"},
+		{name: "rejected never reaches the shop", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form, decision: screening.Reject, wantStatus: 403},
+		{name: "screening down: refused, not forwarded", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form, err: fmt.Errorf("x: %w", screening.ErrUnavailable), wantStatus: 503},
+		{name: "bad field", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: strings.Replace(form, "country=US", "country=Narnia", 1), decision: screening.Accept, wantStatus: 400},
+		{name: "too large", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form + "&pad=" + strings.Repeat("x", 70<<10), decision: screening.Accept, wantStatus: 413},
+		{name: "other route untouched; spoofed headers dropped", method: "GET", path: "/", headers: map[string]string{"X-Screening-Decision": "accept"}, wantStatus: 200, wantUpstream: true},
+		{name: "spoofed decision on checkout replaced", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form, headers: map[string]string{"X-Screening-Decision": "accept"}, decision: screening.Review, wantStatus: 200, wantUpstream: true, wantDecision: "review"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var gotBody, gotDecision, gotID string
+			reached := false
+			upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				reached = true
+				b, _ := io.ReadAll(r.Body)
+				gotBody, gotDecision, gotID = string(b), r.Header.Get("X-Screening-Decision"), r.Header.Get("X-Screening-Id")
+			})
+			orders := &fakeOrders{err: tt.err, result: screening.Result{Decision: tt.decision, Score: 42}}
+			h := NewInterceptor(routes, orders, slog.New(slog.DiscardHandler))(upstream)
+			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
+			req = req.WithContext(clientip.NewContext(req.Context(), netip.MustParseAddr("198.51.100.7")))
+			if tt.ctype != "" {
+				req.Header.Set("Content-Type", tt.ctype)
+			}
+			for k, v := range tt.headers {
+				req.Header.Set(k, v)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("status = %d, want %d; body %s", rec.Code, tt.wantStatus, rec.Body)
+			}
+			if reached != tt.wantUpstream {
+				t.Fatalf("reached upstream = %v, want %v", reached, tt.wantUpstream)
+			}
+			if tt.wantStatus == 503 && rec.Header().Get("Retry-After") == "" {
+				t.Error("503 without Retry-After")
+			}
+			if !reached {
+				return
+			}
+			if gotDecision != tt.wantDecision {
+				t.Errorf("X-Screening-Decision upstream = %q, want %q", gotDecision, tt.wantDecision)
+			}
+			if tt.method == "POST" {
+				if gotBody != tt.body {
+					t.Errorf("forwarded body = %q, want the original bytes %q", gotBody, tt.body)
+				}
+				if gotID != "DEMO-1" {
+					t.Errorf("X-Screening-Id = %q, want DEMO-1", gotID)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,177 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Event types: the webhook event types of PRODUCT.md §4, plus the order
+// events a storefront reports.
+const (
+	OrderHeld     = "order.held"
+	OrderCleared  = "order.cleared"
+	OrderRejected = "order.rejected"
+	OrderExpired  = "order.expired"
+	// Events the storefront reported on an order (POST
+	// /api/v1/orders/{id}/events), published for the audit trail and
+	// the webhook consumer.
+	OrderPaymentFailed  = "order.payment_failed"
+	OrderRefund         = "order.refund"
+	OrderChargeback     = "order.chargeback"
+	OrderFraudConfirmed = "order.fraud_confirmed"
+	OrderCancelled      = "order.cancelled"
+	EmailVerified       = "email.verified"
+	KYCSubmitted        = "kyc.submitted"
+	KYCApproved         = "kyc.approved"
+	KYCRejected         = "kyc.rejected"
+	AccountRestricted   = "account.restricted"
+)
+
+// Stream entry field names.
+const (
+	fieldType = "type"
+	fieldTime = "time"
+	fieldData = "data"
+)
+
+// ErrInvalidID marks a malformed stream id given to Range.
+var ErrInvalidID = errors.New("invalid event id")
+
+// Event is one state change to publish.
+type Event struct {
+	Type string
+	// Data is marshaled to JSON; it becomes the webhook body's "data".
+	Data any
+	// Time is when the change happened; zero means the append time is
+	// not known to the caller and Append rejects it (events must carry
+	// the time the caller decided at, for replays to be faithful).
+	Time time.Time
+}
+
+// Stored is an event read back from the outbox.
+type Stored struct {
+	// ID is the stream entry id ("1700000000000-0"): increasing, unique,
+	// usable as the webhook-id and as the cursor for the next Range.
+	ID   string
+	Type string
+	Time time.Time
+	Data json.RawMessage
+}
+
+// Outbox appends events to one Redis stream and reads them back.
+type Outbox struct {
+	rdb    redis.Cmdable
+	key    string
+	maxLen int64
+}
+
+// New returns an outbox on the stream key, trimmed to about maxLen entries
+// (0: never trimmed).
+func New(rdb redis.Cmdable, key string, maxLen int64) *Outbox {
+	return &Outbox{rdb: rdb, key: key, maxLen: maxLen}
+}
+
+// Key returns the stream's key.
+func (o *Outbox) Key() string { return o.key }
+
+// Append adds an event and returns its stream id.
+func (o *Outbox) Append(ctx context.Context, e Event) (string, error) {
+	if e.Type == "" {
+		return "", errors.New("appending event: empty type")
+	}
+	if e.Time.IsZero() {
+		return "", fmt.Errorf("appending %s event: zero time", e.Type)
+	}
+	data, err := json.Marshal(e.Data)
+	if err != nil {
+		return "", fmt.Errorf("encoding %s event: %w", e.Type, err)
+	}
+	args := &redis.XAddArgs{
+		Stream: o.key,
+		Values: []any{
+			fieldType, e.Type,
+			fieldTime, e.Time.UTC().Format(time.RFC3339Nano),
+			fieldData, data,
+		},
+	}
+	if o.maxLen > 0 {
+		args.MaxLen = o.maxLen
+		args.Approx = true
+	}
+	id, err := o.rdb.XAdd(ctx, args).Result()
+	if err != nil {
+		return "", fmt.Errorf("appending %s event: %w", e.Type, err)
+	}
+	return id, nil
+}
+
+// Range returns up to count events that come after the id from (exclusive);
+// from "" or "0" starts at the oldest event still in the stream.
+func (o *Outbox) Range(ctx context.Context, from string, count int) ([]Stored, error) {
+	if count <= 0 {
+		return nil, nil
+	}
+	start := "-"
+	if from != "" && from != "0" {
+		if !validID(from) {
+			return nil, fmt.Errorf("reading events after %q: %w", from, ErrInvalidID)
+		}
+		start = "(" + from
+	}
+	msgs, err := o.rdb.XRangeN(ctx, o.key, start, "+", int64(count)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading events after %q: %w", from, err)
+	}
+	out := make([]Stored, 0, len(msgs))
+	for _, m := range msgs {
+		s, err := decode(m)
+		if err != nil {
+			return nil, fmt.Errorf("reading event %s: %w", m.ID, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func decode(m redis.XMessage) (Stored, error) {
+	s := Stored{ID: m.ID}
+	typ, _ := m.Values[fieldType].(string)
+	ts, _ := m.Values[fieldTime].(string)
+	data, _ := m.Values[fieldData].(string)
+	if typ == "" {
+		return Stored{}, errors.New("no type")
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return Stored{}, fmt.Errorf("bad time %q", ts)
+	}
+	if !json.Valid([]byte(data)) {
+		return Stored{}, errors.New("data is not JSON")
+	}
+	s.Type, s.Time, s.Data = typ, t, json.RawMessage(data)
+	return s, nil
+}
+
+// validID checks the form ms-seq or ms of a stream id.
+func validID(id string) bool {
+	ms, seq, hasSeq := strings.Cut(id, "-")
+	return digits(ms) && (!hasSeq || digits(seq))
+}
+
+func digits(s string) bool {
+	if s == "" || len(s) > 20 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,129 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/vpsgate/gateway/internal/testenv"
+)
+
+func TestOutboxAppendRange(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.RedisClient(t)
+	key := testenv.KeyPrefix(t) + "events"
+	ob := New(rdb, key, 0)
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+	in := []Event{
+		{Type: OrderHeld, Data: map[string]string{"order_id": "A-1"}, Time: t0},
+		{Type: OrderRejected, Data: map[string]any{"order_id": "A-2", "score": 95}, Time: t0.Add(time.Second)},
+		{Type: AccountRestricted, Data: map[string]string{"account_id": "42"}, Time: t0.Add(2 * time.Second)},
+	}
+	var ids []string
+	for _, e := range in {
+		id, err := ob.Append(ctx, e)
+		if err != nil {
+			t.Fatalf("Append(%s) = %v", e.Type, err)
+		}
+		ids = append(ids, id)
+	}
+
+	want := make([]Stored, len(in))
+	for i, e := range in {
+		data, _ := json.Marshal(e.Data)
+		want[i] = Stored{ID: ids[i], Type: e.Type, Time: e.Time, Data: data}
+	}
+	tests := []struct {
+		name  string
+		from  string
+		count int
+		want  []Stored
+	}{
+		{name: "from start", from: "", count: 10, want: want},
+		{name: "from zero", from: "0", count: 10, want: want},
+		{name: "count bounds", from: "", count: 2, want: want[:2]},
+		{name: "after first id is exclusive", from: ids[0], count: 10, want: want[1:]},
+		{name: "after last id", from: ids[2], count: 10, want: []Stored{}},
+		{name: "zero count", from: "", count: 0, want: nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ob.Range(ctx, tc.from, tc.count)
+			if err != nil {
+				t.Fatalf("Range(%q, %d) = %v", tc.from, tc.count, err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Range(%q, %d) mismatch (-want +got):\n%s", tc.from, tc.count, diff)
+			}
+		})
+	}
+}
+
+func TestOutboxErrors(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.RedisClient(t)
+	key := testenv.KeyPrefix(t) + "events"
+	ob := New(rdb, key, 0)
+	ctx := context.Background()
+
+	if _, err := ob.Append(ctx, Event{Type: OrderHeld}); err == nil {
+		t.Error("Append with zero time = nil error, want an error")
+	}
+	if _, err := ob.Append(ctx, Event{Time: time.Now()}); err == nil {
+		t.Error("Append with empty type = nil error, want an error")
+	}
+	if _, err := ob.Append(ctx, Event{Type: OrderHeld, Time: time.Now(), Data: func() {}}); err == nil {
+		t.Error("Append with unencodable data = nil error, want an error")
+	}
+	for _, from := range []string{"abc", "1-", "-1", "1-2-3", "(1"} {
+		if _, err := ob.Range(ctx, from, 1); !errors.Is(err, ErrInvalidID) {
+			t.Errorf("Range(%q) = %v, want ErrInvalidID", from, err)
+		}
+	}
+	// An entry not written by Append is reported, not skipped.
+	if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: []any{"foo", "bar"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ob.Range(ctx, "", 10); err == nil {
+		t.Error("Range over a foreign entry = nil error, want an error")
+	}
+}
+
+func TestOutboxTrim(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.RedisClient(t)
+	key := testenv.KeyPrefix(t) + "events"
+	const maxLen = 10
+	ob := New(rdb, key, maxLen)
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	const n = 1000
+	for i := range n {
+		if _, err := ob.Append(ctx, Event{Type: OrderHeld, Data: i, Time: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := rdb.XLen(ctx, key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Approximate trimming removes whole radix-tree nodes (100 entries
+	// by default), so the stream holds at most maxLen plus one node.
+	if l < maxLen || l > maxLen+100 {
+		t.Errorf("XLEN after %d appends with maxLen %d = %d, want %d..%d", n, maxLen, l, maxLen, maxLen+100)
+	}
+	got, err := ob.Range(ctx, "", n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := got[len(got)-1].Data; string(last) != "999" {
+		t.Errorf("newest event data = %s, want 999", last)
+	}
+}

@@ -1,0 +1,420 @@
+package blocklist
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/vpsgate/gateway/screening/ident"
+)
+
+// DefaultPrefix is the key prefix New uses when given "".
+const DefaultPrefix = "gw:bl:"
+
+// List limits.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
+// Entry is one blocklisted identifier.
+type Entry struct {
+	Kind Kind
+	// Value is the identifier as given to Add. Add and List return it
+	// masked (see Mask): the identifier itself is never stored.
+	Value   string
+	Reason  string
+	AddedBy string
+	// AddedAt is when the entry was added, kept to the millisecond. Add
+	// uses the current time when it is zero.
+	AddedAt time.Time
+	// ID names the entry (for RemoveID): the keyed hash of its kind and
+	// normalized value, so the same identifier always has the same ID.
+	ID string
+}
+
+// Hit is an entry that matched a Query.
+type Hit struct {
+	Kind   Kind
+	ID     string
+	Reason string
+	Value  string // masked, as List shows it
+}
+
+// Query holds the identifiers of an order to check. Empty fields are not
+// checked. Email and Card are normalized here (ident.NormalizeEmail,
+// "BIN:last4"); EmailDomain defaults to the domain of Email.
+type Query struct {
+	IP          netip.Addr
+	Email       string
+	EmailDomain string
+	Account     string
+	Card        string
+}
+
+// List is the blocklist, stored in Redis. It is safe for concurrent use.
+//
+// Every key carries the hash tag {bl} (prefix + "{bl}:..."), so a whole list
+// lives in one Redis Cluster slot: adding and removing are atomic
+// transactions, and Check is one round trip to one node.
+type List struct {
+	rdb  redis.UniversalClient
+	h    *ident.Hasher
+	stem string // prefix + "{bl}:"
+
+	cidrs  atomic.Pointer[cidrSet]
+	reload sync.Mutex // one reload at a time; others wait and reuse it
+}
+
+// New returns the blocklist stored under prefix ("" means DefaultPrefix)
+// in rdb. It does not contact Redis. Calls are bounded by their context.
+func New(rdb redis.UniversalClient, h *ident.Hasher, prefix string) *List {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return &List{rdb: rdb, h: h, stem: prefix + "{bl}:"}
+}
+
+func (l *List) entryKey(id string) string { return l.stem + "e:" + id }
+func (l *List) indexKey(k Kind) string {
+	if k == "" {
+		return l.stem + "idx"
+	}
+	return l.stem + "idx:" + string(k)
+}
+func (l *List) cidrKey() string    { return l.stem + "cidr" }
+func (l *List) versionKey() string { return l.stem + "ver" }
+
+func (l *List) id(k Kind, normalized string) string {
+	return l.h.Hash(ident.Kind(k), normalized)
+}
+
+// cidrRecord is the value of a range in the cidr hash, loaded by Check.
+type cidrRecord struct {
+	Prefix string `json:"prefix"`
+	Reason string `json:"reason"`
+}
+
+// Add lists e.Value under e.Kind, or updates the reason, author and time of
+// an entry already listed, and returns the entry as stored (value masked,
+// ID set). Errors: *FieldError (ErrInvalidInput), ErrUnavailable.
+func (l *List) Add(ctx context.Context, e Entry) (Entry, error) {
+	k, v, err := ParseEntry(string(e.Kind), e.Value)
+	if err != nil {
+		return Entry{}, err
+	}
+	reason, by := strings.TrimSpace(e.Reason), strings.TrimSpace(e.AddedBy)
+	switch {
+	case reason == "":
+		return Entry{}, fieldErr("reason", "is required")
+	case len(reason) > maxReasonLen:
+		return Entry{}, fieldErr("reason", "is longer than %d bytes", maxReasonLen)
+	case len(by) > maxAddedByLen:
+		return Entry{}, fieldErr("added_by", "is longer than %d bytes", maxAddedByLen)
+	}
+	if err := checkText(reason); err != nil {
+		return Entry{}, fieldErr("reason", "%s", err)
+	}
+	if err := checkText(by); err != nil {
+		return Entry{}, fieldErr("added_by", "%s", err)
+	}
+	at := e.AddedAt
+	if at.IsZero() {
+		at = time.Now()
+	}
+	at = time.UnixMilli(at.UnixMilli()).UTC()
+	out := Entry{Kind: k, Value: Mask(k, v), Reason: reason, AddedBy: by, AddedAt: at, ID: l.id(k, v)}
+
+	ms := at.UnixMilli()
+	pipe := l.rdb.TxPipeline()
+	pipe.HSet(ctx, l.entryKey(out.ID),
+		"kind", string(k), "value", out.Value, "reason", reason, "added_by", by, "added_at", strconv.FormatInt(ms, 10))
+	pipe.ZAdd(ctx, l.indexKey(""), redis.Z{Score: float64(ms), Member: out.ID})
+	pipe.ZAdd(ctx, l.indexKey(k), redis.Z{Score: float64(ms), Member: out.ID})
+	if k == KindCIDR {
+		rec, err := json.Marshal(cidrRecord{Prefix: v, Reason: reason})
+		if err != nil {
+			return Entry{}, fmt.Errorf("encoding range: %w", err)
+		}
+		pipe.HSet(ctx, l.cidrKey(), out.ID, rec)
+		pipe.Incr(ctx, l.versionKey())
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return Entry{}, fmt.Errorf("adding %s entry: %w", k, classify(err))
+	}
+	return out, nil
+}
+
+// Remove unlists the identifier value of kind. Errors: *FieldError,
+// ErrNotFound, ErrUnavailable.
+func (l *List) Remove(ctx context.Context, kind Kind, value string) error {
+	k, v, err := ParseEntry(string(kind), value)
+	if err != nil {
+		return err
+	}
+	return l.RemoveID(ctx, l.id(k, v))
+}
+
+// removeScript deletes an entry and its index and range records at once.
+// KEYS: entry, all-index, cidr hash, version, then every per-kind index
+// (the entry's kind is not known before reading it). ARGV: id.
+var removeScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+for i = 5, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+if redis.call('HDEL', KEYS[3], ARGV[1]) == 1 then redis.call('INCR', KEYS[4]) end
+return 1
+`)
+
+// RemoveID unlists the entry with this ID. Errors: ErrNotFound,
+// ErrUnavailable.
+func (l *List) RemoveID(ctx context.Context, id string) error {
+	if len(id) != ident.HashLen || strings.ContainsAny(id, "{}:* ") {
+		return fmt.Errorf("removing entry %q: %w", id, ErrNotFound)
+	}
+	keys := []string{l.entryKey(id), l.indexKey(""), l.cidrKey(), l.versionKey()}
+	for _, k := range Kinds {
+		keys = append(keys, l.indexKey(k))
+	}
+	n, err := removeScript.Run(ctx, l.rdb, keys, id).Int()
+	if err != nil {
+		return fmt.Errorf("removing entry %s: %w", id, classify(err))
+	}
+	if n == 0 {
+		return fmt.Errorf("removing entry %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// List returns up to limit entries of kind ("" for all kinds), newest
+// first, values masked. limit <= 0 means DefaultListLimit; it is capped at
+// MaxListLimit. Errors: *FieldError for an unknown kind, ErrUnavailable.
+func (l *List) List(ctx context.Context, kind Kind, limit int) ([]Entry, error) {
+	if kind != "" && !validKind(kind) {
+		return nil, fieldErr("kind", "must be one of ip, cidr, email, email_domain, account, card")
+	}
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	limit = min(limit, MaxListLimit)
+	ids, err := l.rdb.ZRevRange(ctx, l.indexKey(kind), 0, int64(limit-1)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("listing entries: %w", classify(err))
+	}
+	if len(ids) == 0 {
+		return []Entry{}, nil
+	}
+	pipe := l.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HGetAll(ctx, l.entryKey(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("reading entries: %w", classify(err))
+	}
+	out := make([]Entry, 0, len(ids))
+	for i, cmd := range cmds {
+		m := cmd.Val()
+		if len(m) == 0 {
+			continue // removed since the index was read
+		}
+		ms, _ := strconv.ParseInt(m["added_at"], 10, 64)
+		out = append(out, Entry{
+			Kind:    Kind(m["kind"]),
+			Value:   m["value"],
+			Reason:  m["reason"],
+			AddedBy: m["added_by"],
+			AddedAt: time.UnixMilli(ms).UTC(),
+			ID:      ids[i],
+		})
+	}
+	return out, nil
+}
+
+// Check returns the entries matching q: exact identifiers and every listed
+// range containing q.IP, ordered by kind as in Kinds. It is one round trip
+// (a pipeline of one HMGET per identifier and a GET of the ranges'
+// version), plus a reload of the ranges only when they changed since the
+// last Check. Errors: ErrUnavailable.
+func (l *List) Check(ctx context.Context, q Query) ([]Hit, error) {
+	pipe := l.rdb.Pipeline()
+	result := l.QueueCheck(ctx, pipe, q)
+	_, _ = pipe.Exec(ctx) // each command's error is read by result
+	return result(ctx)
+}
+
+type probe struct {
+	kind Kind
+	id   string
+	cmd  *redis.SliceCmd
+}
+
+// QueueCheck queues Check's commands on pipe, so that they travel with
+// other commands (velocity.Counter.QueueRecord) in one round trip. After
+// pipe.Exec, the returned function gives Check's result; ctx bounds the
+// reload of the ranges when they changed.
+func (l *List) QueueCheck(ctx context.Context, pipe redis.Pipeliner, q Query) func(context.Context) ([]Hit, error) {
+	var probes []probe
+	add := func(k Kind, v string) {
+		id := l.id(k, v)
+		probes = append(probes, probe{kind: k, id: id, cmd: pipe.HMGet(ctx, l.entryKey(id), "kind", "reason", "value")})
+	}
+	ip := q.IP.Unmap().WithZone("")
+	if ip.IsValid() {
+		add(KindIP, ip.String())
+	}
+	domain := ""
+	if q.Email != "" {
+		if e, err := ident.NormalizeEmail(q.Email); err == nil {
+			add(KindEmail, e)
+			domain = e[strings.LastIndexByte(e, '@')+1:]
+		}
+	}
+	if q.EmailDomain != "" {
+		if d, err := ident.NormalizeDomain(strings.TrimPrefix(strings.TrimSpace(q.EmailDomain), "@")); err == nil {
+			domain = d
+		}
+	}
+	if domain != "" {
+		add(KindEmailDomain, domain)
+	}
+	if a := strings.TrimSpace(q.Account); a != "" {
+		add(KindAccount, a)
+	}
+	if q.Card != "" {
+		if c, err := ident.ParseCardFingerprint(q.Card); err == nil {
+			add(KindCard, c)
+		}
+	}
+	var version *redis.StringCmd
+	if ip.IsValid() {
+		version = pipe.Get(ctx, l.versionKey())
+	}
+	return func(ctx context.Context) ([]Hit, error) {
+		var hits []Hit
+		for _, p := range probes {
+			vals, err := p.cmd.Result()
+			if err != nil {
+				return nil, fmt.Errorf("checking blocklist: %w", classify(err))
+			}
+			if len(vals) != 3 || vals[0] == nil {
+				continue
+			}
+			reason, _ := vals[1].(string)
+			value, _ := vals[2].(string)
+			hits = append(hits, Hit{Kind: p.kind, ID: p.id, Reason: reason, Value: value})
+		}
+		if version != nil {
+			v, err := version.Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return nil, fmt.Errorf("checking blocklist ranges: %w", classify(err))
+			}
+			set, err := l.ranges(ctx, parseVersion(v))
+			if err != nil {
+				return nil, err
+			}
+			hits = append(hits, set.lookup(ip)...)
+		}
+		slices.SortStableFunc(hits, func(a, b Hit) int {
+			return slices.Index(Kinds, a.Kind) - slices.Index(Kinds, b.Kind)
+		})
+		return hits, nil
+	}
+}
+
+func parseVersion(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64) // "" (never changed) is 0
+	return n
+}
+
+// cidrSet is an in-memory copy of the listed ranges, as of version.
+type cidrSet struct {
+	version int64
+	bits    []int // prefix lengths present, most specific first
+	byNet   map[netip.Prefix]Hit
+}
+
+// lookup returns a hit for every listed range containing ip: one map look-up
+// per distinct prefix length listed.
+func (s *cidrSet) lookup(ip netip.Addr) []Hit {
+	var hits []Hit
+	for _, b := range s.bits {
+		p, err := ip.Prefix(b)
+		if err != nil {
+			continue // a length of the other address family
+		}
+		if h, ok := s.byNet[p]; ok {
+			hits = append(hits, h)
+		}
+	}
+	return hits
+}
+
+// ranges returns the ranges as of at least version, reloading them from
+// Redis when the copy in memory is older.
+func (l *List) ranges(ctx context.Context, version int64) (*cidrSet, error) {
+	if s := l.cidrs.Load(); s != nil && s.version >= version {
+		return s, nil
+	}
+	l.reload.Lock()
+	defer l.reload.Unlock()
+	if s := l.cidrs.Load(); s != nil && s.version >= version {
+		return s, nil
+	}
+	pipe := l.rdb.TxPipeline()
+	ver := pipe.Get(ctx, l.versionKey())
+	all := pipe.HGetAll(ctx, l.cidrKey())
+	_, _ = pipe.Exec(ctx) // errors are read per command: GET may be redis.Nil
+	for _, err := range []error{ver.Err(), all.Err()} {
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("loading blocklist ranges: %w", classify(err))
+		}
+	}
+	s := &cidrSet{version: parseVersion(ver.Val()), byNet: make(map[netip.Prefix]Hit)}
+	seen := make(map[int]bool)
+	for id, raw := range all.Val() {
+		var rec cidrRecord
+		if err := json.Unmarshal([]byte(raw), &rec); err != nil {
+			return nil, fmt.Errorf("loading blocklist range %s: %w", id, err)
+		}
+		p, err := netip.ParsePrefix(rec.Prefix)
+		if err != nil {
+			return nil, fmt.Errorf("loading blocklist range %s: %w", id, err)
+		}
+		s.byNet[p] = Hit{Kind: KindCIDR, ID: id, Reason: rec.Reason, Value: rec.Prefix}
+		if !seen[p.Bits()] {
+			seen[p.Bits()] = true
+			s.bits = append(s.bits, p.Bits())
+		}
+	}
+	slices.SortFunc(s.bits, func(a, b int) int { return b - a })
+	l.cidrs.Store(s)
+	return s, nil
+}
+
+// classify wraps err with ErrUnavailable unless it is a Redis error reply
+// that retrying cannot fix.
+func classify(err error) error {
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	msg := strings.TrimPrefix(rerr.Error(), "ERR ")
+	for _, p := range []string{"LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS", "OOM", "MOVED", "ASK"} {
+		if strings.HasPrefix(msg, p+" ") || msg == p {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+	}
+	return err
+}

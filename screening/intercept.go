@@ -1,0 +1,510 @@
+package screening
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"mime"
+	"mime/multipart"
+	"net/netip"
+	"net/url"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/vpsgate/gateway/internal/configerr"
+)
+
+// Body formats of an intercepted checkout.
+const (
+	FormatForm = "form" // application/x-www-form-urlencoded or multipart/form-data
+	FormatJSON = "json" // application/json or application/*+json
+	FormatAuto = "auto" // either, by Content-Type
+)
+
+// maxJSONDepth bounds the nesting of an intercepted JSON body.
+const maxJSONDepth = 32
+
+// InterceptRoute says how to read an order out of a storefront's checkout
+// request (the top-level `intercept` config list). The gateway screens the
+// request before forwarding it; the client IP, user agent and
+// Accept-Language come from the request itself, never from the body.
+type InterceptRoute struct {
+	// Method and Path match the checkout request exactly ("POST",
+	// "/checkout").
+	Method string `yaml:"method"`
+	Path   string `yaml:"path"`
+	// Format is form, json or auto (default auto).
+	Format string `yaml:"format"`
+	// Fields maps order fields (JSON paths of the order body: "order_id",
+	// "account.email", "billing.country", "items.0.sku", "amount", ...)
+	// to body fields: a form key, or a dotted JSON path ("customer.email",
+	// "cart.0.id"). order_id is required: it is the idempotency key.
+	Fields map[string]string `yaml:"fields"`
+	// Defaults gives constant order fields ("currency": "USD"); a body
+	// field mapped to the same order field wins when present.
+	Defaults map[string]string `yaml:"defaults"`
+}
+
+// orderPaths are the order fields a route may set. ip, user_agent and
+// accept_language are not among them: the gateway supplies those.
+var orderPaths = []string{
+	"order_id",
+	"account.id", "account.email", "account.name", "account.phone",
+	"billing.first_name", "billing.last_name", "billing.country", "billing.region",
+	"billing.city", "billing.postal", "billing.address",
+	"payment.processor", "payment.method", "payment.card_bin", "payment.card_last4",
+	"amount", "currency",
+}
+
+var itemFields = []string{"sku", "category", "price", "quantity"}
+
+// SetDefaults fills unset values.
+func (r *InterceptRoute) SetDefaults() {
+	if r.Format == "" {
+		r.Format = FormatAuto
+	}
+	r.Method = strings.ToUpper(r.Method)
+}
+
+// Validate reports every problem of the route. Keys are relative to the
+// route ("fields.billing.country").
+func (r InterceptRoute) Validate() error {
+	var errs []error
+	add := func(key string, value any, problem string) {
+		errs = append(errs, configerr.Field(key, value, problem))
+	}
+	switch r.Method {
+	case "POST", "PUT", "PATCH":
+	default:
+		add("method", r.Method, "must be POST, PUT or PATCH")
+	}
+	if !strings.HasPrefix(r.Path, "/") || path.Clean(r.Path) != r.Path {
+		add("path", r.Path, "must be a clean absolute path like /checkout")
+	}
+	switch r.Format {
+	case FormatForm, FormatJSON, FormatAuto:
+	default:
+		add("format", r.Format, "must be form, json or auto")
+	}
+	if r.Fields["order_id"] == "" {
+		add("fields.order_id", nil, "is required: the body field carrying the order id (the idempotency key)")
+	}
+	items := map[int]bool{}
+	check := func(section string, m map[string]string, isDefault bool) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			v := m[k]
+			key := section + "." + k
+			idx, ok := orderPathIndex(k)
+			if !ok {
+				add(key, nil, "not an order field the route can set (ip, user_agent and accept_language come from the request)")
+				continue
+			}
+			if idx >= 0 {
+				items[idx] = true
+			}
+			if isDefault {
+				if k == "order_id" {
+					add(key, v, "order_id cannot be a constant")
+					continue
+				}
+				var o Order
+				if err := setOrderField(&o, k, v); err != nil {
+					add(key, v, err.Error())
+				}
+				continue
+			}
+			if v == "" || strings.Contains(v, "..") || strings.HasPrefix(v, ".") || strings.HasSuffix(v, ".") {
+				add(key, v, "must name a body field")
+			}
+		}
+	}
+	check("fields", r.Fields, false)
+	check("defaults", r.Defaults, true)
+	for i := range len(items) {
+		if !items[i] {
+			add("fields", nil, fmt.Sprintf("items must be numbered from 0 without gaps (items.%d is missing)", i))
+			break
+		}
+	}
+	for _, req := range []string{"account.email", "billing.country", "amount", "currency"} {
+		if r.Fields[req] == "" && r.Defaults[req] == "" {
+			add("fields."+req, nil, "is required (in fields or defaults)")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// orderPathIndex reports whether p is a settable order path, and for
+// "items.N.field" returns N (else -1).
+func orderPathIndex(p string) (int, bool) {
+	if slices.Contains(orderPaths, p) {
+		return -1, true
+	}
+	rest, ok := strings.CutPrefix(p, "items.")
+	if !ok {
+		return 0, false
+	}
+	n, field, ok := strings.Cut(rest, ".")
+	if !ok || !slices.Contains(itemFields, field) {
+		return 0, false
+	}
+	i, err := strconv.Atoi(n)
+	if err != nil || i < 0 || i >= MaxItems || strconv.Itoa(i) != n {
+		return 0, false
+	}
+	return i, true
+}
+
+// setOrderField sets one order field from text.
+func setOrderField(o *Order, p, v string) error {
+	switch p {
+	case "order_id":
+		o.OrderID = v
+	case "account.id":
+		o.Account.ID = v
+	case "account.email":
+		o.Account.Email = v
+	case "account.name":
+		o.Account.Name = v
+	case "account.phone":
+		o.Account.Phone = v
+	case "billing.first_name":
+		o.Billing.FirstName = v
+	case "billing.last_name":
+		o.Billing.LastName = v
+	case "billing.country":
+		o.Billing.Country = v
+	case "billing.region":
+		o.Billing.Region = v
+	case "billing.city":
+		o.Billing.City = v
+	case "billing.postal":
+		o.Billing.Postal = v
+	case "billing.address":
+		o.Billing.Address = v
+	case "payment.processor":
+		o.Payment.Processor = v
+	case "payment.method":
+		o.Payment.Method = v
+	case "payment.card_bin":
+		o.Payment.CardBIN = v
+	case "payment.card_last4":
+		o.Payment.CardLast4 = v
+	case "amount":
+		o.Amount = Decimal(v)
+	case "currency":
+		o.Currency = v
+	default:
+		i, ok := orderPathIndex(p)
+		if !ok || i < 0 {
+			return fmt.Errorf("unknown order field %q", p)
+		}
+		for len(o.Items) <= i {
+			o.Items = append(o.Items, Item{})
+		}
+		it := &o.Items[i]
+		switch p[strings.LastIndexByte(p, '.')+1:] {
+		case "sku":
+			it.SKU = v
+		case "category":
+			it.Category = v
+		case "price":
+			it.Price = Decimal(v)
+		case "quantity":
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return errors.New("must be a whole number")
+			}
+			it.Quantity = n
+		}
+	}
+	return nil
+}
+
+// MapOrder builds a normalized order from a checkout request body. The IP,
+// user agent and Accept-Language come from the gateway; an over-long user
+// agent or Accept-Language is cut rather than failing the checkout. Errors
+// wrap ErrUnsupportedMediaType (Content-Type does not fit the route),
+// ErrTooLarge, or ErrInvalidInput; a *FieldError names the body field (the
+// order field when the value came from Defaults).
+func (r InterceptRoute) MapOrder(contentType string, body []byte, clientIP netip.Addr, userAgent, acceptLanguage string) (Order, error) {
+	if len(body) > MaxOrderBytes {
+		return Order{}, fmt.Errorf("checkout body over %d bytes: %w", MaxOrderBytes, ErrTooLarge)
+	}
+	lookup, err := r.bodyLookup(contentType, body)
+	if err != nil {
+		return Order{}, err
+	}
+	var o Order
+	for _, k := range slices.Sorted(maps.Keys(r.Defaults)) {
+		if err := setOrderField(&o, k, r.Defaults[k]); err != nil {
+			return Order{}, fieldErr(k, err.Error())
+		}
+	}
+	// Sorted so that the first error reported does not depend on map
+	// order.
+	for _, k := range slices.Sorted(maps.Keys(r.Fields)) {
+		name := r.Fields[k]
+		v, ok, err := lookup(name)
+		if err != nil {
+			return Order{}, fieldErr(name, err.Error())
+		}
+		if !ok {
+			continue
+		}
+		if err := setOrderField(&o, k, v); err != nil {
+			return Order{}, fieldErr(name, err.Error())
+		}
+	}
+	if !clientIP.IsValid() {
+		return Order{}, errors.New("mapping checkout: no client IP")
+	}
+	o.IP = clientIP.Unmap().WithZone("").String()
+	o.UserAgent = truncateRunes(userAgent, maxUserAgent)
+	o.AcceptLanguage = truncateRunes(acceptLanguage, maxString)
+	if err := o.Normalize(); err != nil {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			if name, ok := r.bodyFieldFor(fe.Field); ok {
+				return Order{}, fieldErr(name, fe.Problem)
+			}
+		}
+		return Order{}, err
+	}
+	return o, nil
+}
+
+// bodyFieldFor returns the body field mapped to an order path.
+func (r InterceptRoute) bodyFieldFor(orderPath string) (string, bool) {
+	name, ok := r.Fields[orderPath]
+	return name, ok && name != ""
+}
+
+// lookupFunc returns a body field's value and whether it is present.
+type lookupFunc func(name string) (string, bool, error)
+
+func (r InterceptRoute) bodyLookup(contentType string, body []byte) (lookupFunc, error) {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return nil, fmt.Errorf("content type %q: %w", contentType, ErrUnsupportedMediaType)
+	}
+	isJSON := mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
+	isForm := mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data"
+	switch {
+	case isJSON && (r.Format == FormatJSON || r.Format == FormatAuto):
+		return jsonLookup(body)
+	case isForm && (r.Format == FormatForm || r.Format == FormatAuto):
+		return formLookup(mt, params, body)
+	}
+	return nil, fmt.Errorf("content type %q for a %s route: %w", mt, r.Format, ErrUnsupportedMediaType)
+}
+
+func formLookup(mt string, params map[string]string, body []byte) (lookupFunc, error) {
+	var values url.Values
+	if mt == "multipart/form-data" {
+		var err error
+		if values, err = multipartValues(body, params["boundary"]); err != nil {
+			return nil, err
+		}
+	} else {
+		var err error
+		if values, err = url.ParseQuery(string(body)); err != nil {
+			return nil, fmt.Errorf("malformed form body: %w", ErrInvalidInput)
+		}
+	}
+	return func(name string) (string, bool, error) {
+		vs, ok := values[name]
+		switch {
+		case !ok:
+			return "", false, nil
+		case len(vs) > 1:
+			// The storefront's framework may read the first or the last
+			// copy: screening a different value than it uses would be a
+			// bypass.
+			return "", false, errors.New("given more than once")
+		}
+		return vs[0], true, nil
+	}, nil
+}
+
+// multipartValues reads the text fields of a multipart body; file parts are
+// skipped.
+func multipartValues(body []byte, boundary string) (url.Values, error) {
+	if boundary == "" {
+		return nil, fmt.Errorf("multipart body without boundary: %w", ErrInvalidInput)
+	}
+	values := url.Values{}
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			return values, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("malformed multipart body: %w", ErrInvalidInput)
+		}
+		name := p.FormName()
+		if name == "" || p.FileName() != "" {
+			continue
+		}
+		v, err := io.ReadAll(io.LimitReader(p, MaxOrderBytes))
+		if err != nil {
+			return nil, fmt.Errorf("malformed multipart body: %w", ErrInvalidInput)
+		}
+		values[name] = append(values[name], string(v))
+	}
+}
+
+func jsonLookup(body []byte) (lookupFunc, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	root, err := decodeStrict(dec, 0)
+	if err != nil {
+		return nil, fmt.Errorf("malformed JSON body: %w: %w", ErrInvalidInput, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("malformed JSON body: data after the value: %w", ErrInvalidInput)
+	}
+	return func(name string) (string, bool, error) {
+		v := root
+		for seg := range strings.SplitSeq(name, ".") {
+			switch x := v.(type) {
+			case map[string]any:
+				v = x[seg]
+			case []any:
+				i, err := strconv.Atoi(seg)
+				if err != nil || i < 0 || i >= len(x) {
+					return "", false, nil
+				}
+				v = x[i]
+			default:
+				return "", false, nil
+			}
+		}
+		switch x := v.(type) {
+		case nil:
+			return "", false, nil
+		case string:
+			return x, true, nil
+		case json.Number:
+			return x.String(), true, nil
+		case bool:
+			return strconv.FormatBool(x), true, nil
+		}
+		return "", false, errors.New("must be a single value, not an object or array")
+	}, nil
+}
+
+// decodeStrict decodes one JSON value from tokens, refusing duplicate
+// object keys at any depth (two parsers taking different copies of a key
+// would let the storefront act on a value the gateway did not screen) and
+// nesting deeper than maxJSONDepth.
+func decodeStrict(dec *json.Decoder, depth int) (any, error) {
+	if depth > maxJSONDepth {
+		return nil, errors.New("nested too deeply")
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			m := map[string]any{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				k, _ := kt.(string)
+				if _, dup := m[k]; dup {
+					return nil, fmt.Errorf("duplicate key %q", k)
+				}
+				v, err := decodeStrict(dec, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				m[k] = v
+			}
+			if _, err := dec.Token(); err != nil {
+				return nil, err
+			}
+			return m, nil
+		case '[':
+			var a []any
+			for dec.More() {
+				v, err := decodeStrict(dec, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				a = append(a, v)
+			}
+			if _, err := dec.Token(); err != nil {
+				return nil, err
+			}
+			return a, nil
+		}
+		return nil, fmt.Errorf("unexpected %v", t)
+	}
+	return tok, nil
+}
+
+func truncateRunes(s string, n int) string {
+	s = strings.ToValidUTF8(s, "")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	i := 0
+	for range n {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+	}
+	return s[:i]
+}
+
+// DemoInterceptRoutes returns the routes of the embedded demo storefront's
+// checkout, used in zero-config mode: POST /checkout (an HTML form) and
+// POST /api/checkout (JSON), both with the fields order_id, email, name,
+// phone, country, region, city, postal, address, plan, amount, currency,
+// card_bin and card_last4.
+func DemoInterceptRoutes() []InterceptRoute {
+	fields := func() map[string]string {
+		return map[string]string{
+			"order_id":           "order_id",
+			"account.email":      "email",
+			"account.name":       "name",
+			"account.phone":      "phone",
+			"billing.country":    "country",
+			"billing.region":     "region",
+			"billing.city":       "city",
+			"billing.postal":     "postal",
+			"billing.address":    "address",
+			"items.0.sku":        "plan",
+			"items.0.price":      "amount",
+			"amount":             "amount",
+			"currency":           "currency",
+			"payment.card_bin":   "card_bin",
+			"payment.card_last4": "card_last4",
+		}
+	}
+	defaults := func() map[string]string {
+		return map[string]string{
+			"currency":          "USD",
+			"items.0.category":  "vps",
+			"items.0.quantity":  "1",
+			"payment.method":    "card",
+			"payment.processor": "other",
+		}
+	}
+	return []InterceptRoute{
+		{Method: "POST", Path: "/checkout", Format: FormatForm, Fields: fields(), Defaults: defaults()},
+		{Method: "POST", Path: "/api/checkout", Format: FormatJSON, Fields: fields(), Defaults: defaults()},
+	}
+}

@@ -1,0 +1,145 @@
+package screening
+
+import (
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/vpsgate/gateway/screening/minfraud"
+)
+
+// minFraudRequest maps an order to a minFraud transaction. Inputs minFraud
+// would refuse (HTTP 400 turns into a forced review) are left out or mapped
+// to its vocabulary: an unknown processor becomes "other", an unknown
+// payment method or a region that is not an ISO 3166-2 code is not sent.
+// The email goes as the MD5 of its normalized form plus the domain, not in
+// clear.
+func minFraudRequest(o *Order, ip netip.Addr, now time.Time) minfraud.Request {
+	req := minfraud.Request{
+		Device: &minfraud.Device{
+			IPAddress:      ip,
+			UserAgent:      o.UserAgent,
+			AcceptLanguage: o.AcceptLanguage,
+		},
+		Event: &minfraud.Event{
+			TransactionID: o.OrderID,
+			Time:          now.UTC(),
+			Type:          "purchase",
+		},
+		Order: &minfraud.Order{
+			Amount:   json.Number(o.Amount),
+			Currency: o.Currency,
+		},
+	}
+	if o.Account.ID != "" {
+		req.Account = &minfraud.Account{UserID: o.Account.ID}
+	}
+	if o.Account.Email != "" {
+		req.Email = minfraud.HashedEmail(o.Account.Email)
+	}
+	b := minfraud.Address{
+		FirstName:   o.Billing.FirstName,
+		LastName:    o.Billing.LastName,
+		Address:     o.Billing.Address,
+		City:        o.Billing.City,
+		Country:     o.Billing.Country,
+		Postal:      o.Billing.Postal,
+		PhoneNumber: o.Account.Phone,
+	}
+	if isSubdivisionCode(o.Billing.Region) {
+		b.Region = strings.ToUpper(o.Billing.Region)
+	}
+	if b != (minfraud.Address{}) {
+		req.Billing = &b
+	}
+	if o.Payment.Processor != "" || o.Payment.Method != "" {
+		p := &minfraud.Payment{}
+		if o.Payment.Processor != "" {
+			p.Processor = minFraudProcessor(o.Payment.Processor)
+		}
+		if m := strings.ToLower(o.Payment.Method); minFraudMethods[m] {
+			p.Method = m
+		}
+		if *p != (minfraud.Payment{}) {
+			req.Payment = p
+		}
+	}
+	if o.Payment.CardBIN != "" || o.Payment.CardLast4 != "" {
+		bin := o.Payment.CardBIN
+		if len(bin) == 7 {
+			// minFraud takes a 6- or 8-digit IIN.
+			bin = bin[:6]
+		}
+		req.CreditCard = &minfraud.CreditCard{IssuerIDNumber: bin, LastDigits: o.Payment.CardLast4}
+	}
+	for _, it := range o.Items {
+		req.ShoppingCart = append(req.ShoppingCart, minfraud.CartItem{
+			Category: it.Category,
+			ItemID:   it.SKU,
+			Quantity: int64(it.Quantity),
+			Price:    json.Number(it.Price),
+		})
+	}
+	return req
+}
+
+// isSubdivisionCode: the part of an ISO 3166-2 code after the country, 1
+// to 4 letters or digits ("CA", "75", "ENG").
+func isSubdivisionCode(s string) bool {
+	if len(s) < 1 || len(s) > 4 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func minFraudProcessor(p string) string {
+	p = strings.ToLower(p)
+	switch p {
+	case "authorize_net", "authorize.net":
+		return "authorizenet"
+	case "checkout", "checkout.com":
+		return "checkout_com"
+	}
+	if minFraudProcessors[p] {
+		return p
+	}
+	return "other"
+}
+
+// minFraudProcessors are processor names minFraud's request schema accepts
+// (a subset of its list: the ones its client libraries have validated for
+// years plus a few large newer ones).
+var minFraudProcessors = map[string]bool{
+	"adyen": true, "altapay": true, "amazon_payments": true, "authorizenet": true,
+	"balanced": true, "beanstream": true, "bluepay": true, "braintree": true,
+	"ccnow": true, "chase_paymentech": true, "checkout_com": true, "cielo": true,
+	"collector": true, "compropago": true, "concept_payments": true, "conekta": true,
+	"cuentadigital": true, "cybersource": true, "dalpay": true, "dibs": true,
+	"digital_river": true, "ecomm365": true, "elavon": true, "epay": true,
+	"eprocessing_network": true, "eway": true, "first_data": true, "global_payments": true,
+	"ingenico": true, "internetsecure": true, "intuit_quickbooks_payments": true, "iugu": true,
+	"mastercard_payment_gateway": true, "merchant_esolutions": true, "mirjeh": true,
+	"mollie": true, "moneris_solutions": true, "nmi": true, "openpaymx": true,
+	"optimal_payments": true, "orangepay": true, "other": true, "pacnet_services": true,
+	"payfast": true, "paygate": true, "payone": true, "paypal": true, "payplus": true,
+	"paystation": true, "paytrace": true, "paytrail": true, "payture": true, "payu": true,
+	"payulatam": true, "pinpayments": true, "princeton_payment_solutions": true,
+	"psigate": true, "qiwi": true, "quickpay": true, "raberil": true, "rede": true,
+	"redpagos": true, "rewardspay": true, "sagepay": true, "simplify_commerce": true,
+	"skrill": true, "smartcoin": true, "sps_decidir": true, "square": true, "stripe": true,
+	"telerecargas": true, "towah": true, "usa_epay": true, "verepay": true,
+	"vindicia": true, "virtual_card_services": true, "vme": true, "worldpay": true,
+}
+
+// minFraudMethods are the values of minFraud's payment.method.
+var minFraudMethods = map[string]bool{
+	"bank_debit": true, "bank_redirect": true, "bank_transfer": true,
+	"buy_now_pay_later": true, "card": true, "crypto": true, "digital_wallet": true,
+	"gift_card": true, "real_time_payment": true, "rewards": true,
+}

@@ -1,0 +1,515 @@
+package screening
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
+)
+
+// Bounds on an order body. They keep one request's cost (memory, Redis key
+// sizes, log lines) small whatever a client sends.
+const (
+	// MaxOrderBytes is the largest order body DecodeOrder reads.
+	MaxOrderBytes = 64 << 10
+	// MaxItems is the most items an order may list.
+	MaxItems = 100
+	// maxString bounds every string field except the user agent.
+	maxString = 256
+	// maxUserAgent bounds user_agent: real browsers' user agents pass 256
+	// characters now and then, and a long one must not fail a checkout.
+	maxUserAgent = 1024
+	maxOrderID   = 64
+	maxEmail     = 254 // RFC 5321 path limit
+	maxQuantity  = 1_000_000
+	// maxAmountDigits bounds the integer part of an amount: 12 digits is
+	// a trillion, far above any VPS order, and keeps float64 exact enough
+	// for rule comparisons.
+	maxAmountDigits = 12
+)
+
+// Order is the body of POST /api/v1/orders (PRODUCT.md §4 "Orders"). Its
+// fields follow minFraud's request so the mapping is natural. Money stays a
+// Decimal string; it is never a float.
+type Order struct {
+	OrderID        string  `json:"order_id"`
+	Account        Account `json:"account"`
+	IP             string  `json:"ip"`
+	UserAgent      string  `json:"user_agent"`
+	AcceptLanguage string  `json:"accept_language"`
+	Billing        Billing `json:"billing"`
+	Payment        Payment `json:"payment"`
+	Amount         Decimal `json:"amount"`
+	Currency       string  `json:"currency"`
+	Items          []Item  `json:"items"`
+}
+
+// Account is the customer's account at the storefront.
+type Account struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
+	Name  string `json:"name"`
+	Phone string `json:"phone"`
+}
+
+// Billing is the billing address. Country is ISO 3166-1 alpha-2.
+type Billing struct {
+	FirstName string `json:"first_name"`
+	LastName  string `json:"last_name"`
+	Country   string `json:"country"`
+	Region    string `json:"region"`
+	City      string `json:"city"`
+	Postal    string `json:"postal"`
+	Address   string `json:"address"`
+}
+
+// Payment describes how the order is paid. Only the card's BIN (first 6-8
+// digits) and last 4 digits are accepted, never a full card number.
+type Payment struct {
+	Processor string `json:"processor"`
+	Method    string `json:"method"`
+	CardBIN   string `json:"card_bin"`
+	CardLast4 string `json:"card_last4"`
+}
+
+// Item is one line of the order.
+type Item struct {
+	SKU      string  `json:"sku"`
+	Category string  `json:"category"`
+	Price    Decimal `json:"price"`
+	Quantity int     `json:"quantity"`
+}
+
+// Decimal is a non-negative decimal amount kept as its text ("12.00"). It
+// reads a JSON string or a JSON number (storefronts send both) and always
+// writes a JSON string, so both spellings give the same canonical order.
+type Decimal string
+
+// UnmarshalJSON accepts "12.00", 12.00 and null (empty). The format itself is
+// checked by Order.Normalize.
+func (d *Decimal) UnmarshalJSON(b []byte) error {
+	switch {
+	case len(b) > 0 && b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*d = Decimal(s)
+	case string(b) == "null":
+		*d = ""
+	case len(b) > 0 && (b[0] == '-' || b[0] >= '0' && b[0] <= '9'):
+		*d = Decimal(b)
+	default:
+		// Returning an UnmarshalTypeError lets encoding/json add the
+		// field's path.
+		return &json.UnmarshalTypeError{Value: "non-number", Type: reflect.TypeFor[Decimal]()}
+	}
+	return nil
+}
+
+// Float returns the amount as a float64, for rule comparisons only. An empty
+// or bad Decimal gives 0.
+func (d Decimal) Float() float64 {
+	f, err := strconv.ParseFloat(string(d), 64)
+	if err != nil {
+		return 0
+	}
+	return f
+}
+
+// DecodeOrder reads one order from r: a single JSON object of at most
+// MaxOrderBytes, no unknown fields, nothing after it. The order is then
+// checked and normalized (Order.Normalize). Errors wrap ErrInvalidInput (a
+// *FieldError names the field by its JSON path) or ErrTooLarge; an error of
+// r itself (an *http.MaxBytesError, a broken connection) is returned wrapped
+// as it is.
+func DecodeOrder(r io.Reader) (Order, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxOrderBytes+1))
+	if err != nil {
+		return Order{}, fmt.Errorf("reading order: %w", err)
+	}
+	if len(data) > MaxOrderBytes {
+		return Order{}, fmt.Errorf("order body over %d bytes: %w", MaxOrderBytes, ErrTooLarge)
+	}
+	o, err := decodeOrderBytes(data)
+	if err != nil {
+		return Order{}, err
+	}
+	if err := o.Normalize(); err != nil {
+		return Order{}, err
+	}
+	return o, nil
+}
+
+func decodeOrderBytes(data []byte) (Order, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 {
+		return Order{}, fmt.Errorf("empty body: %w", ErrInvalidInput)
+	}
+	if trimmed[0] != '{' {
+		return Order{}, fmt.Errorf("body must be a JSON object: %w", ErrInvalidInput)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var o Order
+	if err := dec.Decode(&o); err != nil {
+		return Order{}, decodeError(data, err)
+	}
+	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
+		return Order{}, fmt.Errorf("data after the JSON object at byte %d: %w", dec.InputOffset(), ErrInvalidInput)
+	}
+	return o, nil
+}
+
+// decodeError turns an encoding/json error into one naming the field.
+// encoding/json names unknown fields without their path and type errors
+// without array indexes, so the body is walked again to find the exact
+// path; this only runs for bad bodies.
+func decodeError(data []byte, err error) error {
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		return fmt.Errorf("malformed JSON at byte %d: %w", syn.Offset, ErrInvalidInput)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("truncated JSON: %w", ErrInvalidInput)
+	}
+	var generic any
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	if d.Decode(&generic) == nil {
+		if fe := schemaProblem(generic, reflect.TypeFor[Order](), ""); fe != nil {
+			return fe
+		}
+	}
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) && typ.Field != "" {
+		return fieldErr(typ.Field, "wrong type")
+	}
+	return fmt.Errorf("decoding order: %w: %w", ErrInvalidInput, err)
+}
+
+// schemaProblem walks a generically decoded JSON value against the Go type t
+// and returns the first unknown field or wrong type, with its full path.
+func schemaProblem(v any, t reflect.Type, path string) error {
+	if v == nil {
+		return nil // null leaves the zero value, as encoding/json does
+	}
+	join := func(k string) string {
+		if path == "" {
+			return k
+		}
+		return path + "." + k
+	}
+	switch {
+	case t == reflect.TypeFor[Decimal]():
+		switch v.(type) {
+		case string, json.Number:
+			return nil
+		}
+		return fieldErr(path, "must be a decimal string like \"12.00\"")
+	case t.Kind() == reflect.Struct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return fieldErr(path, "must be an object")
+		}
+		fields := make(map[string]reflect.Type, t.NumField())
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			fields[name] = f.Type
+		}
+		// Report in a stable order: the struct's field order, then
+		// unknown keys sorted.
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if sub, ok := m[name]; ok {
+				if err := schemaProblem(sub, f.Type, join(name)); err != nil {
+					return err
+				}
+			}
+		}
+		var unknown []string
+		for k := range m {
+			if _, ok := fields[k]; !ok {
+				unknown = append(unknown, k)
+			}
+		}
+		if len(unknown) > 0 {
+			slices.Sort(unknown)
+			return fieldErr(join(unknown[0]), "unknown field")
+		}
+		return nil
+	case t.Kind() == reflect.Slice:
+		a, ok := v.([]any)
+		if !ok {
+			return fieldErr(path, "must be an array")
+		}
+		for i, e := range a {
+			if err := schemaProblem(e, t.Elem(), join(strconv.Itoa(i))); err != nil {
+				return err
+			}
+		}
+		return nil
+	case t.Kind() == reflect.String:
+		if _, ok := v.(string); !ok {
+			return fieldErr(path, "must be a string")
+		}
+		return nil
+	case t.Kind() == reflect.Int:
+		n, ok := v.(json.Number)
+		if !ok {
+			return fieldErr(path, "must be an integer")
+		}
+		if _, err := strconv.ParseInt(string(n), 10, 0); err != nil {
+			return fieldErr(path, "must be an integer")
+		}
+		return nil
+	}
+	return nil
+}
+
+// Normalize checks every field of the order and puts it in canonical form:
+// the IP in its standard text form (an IPv4-mapped IPv6 address becomes
+// IPv4), country and currency codes in upper case. The first problem found,
+// in field order, is returned as a *FieldError.
+func (o *Order) Normalize() error {
+	v := validator{}
+	v.orderID("order_id", o.OrderID)
+	v.text("account.id", o.Account.ID, maxString)
+	if o.Account.Email == "" {
+		v.fail("account.email", "required")
+	} else {
+		v.email("account.email", o.Account.Email)
+	}
+	v.text("account.name", o.Account.Name, maxString)
+	v.text("account.phone", o.Account.Phone, maxString)
+	if o.IP == "" {
+		v.fail("ip", "required")
+	} else if ip, err := netip.ParseAddr(o.IP); err != nil || ip.Zone() != "" {
+		v.fail("ip", "not an IPv4 or IPv6 address")
+	} else {
+		o.IP = ip.Unmap().String()
+	}
+	v.text("user_agent", o.UserAgent, maxUserAgent)
+	v.text("accept_language", o.AcceptLanguage, maxString)
+	v.text("billing.first_name", o.Billing.FirstName, maxString)
+	v.text("billing.last_name", o.Billing.LastName, maxString)
+	o.Billing.Country = strings.ToUpper(o.Billing.Country)
+	switch {
+	case o.Billing.Country == "":
+		v.fail("billing.country", "required")
+	case !IsCountry(o.Billing.Country):
+		v.fail("billing.country", "not an ISO 3166-1 alpha-2 country code")
+	}
+	v.text("billing.region", o.Billing.Region, maxString)
+	v.text("billing.city", o.Billing.City, maxString)
+	v.text("billing.postal", o.Billing.Postal, maxString)
+	v.text("billing.address", o.Billing.Address, maxString)
+	v.token("payment.processor", o.Payment.Processor)
+	v.token("payment.method", o.Payment.Method)
+	if o.Payment.CardBIN != "" && (!allDigits(o.Payment.CardBIN) || len(o.Payment.CardBIN) < 6 || len(o.Payment.CardBIN) > 8) {
+		v.fail("payment.card_bin", "must be the card's first 6 to 8 digits")
+	}
+	if o.Payment.CardLast4 != "" && (!allDigits(o.Payment.CardLast4) || len(o.Payment.CardLast4) != 4) {
+		v.fail("payment.card_last4", "must be the card's last 4 digits")
+	}
+	o.Currency = strings.ToUpper(o.Currency)
+	minor, knownCurrency := currencyMinorUnits(o.Currency)
+	if o.Amount == "" {
+		v.fail("amount", "required")
+	} else {
+		v.decimal("amount", o.Amount, minor)
+	}
+	switch {
+	case o.Currency == "":
+		v.fail("currency", "required")
+	case !knownCurrency:
+		v.fail("currency", "not an ISO 4217 currency code")
+	}
+	if len(o.Items) > MaxItems {
+		v.fail("items", fmt.Sprintf("at most %d items", MaxItems))
+	}
+	for i, it := range o.Items {
+		p := "items." + strconv.Itoa(i) + "."
+		if it.SKU == "" {
+			v.fail(p+"sku", "required")
+		} else {
+			v.text(p+"sku", it.SKU, maxString)
+		}
+		v.text(p+"category", it.Category, maxString)
+		if it.Price != "" {
+			v.decimal(p+"price", it.Price, minor)
+		}
+		if it.Quantity < 1 || it.Quantity > maxQuantity {
+			v.fail(p+"quantity", fmt.Sprintf("must be between 1 and %d", maxQuantity))
+		}
+	}
+	return v.err
+}
+
+// validator keeps the first problem found.
+type validator struct{ err error }
+
+func (v *validator) fail(field, problem string) {
+	if v.err == nil {
+		v.err = fieldErr(field, problem)
+	}
+}
+
+// text checks a free-text field: bounded, valid UTF-8, no control
+// characters (which would let a value forge log lines or headers).
+func (v *validator) text(field, s string, max int) {
+	if utf8.RuneCountInString(s) > max {
+		v.fail(field, fmt.Sprintf("longer than %d characters", max))
+		return
+	}
+	if !utf8.ValidString(s) {
+		v.fail(field, "not valid UTF-8")
+		return
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			v.fail(field, "contains a control or invalid character")
+			return
+		}
+	}
+}
+
+// orderID allows the characters that are safe in a URL path segment, a
+// Redis key and a log line without escaping.
+func (v *validator) orderID(field, s string) {
+	if s == "" {
+		v.fail(field, "required")
+		return
+	}
+	if len(s) > maxOrderID {
+		v.fail(field, fmt.Sprintf("longer than %d characters", maxOrderID))
+		return
+	}
+	for _, c := range []byte(s) {
+		if !isIDChar(c) {
+			v.fail(field, "only letters, digits and . _ - : are allowed")
+			return
+		}
+	}
+}
+
+func isIDChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '.' || c == '_' || c == '-' || c == ':'
+}
+
+// token checks a short machine word such as "stripe" or "card".
+func (v *validator) token(field, s string) {
+	if len(s) > 64 {
+		v.fail(field, "longer than 64 characters")
+		return
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			v.fail(field, "only letters, digits and _ - . are allowed")
+			return
+		}
+	}
+}
+
+// decimal checks a non-negative amount: digits, an optional point and at
+// most max(2, the currency's minor units) decimals.
+func (v *validator) decimal(field string, d Decimal, minor int) {
+	places := max(2, minor)
+	intPart, frac, hasPoint := strings.Cut(string(d), ".")
+	switch {
+	case intPart == "" || !allDigits(intPart) || hasPoint && (frac == "" || !allDigits(frac)):
+		v.fail(field, "must be a non-negative decimal like \"12.00\"")
+	case len(intPart) > maxAmountDigits:
+		v.fail(field, fmt.Sprintf("more than %d digits before the point", maxAmountDigits))
+	case len(frac) > places:
+		v.fail(field, fmt.Sprintf("more than %d decimals", places))
+	}
+}
+
+// email checks an address the way a checkout form should: a bare address
+// (no display name, no comments), at most 254 bytes, a local part of at
+// most 64 bytes and a domain name made of valid labels with at least one
+// dot. Domain literals ([192.0.2.1]) are refused.
+func (v *validator) email(field, s string) {
+	if problem := emailProblem(s); problem != "" {
+		v.fail(field, problem)
+	}
+}
+
+func emailProblem(s string) string {
+	if len(s) > maxEmail {
+		return fmt.Sprintf("longer than %d bytes", maxEmail)
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s {
+		return "not a valid email address"
+	}
+	at := strings.LastIndexByte(s, '@')
+	local, domain := s[:at], s[at+1:]
+	if len(local) > 64 {
+		return "local part longer than 64 bytes"
+	}
+	for _, r := range local {
+		if unicode.IsControl(r) || unicode.IsSpace(r) {
+			return "not a valid email address"
+		}
+	}
+	if _, ok := emailDomainASCII(domain); !ok {
+		return "not a valid email domain"
+	}
+	return ""
+}
+
+// emailDomainASCII returns the lower-case ASCII (punycode) form of an email
+// domain, and whether it is a plausible host name: valid labels, at least
+// two of them, a top-level label that is not all digits.
+func emailDomainASCII(domain string) (string, bool) {
+	ascii, err := idna.Lookup.ToASCII(domain)
+	if err != nil || ascii == "" || len(ascii) > 253 {
+		return "", false
+	}
+	labels := strings.Split(ascii, ".")
+	if len(labels) < 2 {
+		return "", false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return "", false
+		}
+		for _, c := range []byte(l) {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return "", false
+			}
+		}
+	}
+	if allDigits(labels[len(labels)-1]) {
+		return "", false
+	}
+	return ascii, true
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}

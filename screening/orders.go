@@ -1,0 +1,744 @@
+package screening
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/vpsgate/gateway/internal/events"
+	"github.com/vpsgate/gateway/screening/blocklist"
+	"github.com/vpsgate/gateway/screening/minfraud"
+	"github.com/vpsgate/gateway/screening/velocity"
+)
+
+// Status is where an order stands.
+type Status string
+
+// Order statuses (PRODUCT.md §4 "Holds and clearing").
+const (
+	StatusHeld     Status = "held"
+	StatusCleared  Status = "cleared"
+	StatusRejected Status = "rejected"
+	StatusExpired  Status = "expired"
+)
+
+// Requirement is the state of one thing a held order waits for.
+type Requirement string
+
+// Requirement states.
+const (
+	Pending     Requirement = "pending"
+	Done        Requirement = "done"
+	NotRequired Requirement = "not_required"
+)
+
+// Requirements lists what a held order waits for.
+type Requirements struct {
+	EmailVerification Requirement `json:"email_verification"`
+	KYC               Requirement `json:"kyc"`
+	ManualReview      Requirement `json:"manual_review"`
+}
+
+// Result is the answer of POST /api/v1/orders and GET /api/v1/orders/{id}.
+type Result struct {
+	OrderID      string            `json:"order_id"`
+	Status       Status            `json:"status"`
+	Decision     Outcome           `json:"decision"`
+	Score        int               `json:"score"`
+	Reasons      []Reason          `json:"reasons"`
+	Requirements Requirements      `json:"requirements"`
+	Links        map[string]string `json:"links"`
+	CreatedAt    time.Time         `json:"created_at"`
+}
+
+// EventType is an event a storefront reports on an order.
+type EventType string
+
+// Order events (POST /api/v1/orders/{id}/events).
+const (
+	EventPaymentFailed  EventType = "payment_failed"
+	EventRefund         EventType = "refund"
+	EventChargeback     EventType = "chargeback"
+	EventFraudConfirmed EventType = "fraud_confirmed"
+	EventCancelled      EventType = "cancelled"
+)
+
+// Event is the body of POST /api/v1/orders/{id}/events.
+type Event struct {
+	Type   EventType `json:"type"`
+	Reason string    `json:"reason"`
+}
+
+// TimelineEntry is one line of an order's history.
+type TimelineEntry struct {
+	Time time.Time `json:"time"`
+	// Type is "screened" for the screening itself, else an EventType.
+	Type   string `json:"type"`
+	Reason string `json:"reason,omitempty"`
+	// Detail says what the gateway did about it.
+	Detail string `json:"detail,omitempty"`
+}
+
+// OrderScreener scores an order (*Screener).
+type OrderScreener interface {
+	Screen(ctx context.Context, o Order, now time.Time) (Decision, error)
+}
+
+// EventAppender is the event outbox (internal/events's *Outbox).
+type EventAppender interface {
+	Append(ctx context.Context, e events.Event) (string, error)
+}
+
+// EventRecorder counts payment events per account (velocity's *Counter).
+type EventRecorder interface {
+	RecordEvent(ctx context.Context, now time.Time, kind velocity.EventKind, account, orderID string) (velocity.Counts, error)
+}
+
+// BlocklistAdder adds blocklist entries (blocklist's *List).
+type BlocklistAdder interface {
+	Add(ctx context.Context, e blocklist.Entry) (blocklist.Entry, error)
+}
+
+// MinFraudReporter reports transactions to MaxMind (minfraud's *Client).
+type MinFraudReporter interface {
+	Report(ctx context.Context, r minfraud.ReportRequest) error
+}
+
+// OrderDeps are the Orders service's collaborators.
+type OrderDeps struct {
+	Screener  OrderScreener  // required
+	Outbox    EventAppender  // required
+	Velocity  EventRecorder  // required
+	Blocklist BlocklistAdder // required
+	// MinFraud is nil when minFraud is not configured: nothing is
+	// reported.
+	MinFraud MinFraudReporter
+}
+
+// maxTimeline bounds an order's timeline (the newest entries are kept).
+const maxTimeline = 200
+
+// maxEventReason bounds an event's free-text reason.
+const maxEventReason = 512
+
+// Orders is the orders service: idempotent submission, lookup and events,
+// stored in Redis. It is safe for concurrent use.
+//
+// Keys (all of one order share the hash tag {order_id}, so they live in one
+// Redis Cluster slot and one script can touch them):
+//
+//	<key_prefix>order:{ID}           hash: result (JSON), fp (SHA-256 of
+//	                                 the canonical order), private (JSON),
+//	                                 emitted (creation event published),
+//	                                 ev:<type> (once-only events seen)
+//	<key_prefix>order:{ID}:timeline  list of TimelineEntry JSON
+//	<key_prefix>order:{ID}:emit      lease of the submission publishing
+//	                                 the creation event (10 s at most)
+//
+// Both expire after screening.order_retention.
+type Orders struct {
+	rdb       redis.UniversalClient
+	screener  OrderScreener
+	outbox    EventAppender
+	velocity  EventRecorder
+	blocklist BlocklistAdder
+	minfraud  MinFraudReporter
+	prefix    string
+	retention time.Duration
+	now       func() time.Time
+	logger    *slog.Logger
+	m         *ordersMetrics
+}
+
+// privateData is the personal data an order record keeps, and only what a
+// later event needs: the account id and card BIN/last4 to blocklist after a
+// chargeback, the IP and minFraud id for MaxMind's Report Transactions. No
+// email, name, phone or address is kept here: the screening signals derived
+// from them are in the velocity counters, as keyed hashes.
+type privateData struct {
+	AccountID  string `json:"account_id,omitempty"`
+	CardBIN    string `json:"card_bin,omitempty"`
+	CardLast4  string `json:"card_last4,omitempty"`
+	IP         string `json:"ip"`
+	MinFraudID string `json:"minfraud_id,omitempty"`
+}
+
+// NewOrders returns the orders service. now is the clock (time.Now in
+// production). reg may be nil.
+func NewOrders(cfg Config, rdb redis.UniversalClient, deps OrderDeps, now func() time.Time, logger *slog.Logger, reg prometheus.Registerer) (*Orders, error) {
+	var errs []error
+	if rdb == nil {
+		errs = append(errs, errors.New("no Redis client"))
+	}
+	if deps.Screener == nil {
+		errs = append(errs, errors.New("no screener"))
+	}
+	if deps.Outbox == nil {
+		errs = append(errs, errors.New("no event outbox"))
+	}
+	if deps.Velocity == nil {
+		errs = append(errs, errors.New("no velocity recorder"))
+	}
+	if deps.Blocklist == nil {
+		errs = append(errs, errors.New("no blocklist"))
+	}
+	if cfg.KeyPrefix == "" || cfg.OrderRetention <= 0 {
+		errs = append(errs, errors.New("config without key_prefix or order_retention (SetDefaults not called?)"))
+	}
+	if now == nil {
+		errs = append(errs, errors.New("no clock"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("building orders service: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := newOrdersMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("building orders service: %w", err)
+	}
+	return &Orders{
+		rdb:       rdb,
+		screener:  deps.Screener,
+		outbox:    deps.Outbox,
+		velocity:  deps.Velocity,
+		blocklist: deps.Blocklist,
+		minfraud:  deps.MinFraud,
+		prefix:    cfg.KeyPrefix,
+		retention: cfg.OrderRetention,
+		now:       now,
+		logger:    logger,
+		m:         m,
+	}, nil
+}
+
+func (s *Orders) recordKey(id string) string   { return s.prefix + "order:{" + id + "}" }
+func (s *Orders) timelineKey(id string) string { return s.recordKey(id) + ":timeline" }
+func (s *Orders) leaseKey(id string) string    { return s.recordKey(id) + ":emit" }
+
+// createScript stores a new order unless one exists (SET NX semantics for a
+// hash plus its timeline) and takes the publication lease (KEYS[3], see
+// emitCreated) for its caller: it returns 1 when it created the record,
+// else the existing record's fp and result, so a lost race costs no extra
+// round trip.
+var createScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('HMGET', KEYS[1], 'fp', 'result')
+end
+redis.call('HSET', KEYS[1], 'result', ARGV[2], 'fp', ARGV[3], 'private', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+redis.call('RPUSH', KEYS[2], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[6])
+return 1
+`)
+
+// claimScript takes the publication lease of an order (KEYS[2]) unless its
+// creation event is already published (the record's emitted field): the
+// check and the claim are atomic, so a submission that read the record
+// before the event went out cannot publish it a second time.
+var claimScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], 'emitted') == 1 then return 0 end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 1 end
+return 0
+`)
+
+// emitLease is how long one submission may take to publish an order's
+// creation event before a retry may publish it instead.
+const emitLease = 10 * time.Second
+
+// eventScript appends a timeline entry to an existing order and, for a
+// once-only event (ARGV[1] names its flag), marks it seen. It returns -1
+// when the order does not exist, 0 when the once-only event was already
+// recorded, 1 otherwise.
+var eventScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if ARGV[1] ~= '' then
+  if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[4]) == 0 then return 0 end
+end
+redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+return 1
+`)
+
+// Fingerprint is the SHA-256 (hex) of the order's canonical JSON: the
+// normalized order re-marshaled, so spacing, key order, "12.00" vs 12.00
+// and "us" vs "US" do not make two submissions differ.
+func Fingerprint(o Order) (string, error) {
+	b, err := json.Marshal(o)
+	if err != nil {
+		return "", fmt.Errorf("encoding order: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// Submit screens and stores an order, once. order_id is the idempotency
+// key: the same order again returns the stored Result without screening
+// it again (counters are not incremented twice); a different order with the
+// same id is an error wrapping ErrConflict. A Redis failure is an error
+// wrapping ErrUnavailable and leaves nothing half-done that a retry with
+// the same order_id would not finish: velocity counts are keyed by order
+// id, the record is created atomically, and the creation event, if its
+// publication failed, is published by the retry.
+func (s *Orders) Submit(ctx context.Context, o Order) (Result, error) {
+	if err := o.Normalize(); err != nil {
+		return Result{}, err
+	}
+	fp, err := Fingerprint(o)
+	if err != nil {
+		return Result{}, err
+	}
+	key := s.recordKey(o.OrderID)
+
+	// Fast path for retries: no screening, no counting.
+	vals, err := s.rdb.HMGet(ctx, key, "fp", "result", "emitted").Result()
+	if err != nil {
+		return Result{}, unavailable("reading order "+o.OrderID, err)
+	}
+	if vals[0] != nil {
+		return s.existing(ctx, o.OrderID, fp, vals[0], vals[1], vals[2] != nil)
+	}
+
+	now := s.now()
+	d, err := s.screener.Screen(ctx, o, now)
+	if err != nil {
+		return Result{}, err
+	}
+	res := newResult(o.OrderID, d, now)
+	priv := privateData{
+		AccountID:  o.Account.ID,
+		CardBIN:    o.Payment.CardBIN,
+		CardLast4:  o.Payment.CardLast4,
+		IP:         o.IP,
+		MinFraudID: d.MinFraudID,
+	}
+	entry := TimelineEntry{Time: now, Type: "screened",
+		Detail: fmt.Sprintf("decision %s, score %d, status %s", res.Decision, res.Score, res.Status)}
+	resJSON, _ := json.Marshal(res)
+	privJSON, _ := json.Marshal(priv)
+	entryJSON, _ := json.Marshal(entry)
+	out, err := createScript.Run(ctx, s.rdb, []string{key, s.timelineKey(o.OrderID), s.leaseKey(o.OrderID)},
+		s.retention.Milliseconds(), resJSON, fp, privJSON, entryJSON, emitLease.Milliseconds()).Result()
+	if err != nil {
+		return Result{}, unavailable("storing order "+o.OrderID, err)
+	}
+	if existing, ok := out.([]any); ok && len(existing) == 2 {
+		// A concurrent submission of the same id won.
+		return s.existing(ctx, o.OrderID, fp, existing[0], existing[1], true)
+	}
+	if err := s.publishCreated(ctx, res); err != nil {
+		return Result{}, err
+	}
+	s.m.submissions.WithLabelValues("created").Inc()
+	return res, nil
+}
+
+// existing answers a submission whose id is already stored.
+func (s *Orders) existing(ctx context.Context, id, fp string, storedFP, storedResult any, emitted bool) (Result, error) {
+	if sfp, _ := storedFP.(string); sfp != fp {
+		s.m.submissions.WithLabelValues("conflict").Inc()
+		return Result{}, fmt.Errorf("order %s was already submitted with a different body: %w", id, ErrConflict)
+	}
+	res, err := decodeResult(id, storedResult)
+	if err != nil {
+		return Result{}, err
+	}
+	if !emitted {
+		// The first submission stored the order but could not publish
+		// its event (Redis failed in between): finish its work.
+		if err := s.emitCreated(ctx, res); err != nil {
+			return Result{}, err
+		}
+	}
+	s.m.submissions.WithLabelValues("replayed").Inc()
+	return res, nil
+}
+
+// emitCreated publishes the creation event of an order found stored but not
+// yet published: its first submission failed after storing it, or is
+// publishing it right now. The lease (claimScript) lets one submission at a
+// time publish, so concurrent retries do not publish twice; a holder that
+// died leaves the lease to expire, and a later retry publishes. Delivery
+// stays at least once: a failure after the append and before the mark means
+// a retry appends again.
+func (s *Orders) emitCreated(ctx context.Context, res Result) error {
+	ok, err := claimScript.Run(ctx, s.rdb, []string{s.recordKey(res.OrderID), s.leaseKey(res.OrderID)},
+		emitLease.Milliseconds()).Int()
+	if err != nil {
+		return unavailable("publishing order "+res.OrderID, err)
+	}
+	if ok == 0 {
+		return nil // published meanwhile, or another submission publishes
+	}
+	return s.publishCreated(ctx, res)
+}
+
+// publishCreated appends order.held or order.rejected, then marks the order
+// published and drops the lease; the caller holds the lease.
+func (s *Orders) publishCreated(ctx context.Context, res Result) error {
+	typ := events.OrderHeld
+	if res.Status == StatusRejected {
+		typ = events.OrderRejected
+	}
+	if _, err := s.outbox.Append(ctx, events.Event{Type: typ, Data: res, Time: res.CreatedAt}); err != nil {
+		// Let the storefront's retry publish at once; if this fails too
+		// the lease expires on its own.
+		_ = s.rdb.Del(context.WithoutCancel(ctx), s.leaseKey(res.OrderID)).Err()
+		return unavailable("publishing "+typ+" for order "+res.OrderID, err)
+	}
+	pipe := s.rdb.TxPipeline()
+	pipe.HSet(ctx, s.recordKey(res.OrderID), "emitted", "1")
+	pipe.Del(ctx, s.leaseKey(res.OrderID))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return unavailable("marking order "+res.OrderID+" published", err)
+	}
+	return nil
+}
+
+// newResult turns a decision into the stored answer. Until holds are built
+// (the holds issue), the requirements are fixed: email verification is
+// always pending, manual review pending only on review, KYC not required;
+// links stay empty.
+func newResult(id string, d Decision, now time.Time) Result {
+	res := Result{
+		OrderID:   id,
+		Decision:  d.Outcome,
+		Score:     d.Score,
+		Reasons:   d.Reasons,
+		Links:     map[string]string{},
+		CreatedAt: now.UTC(),
+	}
+	if res.Reasons == nil {
+		res.Reasons = []Reason{}
+	}
+	if d.Outcome == Reject {
+		res.Status = StatusRejected
+		res.Requirements = Requirements{EmailVerification: NotRequired, KYC: NotRequired, ManualReview: NotRequired}
+		return res
+	}
+	res.Status = StatusHeld
+	res.Requirements = Requirements{EmailVerification: Pending, KYC: NotRequired, ManualReview: NotRequired}
+	if d.Outcome == Review {
+		res.Requirements.ManualReview = Pending
+	}
+	return res
+}
+
+func decodeResult(id string, v any) (Result, error) {
+	s, _ := v.(string)
+	var res Result
+	if err := json.Unmarshal([]byte(s), &res); err != nil {
+		// Not a Redis outage: the stored data is not ours or was damaged.
+		return Result{}, fmt.Errorf("decoding stored order %s: %w", id, err)
+	}
+	return res, nil
+}
+
+// Get returns the stored answer for an order id, or an error wrapping
+// ErrNotFound.
+func (s *Orders) Get(ctx context.Context, id string) (Result, error) {
+	if !validOrderID(id) {
+		return Result{}, fmt.Errorf("order %q: %w", id, ErrNotFound)
+	}
+	v, err := s.rdb.HGet(ctx, s.recordKey(id), "result").Result()
+	if errors.Is(err, redis.Nil) {
+		return Result{}, fmt.Errorf("order %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Result{}, unavailable("reading order "+id, err)
+	}
+	return decodeResult(id, v)
+}
+
+// Timeline returns an order's history, oldest first.
+func (s *Orders) Timeline(ctx context.Context, id string) ([]TimelineEntry, error) {
+	if !validOrderID(id) {
+		return nil, fmt.Errorf("order %q: %w", id, ErrNotFound)
+	}
+	pipe := s.rdb.Pipeline()
+	exists := pipe.Exists(ctx, s.recordKey(id))
+	list := pipe.LRange(ctx, s.timelineKey(id), 0, -1)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, unavailable("reading timeline of order "+id, err)
+	}
+	if exists.Val() == 0 {
+		return nil, fmt.Errorf("order %s: %w", id, ErrNotFound)
+	}
+	out := make([]TimelineEntry, 0, len(list.Val()))
+	for _, raw := range list.Val() {
+		var e TimelineEntry
+		if err := json.Unmarshal([]byte(raw), &e); err != nil {
+			return nil, fmt.Errorf("decoding timeline of order %s: %w", id, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func validOrderID(id string) bool {
+	if id == "" || len(id) > maxOrderID {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !isIDChar(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// RecordEvent records an event the storefront reports on an order and acts
+// on it:
+//
+//   - payment_failed, refund, chargeback feed the account's velocity
+//     counters (when the order had an account id);
+//   - chargeback blocklists the order's account and card and publishes
+//     account.restricted;
+//   - chargeback and fraud_confirmed are reported to minFraud's Report
+//     Transactions API (tags chargeback and suspected_fraud), best effort:
+//     a failure is logged, counted and noted on the timeline, and does not
+//     fail the event, which is already recorded here;
+//   - cancelled changes nothing but the timeline: the statuses of
+//     PRODUCT.md have no "cancelled", the screening result stands, and the
+//     holds work decides what a cancelled hold means.
+//
+// Every event goes to the order's timeline and to the outbox
+// (order.<type>). refund, chargeback, fraud_confirmed and cancelled are
+// recorded once per order: repeating one returns the current Result with
+// no further effect. payment_failed is recorded each time (a customer may
+// fail several times). The returned Result is the order's current one.
+func (s *Orders) RecordEvent(ctx context.Context, id string, e Event) (Result, error) {
+	if err := validateEvent(e); err != nil {
+		return Result{}, err
+	}
+	if !validOrderID(id) {
+		return Result{}, fmt.Errorf("order %q: %w", id, ErrNotFound)
+	}
+	key := s.recordKey(id)
+	once := ""
+	if e.Type != EventPaymentFailed {
+		once = "ev:" + string(e.Type)
+	}
+	pipe := s.rdb.Pipeline()
+	hm := pipe.HMGet(ctx, key, "result", "private")
+	var seen *redis.BoolCmd
+	if once != "" {
+		seen = pipe.HExists(ctx, key, once)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return Result{}, unavailable("reading order "+id, err)
+	}
+	if hm.Val()[0] == nil {
+		return Result{}, fmt.Errorf("order %s: %w", id, ErrNotFound)
+	}
+	res, err := decodeResult(id, hm.Val()[0])
+	if err != nil {
+		return Result{}, err
+	}
+	if seen != nil && seen.Val() {
+		s.m.events.WithLabelValues(string(e.Type), "repeated").Inc()
+		return res, nil
+	}
+	var priv privateData
+	if raw, _ := hm.Val()[1].(string); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &priv); err != nil {
+			return Result{}, fmt.Errorf("decoding stored order %s: %w", id, err)
+		}
+	}
+
+	now := s.now()
+	var did []string
+	if kind, counted := velocityKind(e.Type); counted && priv.AccountID != "" {
+		if _, err := s.velocity.RecordEvent(ctx, now, kind, priv.AccountID, id); err != nil {
+			return Result{}, unavailable("counting "+string(e.Type)+" of order "+id, err)
+		}
+		did = append(did, "counted on the account")
+	}
+	if _, err := s.outbox.Append(ctx, events.Event{
+		Type: "order." + string(e.Type),
+		Data: map[string]string{"order_id": id, "type": string(e.Type), "reason": e.Reason},
+		Time: now,
+	}); err != nil {
+		return Result{}, unavailable("publishing "+string(e.Type)+" of order "+id, err)
+	}
+	if e.Type == EventChargeback {
+		restricted, err := s.restrict(ctx, id, priv, now)
+		if err != nil {
+			return Result{}, err
+		}
+		did = append(did, restricted...)
+	}
+	if tag := reportTag(e.Type); tag != "" && s.minfraud != nil {
+		did = append(did, s.report(ctx, id, tag, e.Reason, priv))
+	}
+
+	entry, _ := json.Marshal(TimelineEntry{Time: now, Type: string(e.Type), Reason: e.Reason, Detail: strings.Join(did, "; ")})
+	out, err := eventScript.Run(ctx, s.rdb, []string{key, s.timelineKey(id)}, once, entry, maxTimeline, now.UTC().Format(time.RFC3339Nano)).Int()
+	if err != nil {
+		return Result{}, unavailable("recording "+string(e.Type)+" of order "+id, err)
+	}
+	switch out {
+	case -1:
+		// The record expired between the read and now.
+		return Result{}, fmt.Errorf("order %s: %w", id, ErrNotFound)
+	case 0:
+		s.m.events.WithLabelValues(string(e.Type), "repeated").Inc()
+	default:
+		s.m.events.WithLabelValues(string(e.Type), "recorded").Inc()
+	}
+	s.logger.LogAttrs(ctx, slog.LevelInfo, "order event recorded",
+		slog.String("order_id", id), slog.String("type", string(e.Type)))
+	return res, nil
+}
+
+// restrict blocklists the account and card of a charged-back order and
+// publishes account.restricted. An identifier the blocklist refuses as
+// invalid is logged and skipped (retrying would not help); a Redis failure
+// is an error, so the storefront's retry blocklists it.
+func (s *Orders) restrict(ctx context.Context, id string, priv privateData, now time.Time) ([]string, error) {
+	var did []string
+	reason := "chargeback on order " + id
+	add := func(kind blocklist.Kind, value, what string) error {
+		_, err := s.blocklist.Add(ctx, blocklist.Entry{Kind: kind, Value: value, Reason: reason, AddedBy: "chargeback event", AddedAt: now})
+		switch {
+		case err == nil:
+			did = append(did, what+" blocklisted")
+		case errors.Is(err, blocklist.ErrInvalidInput):
+			s.logger.LogAttrs(ctx, slog.LevelError, "cannot blocklist after chargeback",
+				slog.String("order_id", id), slog.String("kind", string(kind)), slog.String("error", err.Error()))
+			did = append(did, what+" could not be blocklisted")
+		default:
+			return unavailable("blocklisting the "+what+" of order "+id, err)
+		}
+		return nil
+	}
+	if priv.AccountID != "" {
+		if err := add(blocklist.KindAccount, priv.AccountID, "account"); err != nil {
+			return nil, err
+		}
+	}
+	if priv.CardBIN != "" && priv.CardLast4 != "" {
+		if err := add(blocklist.KindCard, priv.CardBIN+":"+priv.CardLast4, "card"); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := s.outbox.Append(ctx, events.Event{
+		Type: events.AccountRestricted,
+		Data: map[string]string{"account_id": priv.AccountID, "order_id": id, "reason": "chargeback"},
+		Time: now,
+	}); err != nil {
+		return nil, unavailable("publishing account.restricted for order "+id, err)
+	}
+	return did, nil
+}
+
+// report sends a Report Transactions call and says how it went.
+func (s *Orders) report(ctx context.Context, id, tag, reason string, priv privateData) string {
+	r := minfraud.ReportRequest{Tag: tag, TransactionID: id, MinFraudID: priv.MinFraudID, Notes: reason}
+	if ip, err := netip.ParseAddr(priv.IP); err == nil {
+		r.IPAddress = ip
+	}
+	if err := s.minfraud.Report(ctx, r); err != nil {
+		// The minfraud client logged the cause; say what it means here.
+		s.m.reportFailures.Inc()
+		s.logger.LogAttrs(ctx, slog.LevelError, "minfraud report failed, report it by hand",
+			slog.String("order_id", id), slog.String("tag", tag), slog.String("error", err.Error()))
+		return "minFraud report (" + tag + ") failed"
+	}
+	return "reported to minFraud as " + tag
+}
+
+func validateEvent(e Event) error {
+	switch e.Type {
+	case EventPaymentFailed, EventRefund, EventChargeback, EventFraudConfirmed, EventCancelled:
+	case "":
+		return fieldErr("type", "required")
+	default:
+		return fieldErr("type", "must be payment_failed, refund, chargeback, fraud_confirmed or cancelled")
+	}
+	var v validator
+	v.text("reason", e.Reason, maxEventReason)
+	return v.err
+}
+
+func velocityKind(t EventType) (velocity.EventKind, bool) {
+	switch t {
+	case EventPaymentFailed:
+		return velocity.EventPaymentFailed, true
+	case EventRefund:
+		return velocity.EventRefund, true
+	case EventChargeback:
+		return velocity.EventChargeback, true
+	}
+	return "", false
+}
+
+func reportTag(t EventType) string {
+	switch t {
+	case EventChargeback:
+		return minfraud.TagChargeback
+	case EventFraudConfirmed:
+		return minfraud.TagSuspectedFraud
+	}
+	return ""
+}
+
+// unavailable wraps a Redis (or outbox) failure: "could not decide".
+func unavailable(doing string, err error) error {
+	return fmt.Errorf("%s: %w: %w", doing, ErrUnavailable, err)
+}
+
+// DecodeEvent reads the body of POST /api/v1/orders/{id}/events: one JSON
+// object {"type": ..., "reason": ...}, strict as DecodeOrder.
+func DecodeEvent(r io.Reader) (Event, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxOrderBytes+1))
+	if err != nil {
+		return Event{}, fmt.Errorf("reading event: %w", err)
+	}
+	if len(data) > MaxOrderBytes {
+		return Event{}, fmt.Errorf("event body over %d bytes: %w", MaxOrderBytes, ErrTooLarge)
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return Event{}, fmt.Errorf("body must be a JSON object: %w", ErrInvalidInput)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var e Event
+	if err := dec.Decode(&e); err != nil {
+		return Event{}, decodeEventError(err)
+	}
+	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
+		return Event{}, fmt.Errorf("data after the JSON object: %w", ErrInvalidInput)
+	}
+	if err := validateEvent(e); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+func decodeEventError(err error) error {
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) && typ.Field != "" {
+		return fieldErr(typ.Field, "wrong type")
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return fieldErr(strings.Trim(name, `"`), "unknown field")
+	}
+	return fmt.Errorf("decoding event: %w: %w", ErrInvalidInput, err)
+}

@@ -1,0 +1,438 @@
+package screening
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/vpsgate/gateway/screening/blocklist"
+	"github.com/vpsgate/gateway/screening/ident"
+	"github.com/vpsgate/gateway/screening/minfraud"
+	"github.com/vpsgate/gateway/screening/velocity"
+)
+
+// IPInfo is what the GeoIP databases say about an address. Fields of a
+// database that is not configured stay zero.
+type IPInfo struct {
+	Country           string
+	RegisteredCountry string
+	ASN               uint32
+	ASOrg             string
+	Anonymous         bool
+	VPN               bool
+	Hosting           bool
+	Tor               bool
+	PublicProxy       bool
+	ResidentialProxy  bool
+}
+
+// IPLocator looks an address up in the GeoIP databases. The gateway adapts
+// geoblock's reader to it, so there is one copy of the databases.
+type IPLocator interface {
+	LocateIP(ctx context.Context, ip netip.Addr) (IPInfo, error)
+}
+
+// GeoPolicy says whether a country is blocked (geoblock's EU/EEA policy).
+type GeoPolicy interface {
+	IsBlockedCountry(code string) bool
+}
+
+// VelocityRecorder counts an order in the sliding windows and returns the
+// counters after counting it (screening/velocity).
+type VelocityRecorder interface {
+	Record(ctx context.Context, now time.Time, o velocity.Order) (velocity.Counts, error)
+}
+
+// BlocklistChecker looks an order's identifiers up in the blocklists
+// (screening/blocklist).
+type BlocklistChecker interface {
+	Check(ctx context.Context, q blocklist.Query) ([]blocklist.Hit, error)
+}
+
+// velocityQueuer and blocklistQueuer are the pipelined forms of
+// VelocityRecorder and BlocklistChecker (velocity's *Counter and
+// blocklist's *List have both): with them and Deps.Redis, the Screener
+// sends the blocklist lookup and the velocity update in one pipeline, one
+// network round trip.
+type velocityQueuer interface {
+	QueueRecord(ctx context.Context, pipe redis.Pipeliner, now time.Time, o velocity.Order) func(context.Context) (velocity.Counts, error)
+}
+
+type blocklistQueuer interface {
+	QueueCheck(ctx context.Context, pipe redis.Pipeliner, q blocklist.Query) func(context.Context) ([]blocklist.Hit, error)
+}
+
+// MinFraudScorer scores a transaction (screening/minfraud's *Client).
+type MinFraudScorer interface {
+	Score(ctx context.Context, req minfraud.Request) (*minfraud.Response, error)
+}
+
+// Deps are the Screener's collaborators.
+type Deps struct {
+	Locator   IPLocator        // required
+	Policy    GeoPolicy        // required
+	Velocity  VelocityRecorder // required
+	Blocklist BlocklistChecker // required
+	// MinFraud is nil when minFraud is not configured (minfraud.account_id
+	// empty): minfraud_enabled is then false and no rule waits for it.
+	MinFraud MinFraudScorer
+	// Redis, when set and Velocity and Blocklist can queue their commands
+	// on a pipeline, fuses their two round trips into one, bounded by
+	// screening.velocity.timeout.
+	Redis redis.UniversalClient
+}
+
+// Decision is the screening result of one order.
+type Decision struct {
+	Outcome Outcome
+	Score   int
+	// Reasons lists every rule that fired, in rules-file order.
+	Reasons []Reason
+	// Fired names the rules that fired.
+	Fired []string
+	// Signals are the facts the rules saw.
+	Signals Signals
+	// MinFraudID is minFraud's id for the scoring call ("" when minFraud
+	// did not answer); Report Transactions needs it.
+	MinFraudID string
+}
+
+// Screener scores orders. It is safe for concurrent use.
+type Screener struct {
+	locator   IPLocator
+	policy    GeoPolicy
+	velocity  VelocityRecorder
+	blocklist BlocklistChecker
+	minfraud  MinFraudScorer
+	// rdb, vq and bq are set when the Redis round trip is fused.
+	rdb          redis.UniversalClient
+	vq           velocityQueuer
+	bq           blocklistQueuer
+	redisTimeout time.Duration
+	rules        *Rules
+	emails       *EmailDomains
+	logger       *slog.Logger
+	m            *metrics
+}
+
+// New builds a Screener: it compiles the rules (a bad rule is an error
+// naming it) and loads the email domain lists. reg may be nil (no metrics
+// registered, as in tests).
+func New(cfg Config, deps Deps, logger *slog.Logger, reg prometheus.Registerer) (*Screener, error) {
+	var errs []error
+	if deps.Locator == nil {
+		errs = append(errs, errors.New("no IP locator"))
+	}
+	if deps.Policy == nil {
+		errs = append(errs, errors.New("no geo policy"))
+	}
+	if deps.Velocity == nil {
+		errs = append(errs, errors.New("no velocity recorder"))
+	}
+	if deps.Blocklist == nil {
+		errs = append(errs, errors.New("no blocklist"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("building screener: %w", err)
+	}
+	rules, err := LoadRules(cfg.RulesFile, cfg.ReviewAt, cfg.RejectAt)
+	if err != nil {
+		return nil, fmt.Errorf("building screener: %w", err)
+	}
+	emails, err := LoadEmailDomains(cfg.DisposableDomainsFile, cfg.FreeDomainsFile)
+	if err != nil {
+		return nil, fmt.Errorf("building screener: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	// velocity's *Counter lists its counters: a rule reading one that does
+	// not exist (a typo, a window not configured) stops start-up.
+	if n, ok := deps.Velocity.(interface{ Names() []string }); ok {
+		if err := rules.CheckVelocityNames(n.Names()); err != nil {
+			return nil, fmt.Errorf("building screener: %w", err)
+		}
+	}
+	m, err := newMetrics(reg, rules.Names())
+	if err != nil {
+		return nil, fmt.Errorf("building screener: %w", err)
+	}
+	s := &Screener{
+		locator:      deps.Locator,
+		policy:       deps.Policy,
+		velocity:     deps.Velocity,
+		blocklist:    deps.Blocklist,
+		minfraud:     deps.MinFraud,
+		redisTimeout: cfg.Velocity.Timeout,
+		rules:        rules,
+		emails:       emails,
+		logger:       logger,
+		m:            m,
+	}
+	if s.redisTimeout <= 0 {
+		s.redisTimeout = velocity.DefaultTimeout
+	}
+	vq, vok := deps.Velocity.(velocityQueuer)
+	bq, bok := deps.Blocklist.(blocklistQueuer)
+	if deps.Redis != nil && vok && bok {
+		s.rdb, s.vq, s.bq = deps.Redis, vq, bq
+	}
+	return s, nil
+}
+
+// mfResult is the outcome of the minFraud call.
+type mfResult struct {
+	resp *minfraud.Response
+	err  error
+}
+
+// redisFacts is what one Redis round trip tells about an order.
+type redisFacts struct {
+	hits   []blocklist.Hit
+	counts velocity.Counts
+}
+
+// Screen scores a normalized order (DecodeOrder and MapOrder normalize) at
+// time now. The IP is located first (in process); then minFraud is called
+// in parallel with the Redis round trip (blocklists and velocity counters).
+// A Redis failure returns an error wrapping ErrUnavailable: no decision. A
+// minFraud failure is not an error: the order is scored with
+// minfraud_available=false, which the default rules turn into a review.
+func (s *Screener) Screen(ctx context.Context, o Order, now time.Time) (Decision, error) {
+	start := time.Now()
+	ip, err := netip.ParseAddr(o.IP)
+	if err != nil {
+		return Decision{}, fieldErr("ip", "not an IPv4 or IPv6 address")
+	}
+	ip = ip.Unmap()
+
+	var mfc chan mfResult
+	if s.minfraud != nil {
+		mfc = make(chan mfResult, 1) // buffered: the goroutine never blocks
+		mfCtx, cancel := context.WithCancel(ctx)
+		defer cancel() // an early return (Redis down) stops the call
+		req := minFraudRequest(&o, ip, now)
+		go func() {
+			resp, err := s.minfraud.Score(mfCtx, req)
+			mfc <- mfResult{resp, err}
+		}()
+	}
+
+	sig := s.localSignals(ctx, &o, ip)
+
+	facts, err := s.redisRoundTrip(ctx, &o, ip, now)
+	if err != nil {
+		s.m.errors.WithLabelValues("redis").Inc()
+		return Decision{}, fmt.Errorf("screening order %s: %w: %w", o.OrderID, ErrUnavailable, err)
+	}
+	applyRedisFacts(&sig, facts)
+
+	var minFraudID string
+	if mfc != nil {
+		sig.MinFraudEnabled = true
+		r := <-mfc
+		if r.err != nil {
+			// The minfraud client has logged the failure itself (its
+			// cause, status, MaxMind's code); this line says what it did
+			// to the order, which needs an operator's eye.
+			s.m.minfraudUnavailable.Inc()
+			s.logger.LogAttrs(ctx, slog.LevelError, "minfraud unavailable, order goes to review",
+				slog.String("order_id", o.OrderID), slog.String("error", r.err.Error()))
+		} else {
+			applyMinFraud(&sig, r.resp)
+			minFraudID = r.resp.ID
+		}
+	}
+
+	v := s.rules.Evaluate(&sig)
+	for _, err := range v.Errors {
+		s.m.ruleErrors.Inc()
+		s.logger.LogAttrs(ctx, slog.LevelError, "rule failed at run time",
+			slog.String("order_id", o.OrderID), slog.String("error", err.Error()))
+	}
+	for _, name := range v.Fired {
+		s.m.ruleHits.WithLabelValues(name).Inc()
+	}
+	s.m.decisions.WithLabelValues(string(v.Outcome)).Inc()
+	s.m.duration.Observe(time.Since(start).Seconds())
+	s.logger.LogAttrs(ctx, slog.LevelInfo, "order screened",
+		slog.String("order_id", o.OrderID), slog.String("decision", string(v.Outcome)),
+		slog.Int("score", v.Score), slog.Any("rules", v.Fired))
+	return Decision{
+		Outcome:    v.Outcome,
+		Score:      v.Score,
+		Reasons:    v.Reasons,
+		Fired:      v.Fired,
+		Signals:    sig,
+		MinFraudID: minFraudID,
+	}, nil
+}
+
+// localSignals computes what needs no network: order facts, email lists,
+// GeoIP and the geo policy.
+func (s *Screener) localSignals(ctx context.Context, o *Order, ip netip.Addr) Signals {
+	sig := Signals{
+		IP:             ip.String(),
+		BillingCountry: o.Billing.Country,
+		Amount:         o.Amount.Float(),
+		Currency:       o.Currency,
+		ItemCount:      len(o.Items),
+		HasCard:        o.Payment.CardBIN != "" && o.Payment.CardLast4 != "",
+		HasAccountID:   o.Account.ID != "",
+	}
+	for _, it := range o.Items {
+		sig.SKUs = append(sig.SKUs, it.SKU)
+		if it.Category != "" && !slices.Contains(sig.ItemCategories, it.Category) {
+			sig.ItemCategories = append(sig.ItemCategories, it.Category)
+		}
+	}
+	ec := s.emails.Check(o.Account.Email)
+	sig.EmailDomain = ec.Domain
+	sig.EmailSyntaxOK = ec.SyntaxOK
+	sig.EmailDisposable = ec.Disposable
+	sig.EmailFree = ec.Free
+
+	info, err := s.locator.LocateIP(ctx, ip)
+	if err != nil {
+		s.m.errors.WithLabelValues("geoip").Inc()
+		s.logger.LogAttrs(ctx, slog.LevelWarn, "locating IP failed",
+			slog.String("order_id", o.OrderID), slog.String("error", err.Error()))
+	} else {
+		sig.IPLocated = true
+		sig.IPCountry = info.Country
+		sig.IPRegisteredCountry = info.RegisteredCountry
+		sig.ASN = info.ASN
+		sig.ASNOrg = info.ASOrg
+		sig.IPAnonymous = info.Anonymous
+		sig.IPVPN = info.VPN
+		sig.IPHosting = info.Hosting
+		sig.IPTor = info.Tor
+		sig.IPPublicProxy = info.PublicProxy
+		sig.IPResidentialProxy = info.ResidentialProxy
+	}
+	// The same field geoblock's middleware judges (IPInfo.Country), so an
+	// order by API is held to the rule a browser meets.
+	sig.IPCountryBlocked = sig.IPCountry != "" && s.policy.IsBlockedCountry(sig.IPCountry)
+	sig.BillingCountryBlocked = s.policy.IsBlockedCountry(sig.BillingCountry)
+	sig.CountryMismatch = sig.IPCountry != "" && sig.BillingCountry != "" && sig.IPCountry != sig.BillingCountry
+	return sig
+}
+
+// redisRoundTrip is the one place that talks to Redis while screening: the
+// blocklist lookup and the velocity update, in one pipeline when the
+// dependencies allow it (see Deps.Redis), else as two calls.
+func (s *Screener) redisRoundTrip(ctx context.Context, o *Order, ip netip.Addr, now time.Time) (redisFacts, error) {
+	ids := identifiers(o)
+	q := blocklist.Query{
+		IP:          ip,
+		Email:       ids.email,
+		EmailDomain: ids.emailDomain,
+		Account:     o.Account.ID,
+		Card:        ids.card,
+	}
+	vo := velocity.Order{
+		ID:      o.OrderID,
+		IP:      ip,
+		Email:   ids.email,
+		Account: o.Account.ID,
+		Card:    ids.card,
+		Address: ids.address,
+	}
+	if s.rdb != nil {
+		ctx, cancel := context.WithTimeout(ctx, s.redisTimeout)
+		defer cancel()
+		pipe := s.rdb.Pipeline()
+		hitsOf := s.bq.QueueCheck(ctx, pipe, q)
+		countsOf := s.vq.QueueRecord(ctx, pipe, now, vo)
+		// Each queued command's error is read by its result function.
+		_, _ = pipe.Exec(ctx)
+		hits, err := hitsOf(ctx)
+		if err != nil {
+			return redisFacts{}, fmt.Errorf("checking blocklists: %w", err)
+		}
+		counts, err := countsOf(ctx)
+		if err != nil {
+			return redisFacts{}, fmt.Errorf("recording velocity: %w", err)
+		}
+		return redisFacts{hits: hits, counts: counts}, nil
+	}
+	hits, err := s.blocklist.Check(ctx, q)
+	if err != nil {
+		return redisFacts{}, fmt.Errorf("checking blocklists: %w", err)
+	}
+	counts, err := s.velocity.Record(ctx, now, vo)
+	if err != nil {
+		return redisFacts{}, fmt.Errorf("recording velocity: %w", err)
+	}
+	return redisFacts{hits: hits, counts: counts}, nil
+}
+
+// orderIDs are an order's identifiers in the canonical forms of
+// screening/ident; an identifier that cannot be normalized is "" (not
+// counted, not looked up) rather than an error: the order was validated,
+// and ident's rules are stricter for some edge cases.
+type orderIDs struct {
+	email, emailDomain, card, address string
+}
+
+func identifiers(o *Order) orderIDs {
+	var ids orderIDs
+	if e, err := ident.NormalizeEmail(o.Account.Email); err == nil {
+		ids.email = e
+		ids.emailDomain = e[strings.LastIndexByte(e, '@')+1:]
+	}
+	if o.Payment.CardBIN != "" && o.Payment.CardLast4 != "" {
+		if c, err := ident.CardFingerprint(o.Payment.CardBIN, o.Payment.CardLast4); err == nil {
+			ids.card = c
+		}
+	}
+	if o.Billing.Address != "" {
+		ids.address = ident.NormalizeAddress(o.Billing.Country, o.Billing.Postal, o.Billing.City, o.Billing.Address)
+	}
+	return ids
+}
+
+func applyRedisFacts(sig *Signals, f redisFacts) {
+	for _, h := range f.hits {
+		kind := string(h.Kind)
+		if !slices.Contains(sig.BlocklistHits, kind) {
+			sig.BlocklistHits = append(sig.BlocklistHits, kind)
+		}
+	}
+	sig.Blocklisted = len(sig.BlocklistHits) > 0
+	sig.Velocity = map[string]int64(f.counts)
+	sig.FirstOrder = firstOrder(sig.Velocity, sig.HasAccountID)
+}
+
+// firstOrder: the account's (or, without an account id, the email's)
+// largest order counter is at most 1, this order. With no such counter the
+// answer is true: not knowing the history must not relax a policy keyed on
+// first orders.
+func firstOrder(counts map[string]int64, byAccount bool) bool {
+	prefix := "email_"
+	if byAccount {
+		prefix = "account_"
+	}
+	var most int64
+	for k, n := range counts {
+		if strings.HasPrefix(k, prefix) && n > most {
+			most = n
+		}
+	}
+	return most <= 1
+}
+
+func applyMinFraud(sig *Signals, r *minfraud.Response) {
+	sig.MinFraudAvailable = true
+	sig.MinFraudRiskScore = r.RiskScore
+	sig.MinFraudIPRisk = r.IPAddress.Risk
+	sig.MinFraudDisposition = r.Disposition.Action
+}

@@ -1,0 +1,479 @@
+package velocity
+
+import (
+	"context"
+	"crypto/sha1"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/vpsgate/gateway/screening/ident"
+)
+
+// Sentinel errors.
+var (
+	// ErrUnavailable means Redis could not be reached or answered in time:
+	// no counts are known (the API answers 503 with Retry-After). A retry
+	// with the same order id is safe, see the package doc.
+	ErrUnavailable = errors.New("velocity counters unavailable")
+	// ErrInvalidInput means the caller passed an order or event that
+	// cannot be counted (no order id, unknown event kind).
+	ErrInvalidInput = errors.New("invalid velocity input")
+)
+
+// Dimension names: a count is named "<dimension>_<window label>", e.g.
+// "ip_1h", "accounts_per_ip_24h", "chargeback_account_7d".
+const (
+	DimIP                   = "ip"
+	DimIPPrefix             = "ip_prefix"
+	DimEmail                = "email"
+	DimAccount              = "account"
+	DimCard                 = "card"
+	DimAddress              = "address"
+	DimAccountsPerIP        = "accounts_per_ip"
+	DimCardsPerAccount      = "cards_per_account"
+	DimPaymentFailedAccount = "payment_failed_account"
+	DimRefundAccount        = "refund_account"
+	DimChargebackAccount    = "chargeback_account"
+)
+
+// dims lists every dimension in a fixed order; dim values index it.
+var dims = [...]string{
+	DimIP, DimIPPrefix, DimEmail, DimAccount, DimCard, DimAddress,
+	DimAccountsPerIP, DimCardsPerAccount,
+	DimPaymentFailedAccount, DimRefundAccount, DimChargebackAccount,
+}
+
+type dim int
+
+const (
+	dimIP dim = iota
+	dimIPPrefix
+	dimEmail
+	dimAccount
+	dimCard
+	dimAddress
+	dimAccountsPerIP
+	dimCardsPerAccount
+	dimPaymentFailed
+	dimRefund
+	dimChargeback
+	numDims
+)
+
+// EventKind is a payment event counted per account.
+type EventKind string
+
+// The event kinds RecordEvent counts.
+const (
+	EventPaymentFailed EventKind = "payment_failed"
+	EventRefund        EventKind = "refund"
+	EventChargeback    EventKind = "chargeback"
+)
+
+// events pairs each event kind with its dimension and key suffixes.
+var events = [...]struct {
+	kind EventKind
+	dim  dim
+	z, o string
+}{
+	{EventPaymentFailed, dimPaymentFailed, ":pf", ":pfo"},
+	{EventRefund, dimRefund, ":rf", ":rfo"},
+	{EventChargeback, dimChargeback, ":cb", ":cbo"},
+}
+
+// Order is what Record counts: the order id (which makes a retry count
+// once) and its identifiers, already normalized by the caller with
+// screening/ident (NormalizeEmail, CardFingerprint, NormalizeAddress). Empty
+// identifiers and an invalid IP are not counted; their counts are 0.
+type Order struct {
+	ID      string
+	IP      netip.Addr
+	Email   string
+	Account string
+	Card    string
+	Address string
+}
+
+// Counts maps count names ("ip_1h", see the Dim constants and Label) to
+// values. Record and RecordEvent always fill every name they cover, with 0
+// for identifiers the order lacks.
+type Counts map[string]int64
+
+// bucketsPerWindow is how many overflow buckets cover one window: the
+// over-count bound of a hot key is the orders of one bucket, window/60.
+const bucketsPerWindow = 60
+
+//go:embed script.lua
+var scriptSource string
+
+// Counter records orders and payment events in Redis and reports velocity
+// counts. It is safe for concurrent use.
+type Counter struct {
+	rdb       redis.UniversalClient
+	h         *ident.Hasher
+	prefix    string
+	timeout   time.Duration
+	windows   []time.Duration // ascending
+	names     [numDims][]string
+	static    []any // ARGV after "now": cap ttl span nwin
+	sha       string
+	perTag    bool // one script call per hash tag (Cluster, Ring) instead of one in all
+	allNames  []string
+	evtNames  []string
+	gran      []int64 // overflow bucket width per window, ms
+	windowsMS []int64
+}
+
+// New returns a Counter over rdb. cfg must have passed Validate (after
+// SetDefaults). It does not contact Redis: the script is sent by EVALSHA and,
+// the first time a server lacks it, by EVAL (see Record).
+//
+// With a *redis.Client (standalone or Sentinel) one order is one EVALSHA
+// over all its keys. With any other client (Cluster, Ring), where keys of
+// different identifiers live on different nodes, it is one EVALSHA per
+// identifier, each within one hash slot, sent in one pipeline.
+func New(cfg Config, rdb redis.UniversalClient, h *ident.Hasher) (*Counter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("velocity config: %w", err)
+	}
+	if rdb == nil || h == nil {
+		return nil, errors.New("velocity: nil Redis client or hasher")
+	}
+	ws := slices.Clone(cfg.Windows)
+	slices.Sort(ws)
+	c := &Counter{
+		rdb:     rdb,
+		h:       h,
+		prefix:  cfg.KeyPrefix,
+		timeout: cfg.Timeout,
+		windows: ws,
+	}
+	_, standalone := rdb.(*redis.Client)
+	c.perTag = !standalone
+	sum := sha1.Sum([]byte(scriptSource))
+	c.sha = hex.EncodeToString(sum[:])
+
+	longest := ws[len(ws)-1]
+	c.static = []any{
+		strconv.Itoa(cfg.MaxEntries),
+		strconv.FormatInt(longest.Milliseconds(), 10),
+		strconv.Itoa(bucketsPerWindow + 2),
+		strconv.Itoa(len(ws)),
+	}
+	for _, w := range ws {
+		ms := w.Milliseconds()
+		c.windowsMS = append(c.windowsMS, ms)
+		c.gran = append(c.gran, (ms+bucketsPerWindow-1)/bucketsPerWindow)
+	}
+	for d := range numDims {
+		for _, w := range ws {
+			name := dims[d] + "_" + Label(w)
+			c.names[d] = append(c.names[d], name)
+			c.allNames = append(c.allNames, name)
+			if d >= dimPaymentFailed {
+				c.evtNames = append(c.evtNames, name)
+			}
+		}
+	}
+	return c, nil
+}
+
+// Names returns every count name Record reports, for checking rule
+// expressions at start-up.
+func (c *Counter) Names() []string { return slices.Clone(c.allNames) }
+
+// Windows returns the configured windows, ascending.
+func (c *Counter) Windows() []time.Duration { return slices.Clone(c.windows) }
+
+// ScriptSource returns the Lua source of the counting script, and
+// ScriptSHA its SHA-1 (for EVALSHA after SCRIPT LOAD); Invocation gives the
+// KEYS and ARGV of one order. Together they let redis-benchmark measure the
+// server-side ceiling of the script alone.
+func (c *Counter) ScriptSource() string { return scriptSource }
+
+// ScriptSHA returns the SHA-1 of ScriptSource in hex.
+func (c *Counter) ScriptSHA() string { return c.sha }
+
+// Invocation returns the KEYS and ARGV of the single EVALSHA that Record
+// sends for o on a standalone server (all identifiers in one call).
+func (c *Counter) Invocation(now time.Time, o Order) (keys, argv []string, err error) {
+	calls, err := c.plan(now, o, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(calls) == 0 {
+		return nil, nil, nil
+	}
+	for _, a := range calls[0].args {
+		argv = append(argv, a.(string))
+	}
+	return calls[0].keys, argv, nil
+}
+
+// call is one script invocation: its keys, its ARGV, and which dimension
+// each group of len(windows) results belongs to.
+type call struct {
+	keys []string
+	args []any
+	dims []dim
+}
+
+// group is the work on one identifier: keys under one hash tag.
+type group struct {
+	keys []string
+	ops  []any // op, member pairs
+	dims []dim
+}
+
+func (g *group) counter(d dim, z, o, member string) {
+	g.keys = append(g.keys, z, o)
+	if member == "" {
+		g.ops = append(g.ops, "r", "-") // no member; "-" keeps ARGV free of empty strings
+	} else {
+		g.ops = append(g.ops, "c", member)
+	}
+	g.dims = append(g.dims, d)
+}
+
+func (g *group) distinct(d dim, key, member string) {
+	g.keys = append(g.keys, key)
+	g.ops = append(g.ops, "d", member)
+	g.dims = append(g.dims, d)
+}
+
+// tag returns the key stem of one identifier: prefix{kind:hash}. The braces
+// make every key of the identifier one Redis Cluster hash slot.
+func (c *Counter) tag(kind ident.Kind, value string) string {
+	return c.prefix + "{" + string(kind) + ":" + c.h.Hash(kind, value) + "}"
+}
+
+// plan builds the script calls for one order: one per identifier, merged
+// into one unless perTag.
+func (c *Counter) plan(now time.Time, o Order, perTag bool) ([]call, error) {
+	if o.ID == "" {
+		return nil, fmt.Errorf("order without id: %w", ErrInvalidInput)
+	}
+	member := c.h.Hash(ident.KindOrder, o.ID)
+	var groups []group
+	simple := func(d dim, kind ident.Kind, value string) {
+		if value == "" {
+			return
+		}
+		t := c.tag(kind, value)
+		var g group
+		g.counter(d, t+":z", t+":o", member)
+		groups = append(groups, g)
+	}
+	var accountHash string
+	if o.Account != "" {
+		accountHash = c.h.Hash(ident.KindAccount, o.Account)
+	}
+	if ip := o.IP.Unmap(); ip.IsValid() {
+		t := c.tag(ident.KindIP, ip.WithZone("").String())
+		var g group
+		g.counter(dimIP, t+":z", t+":o", member)
+		if accountHash != "" {
+			g.distinct(dimAccountsPerIP, t+":d", accountHash)
+		}
+		groups = append(groups, g)
+		simple(dimIPPrefix, ident.KindPrefix, ident.IPPrefix(ip).String())
+	}
+	simple(dimEmail, ident.KindEmail, o.Email)
+	if o.Account != "" {
+		t := c.prefix + "{" + string(ident.KindAccount) + ":" + accountHash + "}"
+		var g group
+		g.counter(dimAccount, t+":z", t+":o", member)
+		if o.Card != "" {
+			g.distinct(dimCardsPerAccount, t+":d", c.h.Hash(ident.KindCard, o.Card))
+		}
+		for _, e := range events {
+			g.counter(e.dim, t+e.z, t+e.o, "")
+		}
+		groups = append(groups, g)
+	}
+	simple(dimCard, ident.KindCard, o.Card)
+	simple(dimAddress, ident.KindAddress, o.Address)
+	return c.calls(now, groups, perTag), nil
+}
+
+// calls turns groups into script calls with their ARGV.
+func (c *Counter) calls(now time.Time, groups []group, perTag bool) []call {
+	if len(groups) == 0 {
+		return nil
+	}
+	header := c.header(now)
+	if perTag {
+		out := make([]call, len(groups))
+		for i, g := range groups {
+			out[i] = call{keys: g.keys, args: append(slices.Clip(header), g.ops...), dims: g.dims}
+		}
+		return out
+	}
+	var one call
+	one.args = header
+	for _, g := range groups {
+		one.keys = append(one.keys, g.keys...)
+		one.args = append(one.args, g.ops...)
+		one.dims = append(one.dims, g.dims...)
+	}
+	return []call{one}
+}
+
+func (c *Counter) header(now time.Time) []any {
+	ms := now.UnixMilli()
+	h := make([]any, 0, 1+len(c.static)+2*len(c.windows)+24)
+	h = append(h, strconv.FormatInt(ms, 10))
+	h = append(h, c.static...)
+	for i := range c.windows {
+		h = append(h, strconv.FormatInt(ms-c.windowsMS[i], 10), strconv.FormatInt(c.gran[i], 10))
+	}
+	return h
+}
+
+// Record counts order o at time now (the caller's clock, which the script
+// uses instead of the server's) and returns every count of Names, including
+// this order. It is one network round trip (see the package doc), bounded by
+// Config.Timeout. Recording the same order id again counts nothing new and
+// returns the current counts.
+//
+// Errors: ErrInvalidInput without an order id; ErrUnavailable when Redis
+// cannot be reached or answer in time.
+func (c *Counter) Record(ctx context.Context, now time.Time, o Order) (Counts, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	pipe := c.rdb.Pipeline()
+	result := c.QueueRecord(ctx, pipe, now, o)
+	// Each command's own error is read by result; Exec's is the first of them.
+	_, _ = pipe.Exec(ctx)
+	return result(ctx)
+}
+
+// QueueRecord queues Record's script calls on pipe, so that a caller can
+// send them in the same round trip as other commands (the blocklist check).
+// After pipe.Exec, the returned function gives Record's result; ctx bounds
+// the extra round trip needed only when a server lacks the script (EVAL
+// after NOSCRIPT). The caller bounds Exec itself.
+func (c *Counter) QueueRecord(ctx context.Context, pipe redis.Pipeliner, now time.Time, o Order) func(context.Context) (Counts, error) {
+	calls, err := c.plan(now, o, c.perTag)
+	if err != nil {
+		return func(context.Context) (Counts, error) { return nil, fmt.Errorf("recording order: %w", err) }
+	}
+	cmds := c.queue(ctx, pipe, calls)
+	return func(ctx context.Context) (Counts, error) {
+		counts := make(Counts, len(c.allNames))
+		for _, n := range c.allNames {
+			counts[n] = 0
+		}
+		if err := c.results(ctx, calls, cmds, counts); err != nil {
+			return nil, fmt.Errorf("recording order %q: %w", o.ID, err)
+		}
+		return counts, nil
+	}
+}
+
+// RecordEvent counts a payment event of an account, keyed by orderID so
+// that a retried event counts once, and returns the account's event counts
+// (the payment_failed_account, refund_account and chargeback_account names)
+// including it. Several events of one kind for one order count as one:
+// counts are of orders with such an event. Errors as Record.
+func (c *Counter) RecordEvent(ctx context.Context, now time.Time, kind EventKind, account, orderID string) (Counts, error) {
+	if account == "" || orderID == "" {
+		return nil, fmt.Errorf("recording %s event: account and order id are required: %w", kind, ErrInvalidInput)
+	}
+	found := false
+	member := c.h.Hash(ident.KindOrder, orderID)
+	t := c.tag(ident.KindAccount, account)
+	var g group
+	for _, e := range events {
+		m := ""
+		if e.kind == kind {
+			m, found = member, true
+		}
+		g.counter(e.dim, t+e.z, t+e.o, m)
+	}
+	if !found {
+		return nil, fmt.Errorf("recording event of kind %q: unknown kind: %w", kind, ErrInvalidInput)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	calls := c.calls(now, []group{g}, false)
+	pipe := c.rdb.Pipeline()
+	cmds := c.queue(ctx, pipe, calls)
+	_, _ = pipe.Exec(ctx)
+	counts := make(Counts, len(c.evtNames))
+	for _, n := range c.evtNames {
+		counts[n] = 0
+	}
+	if err := c.results(ctx, calls, cmds, counts); err != nil {
+		return nil, fmt.Errorf("recording %s event of order %q: %w", kind, orderID, err)
+	}
+	return counts, nil
+}
+
+func (c *Counter) queue(ctx context.Context, pipe redis.Pipeliner, calls []call) []*redis.Cmd {
+	cmds := make([]*redis.Cmd, len(calls))
+	for i, cl := range calls {
+		cmds[i] = pipe.EvalSha(ctx, c.sha, cl.keys, cl.args...)
+	}
+	return cmds
+}
+
+// results reads the script results into counts. Calls that failed with
+// NOSCRIPT (a restarted or flushed server) are sent again with EVAL, which
+// is safe: a NOSCRIPT call ran nothing.
+func (c *Counter) results(ctx context.Context, calls []call, cmds []*redis.Cmd, counts Counts) error {
+	var retry []int
+	for i, cmd := range cmds {
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			retry = append(retry, i)
+		}
+	}
+	if len(retry) > 0 {
+		pipe := c.rdb.Pipeline()
+		for _, i := range retry {
+			cmds[i] = pipe.Eval(ctx, scriptSource, calls[i].keys, calls[i].args...)
+		}
+		_, _ = pipe.Exec(ctx)
+	}
+	for i, cmd := range cmds {
+		vals, err := cmd.Int64Slice()
+		if err != nil {
+			return classify(err)
+		}
+		if len(vals) != len(calls[i].dims)*len(c.windows) {
+			return fmt.Errorf("velocity script returned %d values, want %d", len(vals), len(calls[i].dims)*len(c.windows))
+		}
+		for j, d := range calls[i].dims {
+			for w := range c.windows {
+				counts[c.names[d][w]] = vals[j*len(c.windows)+w]
+			}
+		}
+	}
+	return nil
+}
+
+// classify wraps err with ErrUnavailable unless it is a Redis error reply
+// that retrying cannot fix (a script error: a bug, not an outage).
+func classify(err error) error {
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		// Network errors, timeouts, cancellation, a closed client.
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	msg := strings.TrimPrefix(rerr.Error(), "ERR ")
+	for _, p := range []string{"LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS", "OOM", "MOVED", "ASK"} {
+		if strings.HasPrefix(msg, p+" ") || msg == p {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+	}
+	return fmt.Errorf("velocity script: %w", err)
+}
