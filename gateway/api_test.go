@@ -112,7 +112,7 @@ func TestAPI(t *testing.T) {
 		{name: "get missing", method: "GET", path: "/api/v1/orders/NOPE", as: "shop", wantStatus: 404},
 		{name: "event", method: "POST", path: "/api/v1/orders/INV-1/events", as: "shop", ctype: "application/json", body: `{"type":"chargeback"}`, wantStatus: 200},
 		{name: "event bad type", method: "POST", path: "/api/v1/orders/INV-1/events", as: "shop", ctype: "application/json", body: `{"type":"stolen"}`, wantStatus: 400},
-		{name: "blocklist add", method: "POST", path: "/api/v1/blocklist", as: "officer", ctype: "application/json", body: `{"kind":"ip","value":"198.51.100.7","reason":"fraud"}`, wantStatus: 201},
+		{name: "blocklist add", method: "POST", path: "/api/v1/blocklist", as: "officer", ctype: "application/json", body: `{"kind":"ip","value":"198.51.100.7","reason":"fraud"}`, wantStatus: 201, wantBody: `"kind":"ip"`},
 		{name: "blocklist add by shop", method: "POST", path: "/api/v1/blocklist", as: "shop", ctype: "application/json", body: `{"kind":"ip","value":"198.51.100.7","reason":"x"}`, wantStatus: 403},
 		{name: "blocklist unknown field", method: "POST", path: "/api/v1/blocklist", as: "officer", ctype: "application/json", body: `{"kind":"ip","value":"1.2.3.4","why":"x"}`, wantStatus: 400},
 		{name: "blocklist remove needs admin", method: "DELETE", path: "/api/v1/blocklist?kind=ip&value=1.2.3.4", as: "officer", wantStatus: 403},

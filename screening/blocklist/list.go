@@ -29,26 +29,26 @@ const (
 
 // Entry is one blocklisted identifier.
 type Entry struct {
-	Kind Kind
+	Kind Kind `json:"kind"`
 	// Value is the identifier as given to Add. Add and List return it
 	// masked (see Mask): the identifier itself is never stored.
-	Value   string
-	Reason  string
-	AddedBy string
+	Value   string `json:"value"`
+	Reason  string `json:"reason"`
+	AddedBy string `json:"added_by"`
 	// AddedAt is when the entry was added, kept to the millisecond. Add
 	// uses the current time when it is zero.
-	AddedAt time.Time
+	AddedAt time.Time `json:"added_at"`
 	// ID names the entry (for RemoveID): the keyed hash of its kind and
 	// normalized value, so the same identifier always has the same ID.
-	ID string
+	ID string `json:"id"`
 }
 
 // Hit is an entry that matched a Query.
 type Hit struct {
-	Kind   Kind
-	ID     string
-	Reason string
-	Value  string // masked, as List shows it
+	Kind   Kind   `json:"kind"`
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
+	Value  string `json:"value"` // masked, as List shows it
 }
 
 // Query holds the identifiers of an order to check. Empty fields are not
