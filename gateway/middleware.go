@@ -4,10 +4,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/netip"
 	"runtime/debug"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,10 +54,77 @@ func (w *statusWriter) Flush() {
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
-// httpMetrics are the request counters of one listener.
+// httpMetrics are the request counters of the listeners.
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+
+	// The children of requests and duration by label values. Looking a
+	// child up in its vector hashes every label value and takes a lock on
+	// each request (and formats the status code); these caches make it one
+	// atomic load and a map read.
+	counters  childCache[requestLabels, prometheus.Counter]
+	durations childCache[durationLabels, prometheus.Observer]
+}
+
+type requestLabels struct {
+	listener, route, method string
+	code                    int
+}
+
+type durationLabels struct {
+	listener, route string
+}
+
+// count adds one request. method must be bounded (see method).
+func (m *httpMetrics) count(listener, route, method string, code int) {
+	k := requestLabels{listener: listener, route: route, method: method, code: code}
+	m.counters.get(k, func() prometheus.Counter {
+		return m.requests.WithLabelValues(listener, route, method, strconv.Itoa(code))
+	}).Inc()
+}
+
+// observe records how long a request took.
+func (m *httpMetrics) observe(listener, route string, d time.Duration) {
+	k := durationLabels{listener: listener, route: route}
+	m.durations.get(k, func() prometheus.Observer {
+		return m.duration.WithLabelValues(listener, route)
+	}).Observe(d.Seconds())
+}
+
+// childCache is a copy-on-write map: reads take no lock and do not
+// allocate; adding a key copies the map, which is rare because every label
+// set it caches is bounded (listeners, routes, methods, status codes).
+type childCache[K comparable, V any] struct {
+	mu sync.Mutex // serializes writers
+	m  atomic.Pointer[map[K]V]
+}
+
+func (c *childCache[K, V]) get(k K, newChild func() V) V {
+	if m := c.m.Load(); m != nil {
+		if v, ok := (*m)[k]; ok {
+			return v
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	if old != nil {
+		if v, ok := (*old)[k]; ok {
+			return v
+		}
+	}
+	var next map[K]V
+	if old != nil {
+		next = make(map[K]V, len(*old)+1)
+		maps.Copy(next, *old)
+	} else {
+		next = make(map[K]V, 1)
+	}
+	v := newChild()
+	next[k] = v
+	c.m.Store(&next)
+	return v
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
@@ -101,8 +171,11 @@ func observe(listener string, logger *slog.Logger, m *httpMetrics, mode accessLo
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := requestID(r.Header.Get("X-Request-Id"))
-		w.Header().Set("X-Request-Id", id)
-		r.Header.Set("X-Request-Id", id) // the upstream logs the same id
+		// One slice for both headers (the upstream logs the same id): it
+		// has no room to grow, so an Add on either side copies it.
+		idv := []string{id}
+		w.Header()["X-Request-Id"] = idv
+		r.Header["X-Request-Id"] = idv
 		ctx := logctx.With(r.Context(), slog.String("request_id", id))
 		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w}
@@ -123,8 +196,8 @@ func observe(listener string, logger *slog.Logger, m *httpMetrics, mode accessLo
 			}
 			route := routeOf(r)
 			elapsed := time.Since(start)
-			m.requests.WithLabelValues(listener, route, method(r.Method), strconv.Itoa(status)).Inc()
-			m.duration.WithLabelValues(listener, route).Observe(elapsed.Seconds())
+			m.count(listener, route, method(r.Method), status)
+			m.observe(listener, route, elapsed)
 			if mode == "off" || (mode == "errors" && status < 500) {
 				return
 			}
