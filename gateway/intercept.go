@@ -19,8 +19,8 @@ type orderSubmitter interface {
 	Submit(ctx context.Context, o screening.Order) (screening.Result, error)
 }
 
-// screeningHeaders are what the gateway tells the storefront about a
-// screened checkout. They are removed from every incoming request: a client
+// screeningHeaders (in canonical form) are what the gateway tells the
+// storefront about a screened checkout. They are removed from every incoming request: a client
 // that sent "X-Screening-Decision: accept" itself must not be believed.
 var screeningHeaders = []string{"X-Screening-Id", "X-Screening-Decision", "X-Screening-Score"}
 
@@ -30,16 +30,21 @@ var screeningHeaders = []string{"X-Screening-Id", "X-Screening-Decision", "X-Scr
 // screening cannot decide (Redis down), the checkout is refused with 503:
 // forwarding it unscreened would activate servers nobody checked.
 func NewInterceptor(routes []screening.InterceptRoute, orders orderSubmitter, logger *slog.Logger) func(http.Handler) http.Handler {
-	index := make(map[string]screening.InterceptRoute, len(routes))
+	// Indexed by path, then method, so the lookup on every proxied
+	// request builds no key.
+	index := make(map[string]map[string]screening.InterceptRoute, len(routes))
 	for _, rt := range routes {
-		index[rt.Method+" "+rt.Path] = rt
+		if index[rt.Path] == nil {
+			index[rt.Path] = map[string]screening.InterceptRoute{}
+		}
+		index[rt.Path][rt.Method] = rt
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			for _, h := range screeningHeaders {
-				r.Header.Del(h)
+				delete(r.Header, h)
 			}
-			route, ok := index[r.Method+" "+r.URL.Path]
+			route, ok := index[r.URL.Path][r.Method]
 			if !ok {
 				next.ServeHTTP(w, r)
 				return

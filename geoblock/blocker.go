@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -72,6 +73,10 @@ type Blocker struct {
 	logger  *slog.Logger
 	next    http.Handler
 	metrics *blockerMetrics
+	// blockedPages caches the rendered 451 page per country code: the
+	// template's output depends only on the country, and rendering it was
+	// a tenth of the blocked path's CPU. Bounded by the ISO code list.
+	blockedPages sync.Map // string -> []byte
 }
 
 var _ http.Handler = (*Blocker)(nil)
@@ -204,28 +209,47 @@ func (b *Blocker) writeBlocked(w http.ResponseWriter, r *http.Request, country s
 		_, _ = w.Write([]byte(`{"error":{"code":"unavailable_in_region","message":` + strconv.Quote(blockedMessage) + `}}` + "\n"))
 		return
 	}
-	b.writePage(w, r, http.StatusUnavailableForLegalReasons, PageData{Country: country, PolicyURL: b.policy.policyURL, Blocked: true})
+	data := PageData{Country: country, PolicyURL: b.policy.policyURL, Blocked: true}
+	if _, iso := isoString(country); !iso && country != "" {
+		b.writePage(w, r, http.StatusUnavailableForLegalReasons, data)
+		return
+	}
+	if page, ok := b.blockedPages.Load(country); ok {
+		writeHTML(w, r, http.StatusUnavailableForLegalReasons, "text/html; charset=utf-8", page.([]byte))
+		return
+	}
+	var buf bytes.Buffer
+	if err := b.policy.page.Execute(&buf, data); err != nil {
+		b.writePage(w, r, http.StatusUnavailableForLegalReasons, data)
+		return
+	}
+	b.blockedPages.Store(country, buf.Bytes())
+	writeHTML(w, r, http.StatusUnavailableForLegalReasons, "text/html; charset=utf-8", buf.Bytes())
 }
 
 func (b *Blocker) writePage(w http.ResponseWriter, r *http.Request, status int, data PageData) {
 	var buf bytes.Buffer
+	ctype := "text/html; charset=utf-8"
 	if err := b.policy.page.Execute(&buf, data); err != nil {
 		// NewPolicy executed the template once; failing now is a bug in it.
 		b.logger.ErrorContext(r.Context(), "rendering geoblock page", "error", err)
 		buf.Reset()
 		buf.WriteString(blockedMessage + "\n")
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	} else {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		ctype = "text/plain; charset=utf-8"
 	}
+	writeHTML(w, r, status, ctype, buf.Bytes())
+}
+
+func writeHTML(w http.ResponseWriter, r *http.Request, status int, ctype string, body []byte) {
 	h := w.Header()
+	h.Set("Content-Type", ctype)
 	h.Set("Cache-Control", "no-store")
 	h.Set("Vary", "Accept")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(buf.Bytes())
+		_, _ = w.Write(body)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -353,4 +354,25 @@ func FuzzPrefersJSON(f *testing.F) {
 			t.Fatalf("prefersJSON(%q) = true without any JSON type", accept)
 		}
 	})
+}
+
+// TestBlockedPageCachePerCountry checks that the cached 451 page is kept
+// per country: a visitor from FR must not be told they are in SE.
+func TestBlockedPageCachePerCountry(t *testing.T) {
+	db := openDB(t, GeoIPConfig{CountryDB: geoIP2Country})
+	b := newBlocker(t, Config{}, db, nil, &recordingNext{})
+	for range 2 { // the second round is served from the cache
+		for _, c := range []struct{ remote, country string }{{"89.160.20.112:1", "SE"}, {"[2a02:cfc0::1]:1", "FR"}} {
+			req := httptest.NewRequest(http.MethodGet, "/cart", nil)
+			req.RemoteAddr = c.remote
+			rec := httptest.NewRecorder()
+			b.ServeHTTP(rec, req)
+			if rec.Code != 451 || !strings.Contains(rec.Body.String(), "("+c.country+")") {
+				t.Errorf("451 page for %s = %d, want it to name %s:\n%.300s", c.remote, rec.Code, c.country, rec.Body.String())
+			}
+			if got := rec.Header().Get("Content-Length"); got != strconv.Itoa(rec.Body.Len()) {
+				t.Errorf("Content-Length = %s, body is %d bytes", got, rec.Body.Len())
+			}
+		}
+	}
 }
