@@ -9,10 +9,18 @@
 // gathers signals (Signals): GeoIP facts and the geo policy through
 // interfaces the gateway adapts from geoblock, the email domain lists shipped
 // in emaildomains/, the blocklists and velocity counters (screening/blocklist,
-// screening/velocity: one Redis round trip, made in parallel with the
-// minFraud call, screening/minfraud). The rules of configs/rules.yaml
-// (expr-lang expressions, compiled once at start) turn the signals into a
-// score and a decision; Rules.Evaluate documents the formula.
+// screening/velocity: one Redis round trip), and minFraud
+// (screening/minfraud). The rules of configs/rules.yaml (expr-lang
+// expressions, compiled once at start) turn the signals into a score and a
+// decision; Rules.Evaluate documents the formula.
+//
+// Round trips. As cmd/gateway wires it on a standalone Redis (or Sentinel),
+// a new order costs two Redis round trips: one pipeline with the order's
+// idempotency look-up, the blocklist look-ups and the velocity script, then
+// one script that stores the order and appends its event to the outbox. A
+// replayed order costs the first one only, and no minFraud call: minFraud
+// is called after that round trip, once it is known that the order is new.
+// OrderDeps details the conditions, and Cluster's extra round trips.
 //
 // Failure policy: decisions are values, errors mean "could not decide". When
 // Redis fails, Screen and Submit return an error wrapping ErrUnavailable and

@@ -101,6 +101,25 @@ type EventAppender interface {
 	Append(ctx context.Context, e events.Event) (string, error)
 }
 
+// scriptOutbox is an outbox whose entries a Lua script can add itself
+// (internal/events's *Outbox): Submit then stores an order and appends its
+// creation event in one script, one round trip.
+type scriptOutbox interface {
+	EventAppender
+	Key() string
+	MaxLen() int64
+	Fields(e events.Event) ([]string, error)
+}
+
+// recordScreener is an OrderScreener that can send the idempotency look-up
+// in its own Redis round trip (*Screener with Deps.Redis; see
+// Screener.screenUnlessStored).
+type recordScreener interface {
+	OrderScreener
+	screenUnlessStored(ctx context.Context, o Order, now time.Time, rc recordCheck) (Decision, []any, error)
+	roundTripClient() redis.UniversalClient
+}
+
 // EventRecorder counts payment events per account (velocity's *Counter).
 type EventRecorder interface {
 	RecordEvent(ctx context.Context, now time.Time, kind velocity.EventKind, account, orderID string) (velocity.Counts, error)
@@ -117,9 +136,20 @@ type MinFraudReporter interface {
 }
 
 // OrderDeps are the Orders service's collaborators.
+//
+// Round trips. With a *Screener built with Deps.Redis on the same client as
+// the orders service, Submit sends its idempotency look-up in the
+// screening round trip. With an *events.Outbox on the same Redis and a
+// *redis.Client (standalone or Sentinel), it stores the order and appends
+// its creation event in one script. A new order is then two round trips,
+// the screening pipeline and that script (plus minFraud's HTTP call), and a
+// replayed one is one. On Cluster, where the event stream is in another
+// slot than the order, storing and publishing stay three round trips.
 type OrderDeps struct {
-	Screener  OrderScreener  // required
-	Outbox    EventAppender  // required
+	Screener OrderScreener // required
+	// Outbox is required. When it can be written by a script (see above)
+	// it must be on the Redis of the orders service.
+	Outbox    EventAppender
 	Velocity  EventRecorder  // required
 	Blocklist BlocklistAdder // required
 	// MinFraud is nil when minFraud is not configured: nothing is
@@ -145,12 +175,16 @@ const maxEventReason = 512
 //	                                 ev:<type> (once-only events seen)
 //	<key_prefix>order:{ID}:timeline  list of TimelineEntry JSON
 //	<key_prefix>order:{ID}:emit      lease of the submission publishing
-//	                                 the creation event (10 s at most)
+//	                                 the creation event (10 s at most),
+//	                                 only where storing and publishing are
+//	                                 separate steps (Cluster)
 //
-// Both expire after screening.order_retention.
+// The record and timeline expire after screening.order_retention.
 type Orders struct {
 	rdb       redis.UniversalClient
 	screener  OrderScreener
+	rs        recordScreener // set when the look-up rides the screening round trip
+	so        scriptOutbox   // set when storing and publishing are one script
 	outbox    EventAppender
 	velocity  EventRecorder
 	blocklist BlocklistAdder
@@ -210,7 +244,7 @@ func NewOrders(cfg Config, rdb redis.UniversalClient, deps OrderDeps, now func()
 	if err != nil {
 		return nil, fmt.Errorf("building orders service: %w", err)
 	}
-	return &Orders{
+	s := &Orders{
 		rdb:       rdb,
 		screener:  deps.Screener,
 		outbox:    deps.Outbox,
@@ -222,7 +256,17 @@ func NewOrders(cfg Config, rdb redis.UniversalClient, deps OrderDeps, now func()
 		now:       now,
 		logger:    logger,
 		m:         m,
-	}, nil
+	}
+	if rs, ok := deps.Screener.(recordScreener); ok && rs.roundTripClient() != nil && rs.roundTripClient() == rdb {
+		s.rs = rs
+	}
+	// One script may touch keys of several Cluster slots only off Cluster.
+	if so, ok := deps.Outbox.(scriptOutbox); ok {
+		if _, standalone := rdb.(*redis.Client); standalone {
+			s.so = so
+		}
+	}
+	return s, nil
 }
 
 func (s *Orders) recordKey(id string) string   { return s.prefix + "order:{" + id + "}" }
@@ -257,6 +301,39 @@ if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 1 end
 return 0
 `)
 
+// createPublishScript stores a new order and appends its creation event to
+// the outbox stream in one step: both happen or neither, so the record is
+// marked emitted at once and needs no lease. It returns 1 when it created
+// the record, else the existing record's fp and result, like createScript.
+// The stream's key is in another Cluster slot than the order's, so this
+// runs only on a standalone server (or Sentinel's primary).
+//
+// KEYS: record, timeline, stream. ARGV: retention (ms), result, fp,
+// private, timeline entry, stream max length (0: untrimmed), then the
+// entry's field-value pairs (events.Outbox.Fields).
+//
+// XADD is the first write: Redis refuses a script for lack of memory only
+// at its first write, and XADD is the only write that can fail otherwise
+// (a key of another type), so a failed call leaves nothing behind.
+var createPublishScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('HMGET', KEYS[1], 'fp', 'result')
+end
+local xadd = {'XADD', KEYS[3]}
+if ARGV[6] ~= '0' then
+  xadd[3], xadd[4], xadd[5] = 'MAXLEN', '~', ARGV[6]
+end
+xadd[#xadd + 1] = '*'
+for i = 7, #ARGV do xadd[#xadd + 1] = ARGV[i] end
+redis.call(unpack(xadd))
+redis.call('HSET', KEYS[1], 'result', ARGV[2], 'fp', ARGV[3], 'private', ARGV[4], 'emitted', '1')
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+redis.call('RPUSH', KEYS[2], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+return 1
+`)
+
 // emitLease is how long one submission may take to publish an order's
 // creation event before a retry may publish it instead.
 const emitLease = 10 * time.Second
@@ -287,14 +364,19 @@ func Fingerprint(o Order) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
+// recordFields are the fields of an order record Submit reads to answer a
+// replay.
+var recordFields = []string{"fp", "result", "emitted"}
+
 // Submit screens and stores an order, once. order_id is the idempotency
 // key: the same order again returns the stored Result without screening
 // it again (counters are not incremented twice); a different order with the
 // same id is an error wrapping ErrConflict. A Redis failure is an error
 // wrapping ErrUnavailable and leaves nothing half-done that a retry with
 // the same order_id would not finish: velocity counts are keyed by order
-// id, the record is created atomically, and the creation event, if its
-// publication failed, is published by the retry.
+// id, the record is created atomically, and the creation event is either
+// appended with it (standalone) or, if its publication failed, published
+// by the retry. OrderDeps says how many round trips this takes.
 func (s *Orders) Submit(ctx context.Context, o Order) (Result, error) {
 	if err := o.Normalize(); err != nil {
 		return Result{}, err
@@ -305,20 +387,36 @@ func (s *Orders) Submit(ctx context.Context, o Order) (Result, error) {
 	}
 	key := s.recordKey(o.OrderID)
 
-	// Fast path for retries: no screening, no counting.
-	vals, err := s.rdb.HMGet(ctx, key, "fp", "result", "emitted").Result()
-	if err != nil {
-		return Result{}, unavailable("reading order "+o.OrderID, err)
-	}
-	if vals[0] != nil {
-		return s.existing(ctx, o.OrderID, fp, vals[0], vals[1], vals[2] != nil)
-	}
-
+	var d Decision
 	now := s.now()
-	d, err := s.screener.Screen(ctx, o, now)
-	if err != nil {
-		return Result{}, err
+	if s.rs != nil {
+		var vals []any
+		d, vals, err = s.rs.screenUnlessStored(ctx, o, now, recordCheck{key: key, fields: recordFields})
+		if err != nil {
+			return Result{}, err
+		}
+		if vals != nil {
+			return s.existing(ctx, o.OrderID, fp, vals[0], vals[1], vals[2] != nil)
+		}
+	} else {
+		// Fast path for retries: no screening, no counting.
+		vals, err := s.rdb.HMGet(ctx, key, recordFields...).Result()
+		if err != nil {
+			return Result{}, unavailable("reading order "+o.OrderID, err)
+		}
+		if vals[0] != nil {
+			return s.existing(ctx, o.OrderID, fp, vals[0], vals[1], vals[2] != nil)
+		}
+		if d, err = s.screener.Screen(ctx, o, now); err != nil {
+			return Result{}, err
+		}
 	}
+	return s.create(ctx, o, fp, d, now)
+}
+
+// create stores a screened order and publishes its creation event.
+func (s *Orders) create(ctx context.Context, o Order, fp string, d Decision, now time.Time) (Result, error) {
+	key := s.recordKey(o.OrderID)
 	res := newResult(o.OrderID, d, now)
 	priv := privateData{
 		AccountID:  o.Account.ID,
@@ -332,8 +430,25 @@ func (s *Orders) Submit(ctx context.Context, o Order) (Result, error) {
 	resJSON, _ := json.Marshal(res)
 	privJSON, _ := json.Marshal(priv)
 	entryJSON, _ := json.Marshal(entry)
-	out, err := createScript.Run(ctx, s.rdb, []string{key, s.timelineKey(o.OrderID), s.leaseKey(o.OrderID)},
-		s.retention.Milliseconds(), resJSON, fp, privJSON, entryJSON, emitLease.Milliseconds()).Result()
+	ev := creationEvent(res, resJSON)
+
+	var out any
+	var err error
+	if s.so != nil {
+		fields, ferr := s.so.Fields(ev)
+		if ferr != nil {
+			return Result{}, fmt.Errorf("storing order %s: %w", o.OrderID, ferr)
+		}
+		args := make([]any, 0, 6+len(fields))
+		args = append(args, s.retention.Milliseconds(), resJSON, fp, privJSON, entryJSON, s.so.MaxLen())
+		for _, f := range fields {
+			args = append(args, f)
+		}
+		out, err = createPublishScript.Run(ctx, s.rdb, []string{key, s.timelineKey(o.OrderID), s.so.Key()}, args...).Result()
+	} else {
+		out, err = createScript.Run(ctx, s.rdb, []string{key, s.timelineKey(o.OrderID), s.leaseKey(o.OrderID)},
+			s.retention.Milliseconds(), resJSON, fp, privJSON, entryJSON, emitLease.Milliseconds()).Result()
+	}
 	if err != nil {
 		return Result{}, unavailable("storing order "+o.OrderID, err)
 	}
@@ -341,11 +456,23 @@ func (s *Orders) Submit(ctx context.Context, o Order) (Result, error) {
 		// A concurrent submission of the same id won.
 		return s.existing(ctx, o.OrderID, fp, existing[0], existing[1], true)
 	}
-	if err := s.publishCreated(ctx, res); err != nil {
-		return Result{}, err
+	if s.so == nil {
+		if err := s.publishCreated(ctx, res, ev); err != nil {
+			return Result{}, err
+		}
 	}
 	s.m.submissions.WithLabelValues("created").Inc()
 	return res, nil
+}
+
+// creationEvent is order.held or order.rejected for a new order; its data
+// is the Result (resJSON, its JSON).
+func creationEvent(res Result, resJSON []byte) events.Event {
+	typ := events.OrderHeld
+	if res.Status == StatusRejected {
+		typ = events.OrderRejected
+	}
+	return events.Event{Type: typ, Data: json.RawMessage(resJSON), Time: res.CreatedAt}
 }
 
 // existing answers a submission whose id is already stored.
@@ -385,17 +512,18 @@ func (s *Orders) emitCreated(ctx context.Context, res Result) error {
 	if ok == 0 {
 		return nil // published meanwhile, or another submission publishes
 	}
-	return s.publishCreated(ctx, res)
+	resJSON, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("encoding order %s: %w", res.OrderID, err)
+	}
+	return s.publishCreated(ctx, res, creationEvent(res, resJSON))
 }
 
-// publishCreated appends order.held or order.rejected, then marks the order
+// publishCreated appends the creation event ev of res, then marks the order
 // published and drops the lease; the caller holds the lease.
-func (s *Orders) publishCreated(ctx context.Context, res Result) error {
-	typ := events.OrderHeld
-	if res.Status == StatusRejected {
-		typ = events.OrderRejected
-	}
-	if _, err := s.outbox.Append(ctx, events.Event{Type: typ, Data: res, Time: res.CreatedAt}); err != nil {
+func (s *Orders) publishCreated(ctx context.Context, res Result, ev events.Event) error {
+	typ := ev.Type
+	if _, err := s.outbox.Append(ctx, ev); err != nil {
 		// Let the storefront's retry publish at once; if this fails too
 		// the lease expires on its own.
 		_ = s.rdb.Del(context.WithoutCancel(ctx), s.leaseKey(res.OrderID)).Err()

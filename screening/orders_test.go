@@ -96,6 +96,23 @@ func (c *countingScreener) Screen(ctx context.Context, o Order, now time.Time) (
 	return c.next.Screen(ctx, o, now)
 }
 
+// countingScreener passes the fused round trip through when next has it;
+// a look-up that finds the order stored is not a screening.
+func (c *countingScreener) screenUnlessStored(ctx context.Context, o Order, now time.Time, rc recordCheck) (Decision, []any, error) {
+	d, vals, err := c.next.(recordScreener).screenUnlessStored(ctx, o, now, rc)
+	if err == nil && vals == nil {
+		c.calls.Add(1)
+	}
+	return d, vals, err
+}
+
+func (c *countingScreener) roundTripClient() redis.UniversalClient {
+	if rs, ok := c.next.(recordScreener); ok {
+		return rs.roundTripClient()
+	}
+	return nil
+}
+
 type ordersFixture struct {
 	*screenerFixture
 	rdb       *redis.Client

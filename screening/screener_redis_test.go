@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,38 +20,18 @@ import (
 	"github.com/vpsgate/gateway/screening/velocity"
 )
 
-// roundTrips counts network round trips of a client: one per command sent
-// alone, one per pipeline.
-type roundTrips struct{ n atomic.Int64 }
-
-func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmds)
-	}
-}
-
 type realRedis struct {
 	rdb       *redis.Client
 	counter   *velocity.Counter
 	blocklist *blocklist.List
-	trips     *roundTrips
+	trips     *testenv.CountingHook
 }
 
 func newRealRedis(t *testing.T) realRedis {
 	t.Helper()
 	rdb := testenv.RedisClient(t)
 	prefix := testenv.KeyPrefix(t)
-	trips := &roundTrips{}
+	trips := &testenv.CountingHook{}
 	rdb.AddHook(trips)
 	h, err := ident.NewHasher([]byte(testConfig().HashKey))
 	if err != nil {
@@ -113,9 +92,9 @@ func TestScreenRealRedis(t *testing.T) {
 			}
 			screen("A-2", "b@example.com")
 			screen("A-3", "c@example.com")
-			before := r.trips.n.Load()
+			before := r.trips.RoundTrips()
 			d = screen("A-4", "d@example.com")
-			trips := r.trips.n.Load() - before
+			trips := r.trips.RoundTrips() - before
 			if !slices.Contains(d.Fired, "velocity_ip_1h") || !slices.Contains(d.Fired, "velocity_accounts_per_ip_24h") {
 				t.Errorf("4th order from one IP fired %v, want velocity_ip_1h and velocity_accounts_per_ip_24h", d.Fired)
 			}

@@ -80,26 +80,50 @@ func New(rdb redis.Cmdable, key string, maxLen int64) *Outbox {
 // Key returns the stream's key.
 func (o *Outbox) Key() string { return o.key }
 
-// Append adds an event and returns its stream id.
-func (o *Outbox) Append(ctx context.Context, e Event) (string, error) {
+// MaxLen returns the length the stream is trimmed to, approximately (0:
+// never trimmed).
+func (o *Outbox) MaxLen() int64 { return o.maxLen }
+
+// Fields returns the field-value pairs of the stream entry Append writes for
+// e: type, time, data. A caller that must add the entry atomically with
+// other writes (screening stores an order and its order.held event in one
+// Lua script) sends XADD Key() [MAXLEN ~ MaxLen()] * Fields... itself.
+func (o *Outbox) Fields(e Event) ([]string, error) {
 	if e.Type == "" {
-		return "", errors.New("appending event: empty type")
+		return nil, errors.New("appending event: empty type")
 	}
 	if e.Time.IsZero() {
-		return "", fmt.Errorf("appending %s event: zero time", e.Type)
+		return nil, fmt.Errorf("appending %s event: zero time", e.Type)
 	}
-	data, err := json.Marshal(e.Data)
+	var data []byte
+	if raw, ok := e.Data.(json.RawMessage); ok && json.Valid(raw) {
+		// Already JSON (screening passes the Result it has just
+		// encoded): Marshal would only re-compact it.
+		data = raw
+	} else {
+		var err error
+		if data, err = json.Marshal(e.Data); err != nil {
+			return nil, fmt.Errorf("encoding %s event: %w", e.Type, err)
+		}
+	}
+	return []string{
+		fieldType, e.Type,
+		fieldTime, e.Time.UTC().Format(time.RFC3339Nano),
+		fieldData, string(data),
+	}, nil
+}
+
+// Append adds an event and returns its stream id.
+func (o *Outbox) Append(ctx context.Context, e Event) (string, error) {
+	fields, err := o.Fields(e)
 	if err != nil {
-		return "", fmt.Errorf("encoding %s event: %w", e.Type, err)
+		return "", err
 	}
-	args := &redis.XAddArgs{
-		Stream: o.key,
-		Values: []any{
-			fieldType, e.Type,
-			fieldTime, e.Time.UTC().Format(time.RFC3339Nano),
-			fieldData, data,
-		},
+	values := make([]any, len(fields))
+	for i, f := range fields {
+		values[i] = f
 	}
+	args := &redis.XAddArgs{Stream: o.key, Values: values}
 	if o.maxLen > 0 {
 		args.MaxLen = o.maxLen
 		args.Approx = true

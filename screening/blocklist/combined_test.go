@@ -14,7 +14,7 @@ import (
 // network round trip, using QueueRecord and QueueCheck.
 func TestScreeningOneRoundTrip(t *testing.T) {
 	srv := testenv.StartRedis(t, "--appendonly", "no")
-	hook := &countingHook{}
+	hook := &testenv.CountingHook{}
 	rdb := newClient(t, srv.URL(), hook)
 	h := testHasher(t)
 	cfg := velocity.Config{}
@@ -47,7 +47,7 @@ func TestScreeningOneRoundTrip(t *testing.T) {
 	}
 	screen("warm-up") // the script reaches the fresh server by EVAL; ranges load
 
-	hook.reset()
+	hook.Reset()
 	for i, id := range []string{"o1", "o2", "o3"} {
 		counts, hits := screen(id)
 		if counts["ip_1h"] != int64(i+2) {
@@ -57,11 +57,11 @@ func TestScreeningOneRoundTrip(t *testing.T) {
 			t.Errorf("order %s: hits %v, want the range and the email", id, got)
 		}
 	}
-	if p, c, d := hook.pipelines.Load(), hook.cmds.Load(), hook.dials.Load(); p != 3 || c != 0 || d != 0 {
+	if p, c, d := hook.Pipelines.Load(), hook.Cmds.Load(), hook.Dials.Load(); p != 3 || c != 0 || d != 0 {
 		t.Errorf("3 orders: %d pipelines, %d single commands, %d dials; want 3, 0, 0", p, c, d)
 	}
 	// Per order: 1 EVALSHA, 5 HMGETs, 1 GET.
-	if got := hook.pipelinedCmds.Load(); got != 3*7 {
+	if got := hook.PipelinedCmds.Load(); got != 3*7 {
 		t.Errorf("pipelined commands = %d, want %d", got, 3*7)
 	}
 }

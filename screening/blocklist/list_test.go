@@ -3,10 +3,8 @@ package blocklist
 import (
 	"context"
 	"errors"
-	"net"
 	"net/netip"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -282,7 +280,7 @@ func TestCheck(t *testing.T) {
 func TestRangesFollowOtherProcesses(t *testing.T) {
 	t.Parallel()
 	a, rdb, prefix := sharedList(t)
-	hook := &countingHook{}
+	hook := &testenv.CountingHook{}
 	rdb.AddHook(hook)
 	b := New(newClient(t, testenv.RedisURL(t)), testHasher(t), prefix)
 	ip := netip.MustParseAddr("203.0.113.5")
@@ -295,9 +293,9 @@ func TestRangesFollowOtherProcesses(t *testing.T) {
 		t.Errorf("after the other process added a range (-want +got):\n%s", diff)
 	}
 	// Unchanged ranges: one round trip, no reload.
-	hook.reset()
+	hook.Reset()
 	check(t, a, Query{IP: ip, Email: "ann@example.com"})
-	if got := hook.pipelines.Load() + hook.cmds.Load(); got != 1 {
+	if got := hook.Pipelines.Load() + hook.Cmds.Load(); got != 1 {
 		t.Errorf("Check with unchanged ranges sent %d pipelines/commands, want 1", got)
 	}
 	if err := b.RemoveID(context.Background(), e.ID); err != nil {
@@ -313,19 +311,19 @@ func TestRangesFollowOtherProcesses(t *testing.T) {
 // HMGETs and one GET.
 func TestCheckOneRoundTrip(t *testing.T) {
 	srv := testenv.StartRedis(t, "--appendonly", "no")
-	hook := &countingHook{}
+	hook := &testenv.CountingHook{}
 	l := New(newClient(t, srv.URL(), hook), testHasher(t), "")
 	stats := newClient(t, srv.URL())
 	add(t, l, KindCIDR, "203.0.113.0/24", "net")
 	q := Query{IP: netip.MustParseAddr("203.0.113.5"), Email: "ann@example.com", Account: "42", Card: "411111:1111"}
 	check(t, l, q) // loads the ranges
-	hook.reset()
+	hook.Reset()
 	before := stats.Info(context.Background(), "commandstats").Val()
 	const n = 20
 	for range n {
 		check(t, l, q)
 	}
-	if got, cmds := hook.pipelines.Load(), hook.cmds.Load(); got != n || cmds != 0 {
+	if got, cmds := hook.Pipelines.Load(), hook.Cmds.Load(); got != n || cmds != 0 {
 		t.Errorf("%d Checks sent %d pipelines and %d single commands, want %d and 0", n, got, cmds, n)
 	}
 	after := stats.Info(context.Background(), "commandstats").Val()
@@ -391,38 +389,4 @@ func TestUnavailable(t *testing.T) {
 			t.Errorf("%s with Redis stopped took %v, want about the %v deadline", name, d, deadline)
 		}
 	}
-}
-
-// countingHook counts pipelines, single commands and dials of a client.
-type countingHook struct {
-	dials, cmds, pipelines, pipelinedCmds atomic.Int64
-}
-
-func (h *countingHook) DialHook(next redis.DialHook) redis.DialHook {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		h.dials.Add(1)
-		return next(ctx, network, addr)
-	}
-}
-
-func (h *countingHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.cmds.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (h *countingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.pipelines.Add(1)
-		h.pipelinedCmds.Add(int64(len(cmds)))
-		return next(ctx, cmds)
-	}
-}
-
-func (h *countingHook) reset() {
-	h.dials.Store(0)
-	h.cmds.Store(0)
-	h.pipelines.Store(0)
-	h.pipelinedCmds.Store(0)
 }

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/vpsgate/gateway/internal/testenv"
 )
 
 // benchOrder returns the i-th order of a stream where identifiers repeat as
@@ -32,8 +34,7 @@ func BenchmarkRecord(b *testing.B) {
 	c, rdb := sharedCounter(b, nil)
 	ctx := context.Background()
 	var seq atomic.Int64
-	before := commandUsec(b, rdb, "evalsha")
-	beforeCalls := commandStats(b, rdb)["evalsha"]
+	before := testenv.CommandStats(b, rdb)["evalsha"]
 	start := time.Now()
 	// Several requests in flight per core, as behind an HTTP server: the
 	// client waits on the network most of the time.
@@ -49,8 +50,8 @@ func BenchmarkRecord(b *testing.B) {
 		}
 	})
 	b.StopTimer()
-	calls := commandStats(b, rdb)["evalsha"] - beforeCalls
-	if calls > 0 {
-		b.ReportMetric(float64(commandUsec(b, rdb, "evalsha")-before)/float64(calls), "server-us/op")
+	after := testenv.CommandStats(b, rdb)["evalsha"]
+	if calls := after.Calls - before.Calls; calls > 0 {
+		b.ReportMetric(float64(after.Usec-before.Usec)/float64(calls), "server-us/op")
 	}
 }

@@ -75,7 +75,7 @@ func startCluster(t *testing.T, hooks ...redis.Hook) *redis.ClusterClient {
 // keys share a hash slot and its script runs on its own node, all in one
 // pipeline (one round trip per node, sent together).
 func TestCluster(t *testing.T) {
-	hook := &countingHook{}
+	hook := &testenv.CountingHook{}
 	cluster := startCluster(t, hook)
 	cfg := Config{MaxEntries: 16}
 	cfg.SetDefaults()
@@ -92,7 +92,7 @@ func TestCluster(t *testing.T) {
 	// Warm up: slot map, connections, scripts (NOSCRIPT then EVAL per node).
 	record(t, onCluster, t0.Add(-time.Hour), Order{ID: "warm", IP: netip.MustParseAddr("192.0.2.1"), Email: "w@example.com", Account: "w", Card: "411111:0000", Address: "w"})
 	record(t, standalone, t0.Add(-time.Hour), Order{ID: "warm", IP: netip.MustParseAddr("192.0.2.1"), Email: "w@example.com", Account: "w", Card: "411111:0000", Address: "w"})
-	hook.reset()
+	hook.Reset()
 
 	const n = 40
 	for i := range n {
@@ -116,11 +116,21 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("RecordEvent standalone: %v", err)
 		}
 	}
-	if got := hook.pipelines.Load(); got != 2*n {
+	if got := hook.Pipelines.Load(); got != 2*n {
 		t.Errorf("cluster pipelines = %d, want %d (one per Record and per RecordEvent)", got, 2*n)
 	}
-	if got := hook.cmds.Load(); got != 0 {
+	if got := hook.Cmds.Load(); got != 0 {
 		t.Errorf("cluster single commands = %d, want 0", got)
+	}
+
+	// Unless cannot join calls of other slots: on a cluster it is ignored
+	// (the package doc says what that costs), never a CROSSSLOT error.
+	if err := cluster.Set(ctx, "guard-exists", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	guarded := Order{ID: "g1", IP: netip.MustParseAddr("198.51.100.99"), Email: "g@example.com", Account: "g", Unless: "guard-exists"}
+	if got := record(t, onCluster, t0, guarded); got["ip_1h"] != 1 || got["account_1h"] != 1 {
+		t.Errorf("Record(Unless) on a cluster = %v, want the order counted", got)
 	}
 
 	// The per-identifier calls are what makes this work: one call over all

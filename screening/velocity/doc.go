@@ -80,6 +80,15 @@
 // newer orders of the same identifier counts once more there, which can
 // only happen on an identifier whose count is already at least MaxEntries.
 //
+// A caller that stores orders (screening's Orders) passes its record key as
+// Order.Unless: on a standalone server the script then checks, before
+// counting, that the order is not stored yet, and counts nothing for an
+// order already stored (ErrSkipped). So a submission refused as a conflict
+// (same id, different identifiers) never counts its identifiers, and a
+// replay costs one EXISTS. On Cluster the check cannot join the per-slot
+// calls; there a refused conflicting submission counts the identifiers that
+// differ from the stored order's once, as one more order would.
+//
 // A script call applies wholly or not at all: it validates its arguments
 // before writing, Redis runs it atomically, and Redis refuses a script for
 // lack of memory only before its first write. Redis unreachable, a timeout

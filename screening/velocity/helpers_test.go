@@ -2,10 +2,6 @@ package velocity
 
 import (
 	"context"
-	"net"
-	"strconv"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,88 +78,4 @@ func pick(c Counts, names ...string) Counts {
 		out[n] = v
 	}
 	return out
-}
-
-// countingHook counts what a client sends: dials, single commands and
-// pipelines (one pipeline is one write and one read on one connection).
-type countingHook struct {
-	dials, cmds, pipelines, pipelinedCmds atomic.Int64
-}
-
-func (h *countingHook) DialHook(next redis.DialHook) redis.DialHook {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		h.dials.Add(1)
-		return next(ctx, network, addr)
-	}
-}
-
-func (h *countingHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.cmds.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (h *countingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.pipelines.Add(1)
-		h.pipelinedCmds.Add(int64(len(cmds)))
-		return next(ctx, cmds)
-	}
-}
-
-func (h *countingHook) reset() {
-	h.dials.Store(0)
-	h.cmds.Store(0)
-	h.pipelines.Store(0)
-	h.pipelinedCmds.Store(0)
-}
-
-// commandStats returns the calls per command from INFO commandstats.
-func commandStats(t testing.TB, rdb redis.UniversalClient) map[string]int64 {
-	t.Helper()
-	info, err := rdb.Info(context.Background(), "commandstats").Result()
-	if err != nil {
-		t.Fatalf("INFO commandstats: %v", err)
-	}
-	out := make(map[string]int64)
-	for line := range strings.Lines(info) {
-		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok || !strings.HasPrefix(name, "cmdstat_") {
-			continue
-		}
-		for kv := range strings.SplitSeq(rest, ",") {
-			if v, ok := strings.CutPrefix(kv, "calls="); ok {
-				n, err := strconv.ParseInt(v, 10, 64)
-				if err != nil {
-					t.Fatalf("parsing %q: %v", line, err)
-				}
-				out[strings.TrimPrefix(name, "cmdstat_")] = n
-			}
-		}
-	}
-	return out
-}
-
-// commandUsec returns the total server time spent in cmd (INFO
-// commandstats usec), including the commands a script calls.
-func commandUsec(t testing.TB, rdb redis.UniversalClient, cmd string) int64 {
-	t.Helper()
-	info, err := rdb.Info(context.Background(), "commandstats").Result()
-	if err != nil {
-		t.Fatalf("INFO commandstats: %v", err)
-	}
-	for line := range strings.Lines(info) {
-		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+cmd+":")
-		if !ok {
-			continue
-		}
-		for kv := range strings.SplitSeq(rest, ",") {
-			if v, ok := strings.CutPrefix(kv, "usec="); ok {
-				n, _ := strconv.ParseInt(v, 10, 64)
-				return n
-			}
-		}
-	}
-	return 0
 }

@@ -12,9 +12,9 @@ import (
 	"github.com/vpsgate/gateway/internal/testenv"
 )
 
-func privateCounter(t *testing.T, url string) (*Counter, *countingHook) {
+func privateCounter(t *testing.T, url string) (*Counter, *testenv.CountingHook) {
 	t.Helper()
-	hook := &countingHook{}
+	hook := &testenv.CountingHook{}
 	rdb := newClient(t, url, hook)
 	cfg := Config{}
 	cfg.SetDefaults()
@@ -50,30 +50,30 @@ func TestOneRoundTrip(t *testing.T) {
 	// The first call on a fresh server meets NOSCRIPT and falls back to
 	// EVAL, which caches the script; it also dials the connection.
 	record(t, c, t0, fullOrder(0))
-	hook.reset()
-	before := commandStats(t, stats)
+	hook.Reset()
+	before := testenv.CommandStats(t, stats)
 
 	const n = 50
 	for i := 1; i <= n; i++ {
 		record(t, c, t0.Add(time.Duration(i)*time.Second), fullOrder(i))
 	}
-	if got := hook.pipelines.Load(); got != n {
+	if got := hook.Pipelines.Load(); got != n {
 		t.Errorf("pipelines sent = %d, want %d (one per order)", got, n)
 	}
-	if got := hook.pipelinedCmds.Load(); got != n {
+	if got := hook.PipelinedCmds.Load(); got != n {
 		t.Errorf("commands in pipelines = %d, want %d (one EVALSHA per order)", got, n)
 	}
-	if got := hook.cmds.Load(); got != 0 {
+	if got := hook.Cmds.Load(); got != 0 {
 		t.Errorf("single commands = %d, want 0", got)
 	}
-	if got := hook.dials.Load(); got != 0 {
+	if got := hook.Dials.Load(); got != 0 {
 		t.Errorf("dials = %d, want 0 (the connection is reused)", got)
 	}
 
-	after := commandStats(t, stats)
+	after := testenv.CommandStats(t, stats)
 	delta := make(map[string]int64)
-	for name, calls := range after {
-		if d := calls - before[name]; d != 0 {
+	for name, st := range after {
+		if d := st.Calls - before[name].Calls; d != 0 {
 			delta[name] = d
 		}
 	}
@@ -90,14 +90,14 @@ func TestOneRoundTrip(t *testing.T) {
 	}
 	t.Logf("server-side commands per order (inside the script): %v", delta)
 	t.Logf("server time per order: %.1f us",
-		float64(commandUsec(t, stats, "evalsha"))/float64(after["evalsha"]))
+		float64(after["evalsha"].Usec)/float64(after["evalsha"].Calls))
 
 	// An order carrying only an id needs no round trip at all.
-	hook.reset()
+	hook.Reset()
 	if _, err := c.Record(ctx, t0, Order{ID: "nothing"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := hook.pipelines.Load() + hook.cmds.Load(); got != 0 {
+	if got := hook.Pipelines.Load() + hook.Cmds.Load(); got != 0 {
 		t.Errorf("Record(id only) sent %d pipelines/commands, want 0", got)
 	}
 }

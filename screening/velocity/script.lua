@@ -9,10 +9,12 @@
 --   start_i  now - window_i in ms, windows ascending (the last is the longest)
 --   gran_i   overflow bucket width of window i in ms
 -- ops, each consuming KEYS in order:
+--   g -       guard, first op only: when KEYS g exists, do nothing and
+--             return an empty array (the order is already stored)
 --   c member  count member (an order id hash) in counter KEYS z, o
 --   r -       read counter KEYS z, o without adding
 --   d member  add member (an identifier hash) to distinct set KEYS d
--- Returns nwin integers per op, in op order.
+-- Returns nwin integers per op but g, in op order.
 local now = tonumber(ARGV[1])
 local cap = tonumber(ARGV[2])
 local ttl = ARGV[3]
@@ -34,7 +36,7 @@ local need = 0
 for a = first, #ARGV, 2 do
   local op = ARGV[a]
   if op == 'c' or op == 'r' then need = need + 2
-  elseif op == 'd' then need = need + 1
+  elseif op == 'd' or (op == 'g' and a == first) then need = need + 1
   else return redis.error_reply('ERR velocity: unknown op ' .. tostring(op)) end
 end
 if need ~= #KEYS or (#ARGV - first + 1) % 2 ~= 0 then
@@ -206,7 +208,10 @@ end
 local k = 1
 for a = first, #ARGV, 2 do
   local op = ARGV[a]
-  if op == 'c' then
+  if op == 'g' then
+    if redis.call('EXISTS', KEYS[k]) == 1 then return {} end
+    k = k + 1
+  elseif op == 'c' then
     counter(KEYS[k], KEYS[k + 1], ARGV[a + 1])
     k = k + 2
   elseif op == 'r' then

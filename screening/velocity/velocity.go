@@ -27,6 +27,9 @@ var (
 	// ErrInvalidInput means the caller passed an order or event that
 	// cannot be counted (no order id, unknown event kind).
 	ErrInvalidInput = errors.New("invalid velocity input")
+	// ErrSkipped means Record counted nothing because the key named by
+	// Order.Unless exists.
+	ErrSkipped = errors.New("velocity: order skipped, its guard key exists")
 )
 
 // Dimension names: a count is named "<dimension>_<window label>", e.g.
@@ -101,6 +104,13 @@ type Order struct {
 	Account string
 	Card    string
 	Address string
+	// Unless, when set, is a Redis key (the orders service's record of
+	// the order) whose existence means the order is already stored:
+	// Record then counts nothing and returns ErrSkipped. On a standalone
+	// server the key is checked inside the one script call, atomically
+	// with the counting. With one call per identifier (Cluster, Ring) no
+	// call can hold a key of another slot, and Unless is ignored.
+	Unless string
 }
 
 // Counts maps count names ("ip_1h", see the Dim constants and Label) to
@@ -130,6 +140,7 @@ type Counter struct {
 	allNames  []string
 	evtNames  []string
 	gran      []int64 // overflow bucket width per window, ms
+	granArgs  []any   // the same as ARGV strings
 	windowsMS []int64
 }
 
@@ -173,6 +184,7 @@ func New(cfg Config, rdb redis.UniversalClient, h *ident.Hasher) (*Counter, erro
 		ms := w.Milliseconds()
 		c.windowsMS = append(c.windowsMS, ms)
 		c.gran = append(c.gran, (ms+bucketsPerWindow-1)/bucketsPerWindow)
+		c.granArgs = append(c.granArgs, strconv.FormatInt(c.gran[len(c.gran)-1], 10))
 	}
 	for d := range numDims {
 		for _, w := range ws {
@@ -222,38 +234,94 @@ func (c *Counter) Invocation(now time.Time, o Order) (keys, argv []string, err e
 // call is one script invocation: its keys, its ARGV, and which dimension
 // each group of len(windows) results belongs to.
 type call struct {
-	keys []string
-	args []any
-	dims []dim
+	keys    []string
+	args    []any
+	dims    []dim
+	guarded bool // the first op is the guard of Order.Unless
 }
 
-// group is the work on one identifier: keys under one hash tag.
-type group struct {
-	keys []string
-	ops  []any // op, member pairs
-	dims []dim
+// The most an order needs: 6 counters and 2 distinct sets written, 3 event
+// counters read, and the guard; one call per identifier needs at most 10
+// keys (the account's).
+const (
+	maxKeysPerOrder = 2*6 + 2 + 2*3 + 1
+	maxOpsPerOrder  = 6 + 2 + 3 + 1
+	maxKeysPerTag   = 10
+)
+
+// planner builds the script calls of one order or event: one per
+// identifier when perTag, else one in all. It sizes every slice up front:
+// this runs for every order.
+type planner struct {
+	c      *Counter
+	perTag bool
+	unless string // Order.Unless, honoured in one call in all only
+	header []any
+	calls  []call
 }
 
-func (g *group) counter(d dim, z, o, member string) {
-	g.keys = append(g.keys, z, o)
-	if member == "" {
-		g.ops = append(g.ops, "r", "-") // no member; "-" keeps ARGV free of empty strings
+func (c *Counter) newPlanner(now time.Time, perTag bool, unless string) *planner {
+	p := &planner{c: c, perTag: perTag, header: c.header(now)}
+	if !perTag {
+		p.unless = unless
+		p.calls = make([]call, 0, 1)
 	} else {
-		g.ops = append(g.ops, "c", member)
+		p.calls = make([]call, 0, 6)
 	}
-	g.dims = append(g.dims, d)
+	return p
 }
 
-func (g *group) distinct(d dim, key, member string) {
-	g.keys = append(g.keys, key)
-	g.ops = append(g.ops, "d", member)
-	g.dims = append(g.dims, d)
+// begin starts the work on one identifier and returns the call it goes to.
+func (p *planner) begin() *call {
+	if !p.perTag && len(p.calls) == 1 {
+		return &p.calls[0]
+	}
+	nk, no := maxKeysPerTag, 5
+	if !p.perTag {
+		nk, no = maxKeysPerOrder, maxOpsPerOrder
+	}
+	cl := call{
+		keys: make([]string, 0, nk),
+		args: append(make([]any, 0, len(p.header)+2*no), p.header...),
+		dims: make([]dim, 0, no),
+	}
+	if p.unless != "" {
+		// The guard op goes first, before any write (script.lua).
+		cl.keys = append(cl.keys, p.unless)
+		cl.args = append(cl.args, "g", "-")
+		cl.guarded = true
+	}
+	p.calls = append(p.calls, cl)
+	return &p.calls[len(p.calls)-1]
+}
+
+// counter adds a counter (keys z, o) counting member, or only read when
+// member is nil.
+func (cl *call) counter(d dim, z, o string, member any) {
+	cl.keys = append(cl.keys, z, o)
+	if member == nil {
+		cl.args = append(cl.args, "r", "-") // no member; "-" keeps ARGV free of empty strings
+	} else {
+		cl.args = append(cl.args, "c", member)
+	}
+	cl.dims = append(cl.dims, d)
+}
+
+func (cl *call) distinct(d dim, key string, member any) {
+	cl.keys = append(cl.keys, key)
+	cl.args = append(cl.args, "d", member)
+	cl.dims = append(cl.dims, d)
 }
 
 // tag returns the key stem of one identifier: prefix{kind:hash}. The braces
 // make every key of the identifier one Redis Cluster hash slot.
 func (c *Counter) tag(kind ident.Kind, value string) string {
-	return c.prefix + "{" + string(kind) + ":" + c.h.Hash(kind, value) + "}"
+	return c.stem(kind, c.h.Hash(kind, value))
+}
+
+// stem is tag for an identifier already hashed.
+func (c *Counter) stem(kind ident.Kind, hash string) string {
+	return c.prefix + "{" + string(kind) + ":" + hash + "}"
 }
 
 // plan builds the script calls for one order: one per identifier, merged
@@ -262,16 +330,14 @@ func (c *Counter) plan(now time.Time, o Order, perTag bool) ([]call, error) {
 	if o.ID == "" {
 		return nil, fmt.Errorf("order without id: %w", ErrInvalidInput)
 	}
-	member := c.h.Hash(ident.KindOrder, o.ID)
-	var groups []group
+	var member any = c.h.Hash(ident.KindOrder, o.ID) // one conversion for every op
+	p := c.newPlanner(now, perTag, o.Unless)
 	simple := func(d dim, kind ident.Kind, value string) {
 		if value == "" {
 			return
 		}
 		t := c.tag(kind, value)
-		var g group
-		g.counter(d, t+":z", t+":o", member)
-		groups = append(groups, g)
+		p.begin().counter(d, t+":z", t+":o", member)
 	}
 	var accountHash string
 	if o.Account != "" {
@@ -279,62 +345,38 @@ func (c *Counter) plan(now time.Time, o Order, perTag bool) ([]call, error) {
 	}
 	if ip := o.IP.Unmap(); ip.IsValid() {
 		t := c.tag(ident.KindIP, ip.WithZone("").String())
-		var g group
-		g.counter(dimIP, t+":z", t+":o", member)
+		cl := p.begin()
+		cl.counter(dimIP, t+":z", t+":o", member)
 		if accountHash != "" {
-			g.distinct(dimAccountsPerIP, t+":d", accountHash)
+			cl.distinct(dimAccountsPerIP, t+":d", accountHash)
 		}
-		groups = append(groups, g)
 		simple(dimIPPrefix, ident.KindPrefix, ident.IPPrefix(ip).String())
 	}
 	simple(dimEmail, ident.KindEmail, o.Email)
 	if o.Account != "" {
-		t := c.prefix + "{" + string(ident.KindAccount) + ":" + accountHash + "}"
-		var g group
-		g.counter(dimAccount, t+":z", t+":o", member)
+		t := c.stem(ident.KindAccount, accountHash)
+		cl := p.begin()
+		cl.counter(dimAccount, t+":z", t+":o", member)
 		if o.Card != "" {
-			g.distinct(dimCardsPerAccount, t+":d", c.h.Hash(ident.KindCard, o.Card))
+			cl.distinct(dimCardsPerAccount, t+":d", c.h.Hash(ident.KindCard, o.Card))
 		}
 		for _, e := range events {
-			g.counter(e.dim, t+e.z, t+e.o, "")
+			cl.counter(e.dim, t+e.z, t+e.o, nil)
 		}
-		groups = append(groups, g)
 	}
 	simple(dimCard, ident.KindCard, o.Card)
 	simple(dimAddress, ident.KindAddress, o.Address)
-	return c.calls(now, groups, perTag), nil
+	return p.calls, nil
 }
 
-// calls turns groups into script calls with their ARGV.
-func (c *Counter) calls(now time.Time, groups []group, perTag bool) []call {
-	if len(groups) == 0 {
-		return nil
-	}
-	header := c.header(now)
-	if perTag {
-		out := make([]call, len(groups))
-		for i, g := range groups {
-			out[i] = call{keys: g.keys, args: append(slices.Clip(header), g.ops...), dims: g.dims}
-		}
-		return out
-	}
-	var one call
-	one.args = header
-	for _, g := range groups {
-		one.keys = append(one.keys, g.keys...)
-		one.args = append(one.args, g.ops...)
-		one.dims = append(one.dims, g.dims...)
-	}
-	return []call{one}
-}
-
+// header returns the ARGV that every call starts with.
 func (c *Counter) header(now time.Time) []any {
 	ms := now.UnixMilli()
-	h := make([]any, 0, 1+len(c.static)+2*len(c.windows)+24)
+	h := make([]any, 0, 1+len(c.static)+2*len(c.windows))
 	h = append(h, strconv.FormatInt(ms, 10))
 	h = append(h, c.static...)
 	for i := range c.windows {
-		h = append(h, strconv.FormatInt(ms-c.windowsMS[i], 10), strconv.FormatInt(c.gran[i], 10))
+		h = append(h, strconv.FormatInt(ms-c.windowsMS[i], 10), c.granArgs[i])
 	}
 	return h
 }
@@ -390,22 +432,23 @@ func (c *Counter) RecordEvent(ctx context.Context, now time.Time, kind EventKind
 		return nil, fmt.Errorf("recording %s event: account and order id are required: %w", kind, ErrInvalidInput)
 	}
 	found := false
-	member := c.h.Hash(ident.KindOrder, orderID)
+	var member any = c.h.Hash(ident.KindOrder, orderID)
 	t := c.tag(ident.KindAccount, account)
-	var g group
+	p := c.newPlanner(now, false, "")
+	cl := p.begin()
 	for _, e := range events {
-		m := ""
+		var m any
 		if e.kind == kind {
 			m, found = member, true
 		}
-		g.counter(e.dim, t+e.z, t+e.o, m)
+		cl.counter(e.dim, t+e.z, t+e.o, m)
 	}
 	if !found {
 		return nil, fmt.Errorf("recording event of kind %q: unknown kind: %w", kind, ErrInvalidInput)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	calls := c.calls(now, []group{g}, false)
+	calls := p.calls
 	pipe := c.rdb.Pipeline()
 	cmds := c.queue(ctx, pipe, calls)
 	_, _ = pipe.Exec(ctx)
@@ -448,6 +491,9 @@ func (c *Counter) results(ctx context.Context, calls []call, cmds []*redis.Cmd, 
 		vals, err := cmd.Int64Slice()
 		if err != nil {
 			return classify(err)
+		}
+		if len(vals) == 0 && calls[i].guarded {
+			return ErrSkipped
 		}
 		if len(vals) != len(calls[i].dims)*len(c.windows) {
 			return fmt.Errorf("velocity script returned %d values, want %d", len(vals), len(calls[i].dims)*len(c.windows))
