@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -61,7 +62,7 @@ func readyHandler(checks []ReadyCheck) http.Handler {
 
 // adminMux routes the admin listener. api and console may be nil while those
 // parts are not configured; their paths then answer 404 in JSON.
-func adminMux(checks []ReadyCheck, gatherer prometheus.Gatherer, api, console http.Handler) *http.ServeMux {
+func adminMux(checks []ReadyCheck, gatherer prometheus.Gatherer, api, console http.Handler, withPprof bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -70,6 +71,13 @@ func adminMux(checks []ReadyCheck, gatherer prometheus.Gatherer, api, console ht
 	})
 	mux.Handle("GET /readyz", readyHandler(checks))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	if api != nil {
 		mux.Handle("/api/", api)
 	}
@@ -92,6 +100,8 @@ func adminRoute(r *http.Request) string {
 		return "api"
 	case len(p) >= 9 && p[:9] == "/console/":
 		return "console"
+	case len(p) >= 7 && p[:7] == "/debug/":
+		return "debug"
 	}
 	return "other"
 }

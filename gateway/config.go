@@ -29,6 +29,9 @@ type Config struct {
 	// TrustedProxies are the load balancers whose X-Forwarded-For and
 	// Forwarded headers are believed (CIDRs or addresses).
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// AdminPprof serves Go's profiler under /debug/pprof/ on the admin
+	// listener, for finding where CPU and memory go under real load.
+	AdminPprof bool `yaml:"admin_pprof"`
 
 	Server ServerConfig `yaml:"server"`
 	Proxy  ProxyConfig  `yaml:"proxy"`

@@ -393,3 +393,22 @@ func TestRequestID(t *testing.T) {
 		}
 	}
 }
+
+func TestAdminPprofIsOptIn(t *testing.T) {
+	up := echoUpstream(t)
+	for _, on := range []bool{false, true} {
+		_, admin := startGateway(t, Config{AdminPprof: on}, Deps{Upstream: mustURL(t, up.URL)})
+		resp, err := http.Get(admin + "/debug/pprof/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		want := http.StatusNotFound
+		if on {
+			want = http.StatusOK
+		}
+		if resp.StatusCode != want {
+			t.Errorf("admin_pprof=%v: /debug/pprof/ = %d, want %d", on, resp.StatusCode, want)
+		}
+	}
+}

@@ -89,7 +89,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	mode := accessLogMode(deps.AccessLog)
 	public = observe("public", deps.Logger, metrics, mode, publicRoute, resolver.Resolve, public)
 	admin := observe("admin", deps.Logger, metrics, mode, adminRoute, peerAddr,
-		adminMux(deps.Ready, deps.Registry, deps.API, deps.Console))
+		adminMux(deps.Ready, deps.Registry, deps.API, deps.Console, cfg.AdminPprof))
 
 	errLog := slog.NewLogLogger(deps.Logger.Handler(), slog.LevelWarn)
 	server := func(h http.Handler) *http.Server {

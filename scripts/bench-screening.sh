@@ -37,6 +37,8 @@
 #   BENCH_GATEWAY_BIN=path a gateway binary to measure instead of building this
 #                    tree's (to compare two versions with the same load)
 #   KEEP=1           keep the work directory (logs)
+#   BENCH_PPROF=file  also take a 10 s CPU profile of the gateway under load
+#                    (turns on admin_pprof) and write it to file
 # Bounded: the load stops after DURATION, every wait has a timeout, and the
 # whole run takes about a minute plus the build.
 set -euo pipefail
@@ -156,6 +158,7 @@ GATEWAY_LISTEN="127.0.0.1:$GW_PORT" \
 	GATEWAY_LOG_ACCESS=off \
 	GATEWAY_LOG_LEVEL="$LOG_LEVEL" \
 	GATEWAY_DATA_DIR="$WORK/data" \
+	GATEWAY_ADMIN_PPROF="$([[ -n ${BENCH_PPROF:-} ]] && echo true || echo false)" \
 	"$WORK/gateway" serve >"$WORK/gateway.log" 2>&1 &
 GW_PID=$!
 PIDS+=("$GW_PID")
@@ -184,10 +187,18 @@ redis_cpu_before=$(cpu_ticks "$REDIS_PID")
 # The warm-up's commands are subtracted below: loadorders runs it first, so
 # the counts before it are taken here and the warm-up is measured apart.
 log "load: $WORKERS workers, at most $COUNT orders in at most $DURATION after $WARMUP warm-up orders"
+if [[ -n ${BENCH_PPROF:-} ]]; then
+	# A 10 s CPU profile of the gateway under the load that follows.
+	curl -fsS -o "$BENCH_PPROF" "http://127.0.0.1:$GW_ADMIN_PORT/debug/pprof/profile?seconds=10" &
+	PROF_PID=$!
+fi
 LOADORDERS_API_KEY="$API_KEY" "$WORK/loadorders" \
 	-url "http://127.0.0.1:$GW_ADMIN_PORT" -workers "$WORKERS" -n "$COUNT" -duration "$DURATION" \
 	-warmup "$WARMUP" -minfraud-listen "127.0.0.1:$STUB_PORT" -minfraud-response "$MINFRAUD_ANSWER" \
 	| tee "$WORK/load.out"
+if [[ -n ${PROF_PID:-} ]]; then
+	wait "$PROF_PID" && log "CPU profile written to $BENCH_PPROF (go tool pprof -top $WORK/gateway $BENCH_PPROF)"
+fi
 read -r reads_after writes_after < <(io_stats)
 gw_cpu_after=$(cpu_ticks "$GW_PID")
 redis_cpu_after=$(cpu_ticks "$REDIS_PID")
