@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/vpsgate/gateway/internal/configerr"
@@ -44,7 +45,11 @@ type InterceptRoute struct {
 	// Fields maps order fields (JSON paths of the order body: "order_id",
 	// "account.email", "billing.country", "items.0.sku", "amount", ...)
 	// to body fields: a form key, or a dotted JSON path ("customer.email",
-	// "cart.0.id"). order_id is required: it is the idempotency key.
+	// "cart.0.id"). order_id is required: it is the idempotency key. A
+	// field is read as the storefront would read it: a JSON key in any
+	// case (as encoding/json matches), a form key under every spelling PHP
+	// files under the same name ("card.bin" for card_bin); two values for
+	// one field, or an array, are refused.
 	Fields map[string]string `yaml:"fields"`
 	// Defaults gives constant order fields ("currency": "USD"); a body
 	// field mapped to the same order field wins when present.
@@ -318,10 +323,30 @@ func formLookup(mt string, params map[string]string, body []byte) (lookupFunc, e
 			return nil, fmt.Errorf("malformed form body: %w", ErrInvalidInput)
 		}
 	}
+	// PHP, which most storefronts of VPS sellers run on, files several
+	// keys under one name ("card.bin", "card bin" and " card_bin" all
+	// become $_POST['card_bin']) and makes "card_bin[]" an array: every key
+	// PHP files under a field's name counts as that field.
+	byName := make(map[string][]string, len(values))
+	for k := range values {
+		n, _ := phpFormName(k)
+		byName[n] = append(byName[n], k)
+	}
 	return func(name string) (string, bool, error) {
-		vs, ok := values[name]
+		keys := []string{name}
+		if !strings.ContainsRune(name, '[') { // a nested name is matched exactly
+			n, _ := phpFormName(name)
+			keys = byName[n]
+		}
+		var vs []string
+		for _, k := range keys {
+			if _, array := phpFormName(k); array && k != name {
+				return "", false, errors.New("must be a single value, not an array")
+			}
+			vs = append(vs, values[k]...)
+		}
 		switch {
-		case !ok:
+		case len(vs) == 0:
 			return "", false, nil
 		case len(vs) > 1:
 			// The storefront's framework may read the first or the last
@@ -331,6 +356,30 @@ func formLookup(mt string, params map[string]string, body []byte) (lookupFunc, e
 		}
 		return vs[0], true, nil
 	}, nil
+}
+
+// phpFormName returns the name under which PHP's form parser files a key,
+// and whether it makes that name an array: PHP cuts the key at a NUL byte,
+// drops leading spaces, turns ' ' and '.' into '_' before the first '[',
+// makes "name[...]" an element of the array name, and turns a '[' that is
+// never closed into '_'.
+func phpFormName(k string) (string, bool) {
+	if i := strings.IndexByte(k, 0); i >= 0 {
+		k = k[:i]
+	}
+	k = strings.TrimLeft(k, " ")
+	base, rest := k, ""
+	if i := strings.IndexByte(k, '['); i >= 0 {
+		base, rest = k[:i], k[i:]
+	}
+	base = strings.NewReplacer(" ", "_", ".", "_").Replace(base)
+	switch {
+	case rest == "":
+		return base, false
+	case strings.IndexByte(rest, ']') >= 0:
+		return base, true
+	}
+	return base + "_" + rest[1:], false
 }
 
 // multipartValues reads the text fields of a multipart body; file parts are
@@ -376,7 +425,16 @@ func jsonLookup(body []byte) (lookupFunc, error) {
 		for seg := range strings.SplitSeq(name, ".") {
 			switch x := v.(type) {
 			case map[string]any:
-				v = x[seg]
+				var ok bool
+				if v, ok = x[seg]; !ok {
+					// encoding/json (a Go storefront) takes a key in
+					// any case; decodeStrict made it unique.
+					for k, kv := range x {
+						if foldKey(k) == foldKey(seg) {
+							v = kv
+						}
+					}
+				}
 			case []any:
 				i, err := strconv.Atoi(seg)
 				if err != nil || i < 0 || i >= len(x) {
@@ -403,8 +461,10 @@ func jsonLookup(body []byte) (lookupFunc, error) {
 
 // decodeStrict decodes one JSON value from tokens, refusing duplicate
 // object keys at any depth (two parsers taking different copies of a key
-// would let the storefront act on a value the gateway did not screen) and
-// nesting deeper than maxJSONDepth.
+// would let the storefront act on a value the gateway did not screen), keys
+// that differ only in case (encoding/json matches a struct field in any
+// case, so a Go storefront would take the last of them) and nesting deeper
+// than maxJSONDepth.
 func decodeStrict(dec *json.Decoder, depth int) (any, error) {
 	if depth > maxJSONDepth {
 		return nil, errors.New("nested too deeply")
@@ -418,15 +478,17 @@ func decodeStrict(dec *json.Decoder, depth int) (any, error) {
 		switch t {
 		case '{':
 			m := map[string]any{}
+			folded := map[string]string{}
 			for dec.More() {
 				kt, err := dec.Token()
 				if err != nil {
 					return nil, err
 				}
 				k, _ := kt.(string)
-				if _, dup := m[k]; dup {
-					return nil, fmt.Errorf("duplicate key %q", k)
+				if prev, dup := folded[foldKey(k)]; dup {
+					return nil, fmt.Errorf("duplicate key %q (as %q)", k, prev)
 				}
+				folded[foldKey(k)] = k
 				v, err := decodeStrict(dec, depth+1)
 				if err != nil {
 					return nil, err
@@ -454,6 +516,12 @@ func decodeStrict(dec *json.Decoder, depth int) (any, error) {
 		return nil, fmt.Errorf("unexpected %v", t)
 	}
 	return tok, nil
+}
+
+// foldKey folds case as encoding/json does when it matches an object key to
+// a struct field (the same as bytes.EqualFold).
+func foldKey(k string) string {
+	return strings.Map(func(r rune) rune { return unicode.ToUpper(unicode.ToLower(r)) }, k)
 }
 
 func truncateRunes(s string, n int) string {

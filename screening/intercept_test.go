@@ -92,6 +92,16 @@ func TestMapOrderDemo(t *testing.T) {
 			  "city":"San Francisco","postal":"94107","address":"1 Main St","plan":"vps-2","amount":24.00,"currency":"USD",
 			  "card_bin":"411111","card_last4":"1111","extra":{"ignored":[1,2]}}`,
 			func(*Order) {}},
+		// What the storefront reads is what is screened: encoding/json
+		// (the demo storefront's) matches keys case-insensitively, PHP
+		// files "card.bin" and "card bin" under card_bin.
+		{"json key in another case", "/api/checkout", "application/json",
+			`{"order_id":"demo-17","email":"ann@example.com","name":"Ann Lee","phone":"+1 415 555 0100","country":"US","region":"CA",
+			  "city":"San Francisco","postal":"94107","address":"1 Main St","plan":"vps-2","amount":24.00,"currency":"USD",
+			  "Card_BIN":"411111","card_last4":"1111"}`,
+			func(*Order) {}},
+		{"form key PHP reads as the field", "/checkout", "application/x-www-form-urlencoded",
+			strings.Replace(demoForm().Encode(), "card_bin=", "card.bin=", 1), func(*Order) {}},
 		{"json without optional fields", "/api/checkout", "application/json",
 			`{"order_id":"demo-17","email":"ann@example.com","country":"US","plan":"vps-2","amount":"24.00"}`,
 			func(o *Order) {
@@ -146,6 +156,13 @@ func TestMapOrderErrors(t *testing.T) {
 		{"multipart without boundary", "/checkout", "multipart/form-data", "x", ErrInvalidInput, ""},
 		{"json duplicate key", "/api/checkout", "application/json", `{"country":"US","country":"DE"}`, ErrInvalidInput, ""},
 		{"json nested duplicate key", "/api/checkout", "application/json", `{"a":{"b":1,"b":2}}`, ErrInvalidInput, ""},
+		{"json keys differing in case", "/api/checkout", "application/json",
+			`{"order_id":"x","email":"ann@example.com","EMAIL":"evil@mailinator.com","country":"US","plan":"p","amount":"1"}`, ErrInvalidInput, ""},
+		{"json keys equal under Unicode folding", "/api/checkout", "application/json",
+			`{"order_id":"x","email":"ann@example.com","country":"US","plan":"p","amount":"1","card_last4":"1111","card_la\u017ft4":"2222"}`, ErrInvalidInput, ""},
+		{"form field and the key PHP files under it", "/checkout", formType, form(func(v url.Values) { v.Set("card.bin", "999999") }), ErrInvalidInput, "card_bin"},
+		{"form field with a leading space", "/checkout", formType, form(func(v url.Values) { v.Set(" email", "evil@mailinator.com") }), ErrInvalidInput, "email"},
+		{"form field as a PHP array", "/checkout", formType, form(func(v url.Values) { v.Set("email[]", "evil@mailinator.com") }), ErrInvalidInput, "email"},
 		{"json object where a value is wanted", "/api/checkout", "application/json",
 			`{"order_id":"x","email":{"a":1},"country":"US","plan":"p","amount":"1"}`, ErrInvalidInput, "email"},
 		{"json trailing data", "/api/checkout", "application/json", `{"order_id":"x"} {}`, ErrInvalidInput, ""},

@@ -66,12 +66,7 @@ func minFraudRequest(o *Order, ip netip.Addr, now time.Time) minfraud.Request {
 		}
 	}
 	if o.Payment.CardBIN != "" || o.Payment.CardLast4 != "" {
-		bin := o.Payment.CardBIN
-		if len(bin) == 7 {
-			// minFraud takes a 6- or 8-digit IIN.
-			bin = bin[:6]
-		}
-		req.CreditCard = &minfraud.CreditCard{IssuerIDNumber: bin, LastDigits: o.Payment.CardLast4}
+		req.CreditCard = &minfraud.CreditCard{IssuerIDNumber: cardIIN(o.Payment.CardBIN), LastDigits: o.Payment.CardLast4}
 	}
 	for _, it := range o.Items {
 		req.ShoppingCart = append(req.ShoppingCart, minfraud.CartItem{

@@ -2,6 +2,7 @@ package screening
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/net/idna"
+
+	"github.com/vpsgate/gateway/screening/ident"
 )
 
 // Bounds on an order body. They keep one request's cost (memory, Redis key
@@ -330,7 +333,7 @@ func (o *Order) Normalize() error {
 	if o.Amount == "" {
 		v.fail("amount", "required")
 	} else {
-		v.decimal("amount", o.Amount, minor)
+		o.Amount = v.decimal("amount", o.Amount, minor)
 	}
 	switch {
 	case o.Currency == "":
@@ -350,7 +353,7 @@ func (o *Order) Normalize() error {
 		}
 		v.text(p+"category", it.Category, maxString)
 		if it.Price != "" {
-			v.decimal(p+"price", it.Price, minor)
+			o.Items[i].Price = v.decimal(p+"price", it.Price, minor)
 		}
 		if it.Quantity < 1 || it.Quantity > maxQuantity {
 			v.fail(p+"quantity", fmt.Sprintf("must be between 1 and %d", maxQuantity))
@@ -426,10 +429,19 @@ func (v *validator) token(field, s string) {
 }
 
 // decimal checks a non-negative amount: digits, an optional point and at
-// most max(2, the currency's minor units) decimals.
-func (v *validator) decimal(field string, d Decimal, minor int) {
+// most max(2, the currency's minor units) decimals. It returns the amount
+// without leading zeros ("012.50" is "12.50"), the form a JSON number (and
+// so minFraud's request) can carry.
+func (v *validator) decimal(field string, d Decimal, minor int) Decimal {
 	places := max(2, minor)
 	intPart, frac, hasPoint := strings.Cut(string(d), ".")
+	if trimmed := strings.TrimLeft(intPart, "0"); trimmed != intPart {
+		intPart = cmp.Or(trimmed, "0")
+		d = Decimal(intPart)
+		if hasPoint {
+			d += Decimal("." + frac)
+		}
+	}
 	switch {
 	case intPart == "" || !allDigits(intPart) || hasPoint && (frac == "" || !allDigits(frac)):
 		v.fail(field, "must be a non-negative decimal like \"12.00\"")
@@ -438,12 +450,17 @@ func (v *validator) decimal(field string, d Decimal, minor int) {
 	case len(frac) > places:
 		v.fail(field, fmt.Sprintf("more than %d decimals", places))
 	}
+	return d
 }
 
 // email checks an address the way a checkout form should: a bare address
 // (no display name, no comments), at most 254 bytes, a local part of at
 // most 64 bytes and a domain name made of valid labels with at least one
-// dot. Domain literals ([192.0.2.1]) are refused.
+// dot. Domain literals ([192.0.2.1]) are refused. The address must also
+// have a canonical form (ident.NormalizeEmail: an ASCII dot-atom local
+// part): one without would be neither counted nor checked against the email
+// and email-domain blocklists, so a zero-width space or a full-width letter
+// would slip past them.
 func (v *validator) email(field, s string) {
 	if problem := emailProblem(s); problem != "" {
 		v.fail(field, problem)
@@ -470,6 +487,9 @@ func emailProblem(s string) string {
 	}
 	if _, ok := emailDomainASCII(domain); !ok {
 		return "not a valid email domain"
+	}
+	if _, err := ident.NormalizeEmail(s); err != nil {
+		return "not a valid email address (the part before @ must be plain ASCII letters, digits and punctuation)"
 	}
 	return ""
 }
@@ -500,6 +520,16 @@ func emailDomainASCII(domain string) (string, bool) {
 		return "", false
 	}
 	return ascii, true
+}
+
+// cardIIN is the issuer number the gateway uses of a card's BIN: a 7-digit
+// BIN is cut to its first 6 digits, because minFraud, the card fingerprint
+// (ident.CardFingerprint) and the blocklist take 6 or 8.
+func cardIIN(bin string) string {
+	if len(bin) == 7 {
+		return bin[:6]
+	}
+	return bin
 }
 
 func allDigits(s string) bool {

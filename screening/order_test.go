@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -115,6 +117,12 @@ func TestDecodeOrderValid(t *testing.T) {
 			want: func(o *Order) { o.Account.Name = "Zoë Ünal 李" }},
 		{name: "trailing whitespace", body: exampleOrder + "\n\t ", want: func(*Order) {}},
 		{name: "XK", body: withField(t, "billing.country", "XK", false), want: func(o *Order) { o.Billing.Country = "XK" }},
+		// Leading zeros are dropped: minFraud's JSON number cannot carry
+		// them, and "012.00" is the same amount as "12.00".
+		{name: "amount with leading zeros", body: strings.Replace(exampleOrder, `"12.00"`, `"0012.00"`, 2),
+			want: func(*Order) {}},
+		{name: "amount zero with leading zeros", body: withField(t, "amount", "000.50", false),
+			want: func(o *Order) { o.Amount = "0.50" }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,6 +172,12 @@ func TestDecodeOrderFieldErrors(t *testing.T) {
 		{"email bad label", withField(t, "account.email", "ann@-example.com", false), "account.email"},
 		{"email numeric tld", withField(t, "account.email", "ann@1.2.3.4", false), "account.email"},
 		{"email too long", withField(t, "account.email", strings.Repeat("a", 250)+"@example.com", false), "account.email"},
+		// Local parts that net/mail accepts but that ident.NormalizeEmail
+		// cannot key: accepting them would skip the email and email-domain
+		// blocklists and the email velocity counters.
+		{"email non-ASCII local part", withField(t, "account.email", "jöhn@example.com", false), "account.email"},
+		{"email zero-width space", withField(t, "account.email", "ann\u200b@example.com", false), "account.email"},
+		{"email full-width letter", withField(t, "account.email", "ａnn@example.com", false), "account.email"},
 		{"ip missing", withField(t, "ip", nil, true), "ip"},
 		{"ip garbage", withField(t, "ip", "198.51.100", false), "ip"},
 		{"ip with zone", withField(t, "ip", "fe80::1%eth0", false), "ip"},
@@ -319,6 +333,9 @@ func FuzzDecodeOrder(f *testing.F) {
 	f.Add([]byte(`{"amount":"1.2.3"}`))
 	f.Add([]byte("\x00\xff{"))
 	f.Add([]byte(`{"a":{"b":[1,2,{"c":null}]}}`))
+	f.Add([]byte(strings.Replace(exampleOrder, "ann@", "jöhn@", 1)))
+	f.Add([]byte(strings.Replace(exampleOrder, `"411111"`, `"4111111"`, 1)))
+	f.Add([]byte(strings.Replace(exampleOrder, `"12.00"`, `"012.00"`, 1)))
 	if seeds, err := filepath.Glob("testdata/orders/*.json"); err == nil {
 		for _, p := range seeds {
 			if b, err := os.ReadFile(p); err == nil {
@@ -333,6 +350,20 @@ func FuzzDecodeOrder(f *testing.F) {
 				t.Fatalf("DecodeOrder() = %v, want ErrInvalidInput or ErrTooLarge", err)
 			}
 			return
+		}
+		// What the gateway accepts, it can key and send: an email the
+		// blocklist and velocity counters can hash, a card fingerprint
+		// whenever both card fields are given, a minFraud request that
+		// encodes.
+		ids := identifiers(&o)
+		if ids.email == "" || ids.emailDomain == "" {
+			t.Fatalf("accepted email %q has no identifier", o.Account.Email)
+		}
+		if o.Payment.CardBIN != "" && o.Payment.CardLast4 != "" && ids.card == "" {
+			t.Fatalf("accepted card %s/%s has no fingerprint", o.Payment.CardBIN, o.Payment.CardLast4)
+		}
+		if _, err := json.Marshal(minFraudRequest(&o, netip.MustParseAddr(o.IP), time.Unix(0, 0))); err != nil {
+			t.Fatalf("minFraud request of an accepted order: %v", err)
 		}
 		again := o
 		again.Items = append([]Item(nil), o.Items...)

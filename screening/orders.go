@@ -420,7 +420,7 @@ func (s *Orders) create(ctx context.Context, o Order, fp string, d Decision, now
 	res := newResult(o.OrderID, d, now)
 	priv := privateData{
 		AccountID:  o.Account.ID,
-		CardBIN:    o.Payment.CardBIN,
+		CardBIN:    cardIIN(o.Payment.CardBIN), // blocklisted as BIN:last4 after a chargeback
 		CardLast4:  o.Payment.CardLast4,
 		IP:         o.IP,
 		MinFraudID: d.MinFraudID,

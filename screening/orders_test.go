@@ -509,6 +509,40 @@ func TestRecordEventChargeback(t *testing.T) {
 	}
 }
 
+// TestSevenDigitBIN: an order may give a 7-digit BIN; the card is then
+// counted, looked up and, after a chargeback, blocklisted by its first 6
+// digits, the form ident.CardFingerprint and the blocklist accept (and
+// minFraud's), rather than silently not at all.
+func TestSevenDigitBIN(t *testing.T) {
+	t.Parallel()
+	f := newOrdersFixture(t)
+	svc := f.orders(t)
+	ctx := context.Background()
+	o := exampleOrderValue()
+	o.Payment.CardBIN = "4111111"
+	if _, err := svc.Submit(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.velocity.recorded(); len(got) != 1 || got[0].Card != "411111:1111" {
+		t.Errorf("velocity orders = %+v, want card 411111:1111", got)
+	}
+	if got := f.blocklist.queries; len(got) != 1 || got[0].Card != "411111:1111" {
+		t.Errorf("blocklist queries = %+v, want card 411111:1111", got)
+	}
+	if _, err := svc.RecordEvent(ctx, o.OrderID, Event{Type: EventChargeback}); err != nil {
+		t.Fatal(err)
+	}
+	var cards []string
+	for _, e := range f.adder.entries {
+		if e.Kind == blocklist.KindCard {
+			cards = append(cards, e.Value)
+		}
+	}
+	if diff := cmp.Diff([]string{"411111:1111"}, cards); diff != "" {
+		t.Errorf("cards blocklisted after the chargeback (-want +got):\n%s", diff)
+	}
+}
+
 func TestRecordEventKinds(t *testing.T) {
 	t.Parallel()
 	f := newOrdersFixture(t)

@@ -97,7 +97,7 @@ func TestDefaultRulesEachFires(t *testing.T) {
 			"A custom rule in the minFraud account asks for a manual review."},
 		{"ip_location_failed", func(s *Signals) { s.IPLocated = false; s.IPCountry = "" }, Review,
 			"The IP could not be located (GeoIP lookup failed); the order needs a manual review."},
-		{"ip_country_unknown", func(s *Signals) { s.IPCountry = "" }, Accept, "The IP 198.51.100.7 has no known country."},
+		{"ip_country_unknown", func(s *Signals) { s.IPCountry = "" }, Accept, "The IP address has no known country."},
 		{"ip_tor", func(s *Signals) { s.IPTor, s.IPAnonymous = true, true }, Accept, "The order comes through a Tor exit node."},
 		{"ip_proxy", func(s *Signals) { s.IPPublicProxy = true }, Accept, "The order comes through a public or residential proxy."},
 		{"ip_vpn", func(s *Signals) { s.IPVPN, s.IPAnonymous = true, true }, Accept, "The order comes through a VPN or another anonymizer."},
@@ -153,6 +153,43 @@ func TestDefaultRulesEachFires(t *testing.T) {
 	for _, name := range rules.Names() {
 		if !covered[name] {
 			t.Errorf("default rule %s has no test case", name)
+		}
+	}
+}
+
+// TestDefaultRulesHostingIP: GeoIP2 Anonymous IP sets is_anonymous on
+// every flagged network, hosting providers included (71.160.223.0/24 of
+// MaxMind's test database: is_anonymous and is_hosting_provider only). A
+// VPS seller's customer ordering from a server is a hosting IP, worth the
+// few points of ip_hosting, not also a VPN.
+func TestDefaultRulesHostingIP(t *testing.T) {
+	t.Parallel()
+	s := cleanSignals()
+	s.IPAnonymous, s.IPHosting = true, true
+	v := defaultRules(t).Evaluate(&s)
+	if diff := cmp.Diff([]string{"ip_hosting"}, v.Fired); diff != "" {
+		t.Errorf("Evaluate(hosting IP) fired (-want +got):\n%s", diff)
+	}
+	// Anonymous without any other flag is still an anonymizer.
+	s = cleanSignals()
+	s.IPAnonymous = true
+	if v := defaultRules(t).Evaluate(&s); !slices.Contains(v.Fired, "ip_vpn") {
+		t.Errorf("Evaluate(anonymous only) fired %v, want ip_vpn", v.Fired)
+	}
+}
+
+// TestDefaultRulesDetailsCarryNoIP: reasons are stored with the order and
+// published in its order.held/order.rejected event, which carries no
+// personal data beyond order and account ids (package doc); no default
+// rule's detail may show the customer's IP.
+func TestDefaultRulesDetailsCarryNoIP(t *testing.T) {
+	t.Parallel()
+	s := cleanSignals()
+	s.IP, s.IPCountry, s.IPLocated = "203.0.113.77", "", true
+	v := defaultRules(t).Evaluate(&s)
+	for _, r := range v.Reasons {
+		if strings.Contains(r.Detail, s.IP) {
+			t.Errorf("reason %s shows the IP: %q", r.Code, r.Detail)
 		}
 	}
 }

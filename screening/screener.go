@@ -494,7 +494,7 @@ func identifiers(o *Order) orderIDs {
 		ids.emailDomain = e[strings.LastIndexByte(e, '@')+1:]
 	}
 	if o.Payment.CardBIN != "" && o.Payment.CardLast4 != "" {
-		if c, err := ident.CardFingerprint(o.Payment.CardBIN, o.Payment.CardLast4); err == nil {
+		if c, err := ident.CardFingerprint(cardIIN(o.Payment.CardBIN), o.Payment.CardLast4); err == nil {
 			ids.card = c
 		}
 	}

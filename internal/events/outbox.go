@@ -1,6 +1,7 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -40,8 +41,17 @@ const (
 	fieldData = "data"
 )
 
-// ErrInvalidID marks a malformed stream id given to Range.
-var ErrInvalidID = errors.New("invalid event id")
+// Errors of Range.
+var (
+	// ErrInvalidID marks a malformed stream id given to Range.
+	ErrInvalidID = errors.New("invalid event id")
+	// ErrTrimmed means the stream no longer holds the events right after
+	// the cursor given to Range: the reader fell more than MaxLen events
+	// behind and some events were trimmed before it read them. The reader
+	// records the loss and resumes with Range(ctx, "", n), the oldest events
+	// left.
+	ErrTrimmed = errors.New("events trimmed before they were read")
+)
 
 // Event is one state change to publish.
 type Event struct {
@@ -135,23 +145,39 @@ func (o *Outbox) Append(ctx context.Context, e Event) (string, error) {
 	return id, nil
 }
 
-// Range returns up to count events that come after the id from (exclusive);
-// from "" or "0" starts at the oldest event still in the stream.
+// Range returns up to count events that come after the id from (exclusive),
+// the id of the last event the reader has handled; from "" or "0" starts at
+// the oldest event still in the stream. When the stream's oldest event is
+// newer than from, the events after from may have been trimmed unread, and
+// Range returns an error wrapping ErrTrimmed instead of skipping them
+// silently. It is one round trip.
 func (o *Outbox) Range(ctx context.Context, from string, count int) ([]Stored, error) {
 	if count <= 0 {
 		return nil, nil
 	}
-	start := "-"
-	if from != "" && from != "0" {
-		if !validID(from) {
-			return nil, fmt.Errorf("reading events after %q: %w", from, ErrInvalidID)
+	if from == "" || from == "0" {
+		msgs, err := o.rdb.XRangeN(ctx, o.key, "-", "+", int64(count)).Result()
+		if err != nil {
+			return nil, fmt.Errorf("reading events: %w", err)
 		}
-		start = "(" + from
+		return decodeAll(msgs)
 	}
-	msgs, err := o.rdb.XRangeN(ctx, o.key, start, "+", int64(count)).Result()
-	if err != nil {
+	if !validID(from) {
+		return nil, fmt.Errorf("reading events after %q: %w", from, ErrInvalidID)
+	}
+	pipe := o.rdb.Pipeline()
+	oldest := pipe.XRangeN(ctx, o.key, "-", "+", 1)
+	after := pipe.XRangeN(ctx, o.key, "("+from, "+", int64(count))
+	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("reading events after %q: %w", from, err)
 	}
+	if first := oldest.Val(); len(first) > 0 && compareIDs(first[0].ID, from) > 0 {
+		return nil, fmt.Errorf("reading events after %q: the oldest event left is %s: %w", from, first[0].ID, ErrTrimmed)
+	}
+	return decodeAll(after.Val())
+}
+
+func decodeAll(msgs []redis.XMessage) ([]Stored, error) {
 	out := make([]Stored, 0, len(msgs))
 	for _, m := range msgs {
 		s, err := decode(m)
@@ -180,6 +206,19 @@ func decode(m redis.XMessage) (Stored, error) {
 	}
 	s.Type, s.Time, s.Data = typ, t, json.RawMessage(data)
 	return s, nil
+}
+
+// compareIDs orders two valid stream ids (ms-seq, a missing seq being 0)
+// without parsing them into integers that 20 digits could overflow.
+func compareIDs(a, b string) int {
+	am, as, _ := strings.Cut(a, "-")
+	bm, bs, _ := strings.Cut(b, "-")
+	return cmp.Or(compareDigits(am, bm), compareDigits(as, bs))
+}
+
+func compareDigits(a, b string) int {
+	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+	return cmp.Or(cmp.Compare(len(a), len(b)), strings.Compare(a, b))
 }
 
 // validID checks the form ms-seq or ms of a stream id.

@@ -128,6 +128,41 @@ func TestOutboxTrim(t *testing.T) {
 	}
 }
 
+// TestOutboxTrimmedCursor: a reader whose cursor was trimmed away (it fell
+// more than maxLen events behind) is told so by Range, not handed the
+// oldest events left as if nothing had been lost; a reader within maxLen
+// events of the newest reads on.
+func TestOutboxTrimmedCursor(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.RedisClient(t)
+	key := testenv.KeyPrefix(t) + "events"
+	const maxLen = 10
+	ob := New(rdb, key, maxLen)
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var ids []string
+	for i := range 300 {
+		id, err := ob.Append(ctx, Event{Type: OrderHeld, Data: i, Time: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if got, err := ob.Range(ctx, ids[0], 5); !errors.Is(err, ErrTrimmed) {
+		t.Errorf("Range(trimmed cursor) = %d events, %v; want ErrTrimmed", len(got), err)
+	}
+	got, err := ob.Range(ctx, ids[len(ids)-maxLen-1], maxLen+5)
+	if err != nil || len(got) != maxLen || got[0].ID != ids[len(ids)-maxLen] {
+		t.Errorf("Range(cursor %d behind) = %d events, %v; want the %d newest", maxLen, len(got), err, maxLen)
+	}
+	if got, err := ob.Range(ctx, ids[len(ids)-1], 5); err != nil || len(got) != 0 {
+		t.Errorf("Range(newest) = %v, %v; want none", got, err)
+	}
+	if got, err := ob.Range(ctx, "", 5); err != nil || len(got) != 5 {
+		t.Errorf("Range(\"\") = %d events, %v; want the 5 oldest left", len(got), err)
+	}
+}
+
 // TestOutboxFields: an entry added by hand from Fields (as a Lua script
 // does) reads back like one from Append.
 func TestOutboxFields(t *testing.T) {

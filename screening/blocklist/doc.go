@@ -19,13 +19,15 @@
 //	prefix{bl}:idx          sorted set: id -> added_at, every entry
 //	prefix{bl}:idx:<kind>   sorted set: id -> added_at, one kind
 //	prefix{bl}:cidr         hash: id -> {"prefix", "reason"} of every range
-//	prefix{bl}:ver          counter, incremented on every change of the ranges
+//	prefix{bl}:ver          random token, replaced on every change of the ranges
 //
 // Checking. An exact identifier is one HMGET of its entry key. Ranges are
 // matched in memory: each List holds a copy of the ranges and the version it
 // was loaded at; Check reads the version in the same pipeline as the HMGETs
-// and reloads the ranges (one more round trip) only when another process
-// changed them. A look-up costs one map probe per distinct prefix length
+// and reloads the ranges (one more round trip) only when it differs from
+// the copy's. The version is a random token rather than a counter, so that
+// ranges added after Redis lost its data are never mistaken for ones
+// already loaded. A look-up costs one map probe per distinct prefix length
 // listed. So Check is one round trip while the ranges do not change, and
 // every gateway process sees a change at its next Check.
 package blocklist

@@ -2,6 +2,7 @@ package blocklist
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -147,7 +148,7 @@ func (l *List) Add(ctx context.Context, e Entry) (Entry, error) {
 			return Entry{}, fmt.Errorf("encoding range: %w", err)
 		}
 		pipe.HSet(ctx, l.cidrKey(), out.ID, rec)
-		pipe.Incr(ctx, l.versionKey())
+		pipe.Set(ctx, l.versionKey(), newVersion(), 0)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return Entry{}, fmt.Errorf("adding %s entry: %w", k, classify(err))
@@ -167,13 +168,14 @@ func (l *List) Remove(ctx context.Context, kind Kind, value string) error {
 
 // removeScript deletes an entry and its index and range records at once.
 // KEYS: entry, all-index, cidr hash, version, then every per-kind index
-// (the entry's kind is not known before reading it). ARGV: id.
+// (the entry's kind is not known before reading it). ARGV: id, a new
+// version of the ranges (newVersion).
 var removeScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 for i = 5, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
-if redis.call('HDEL', KEYS[3], ARGV[1]) == 1 then redis.call('INCR', KEYS[4]) end
+if redis.call('HDEL', KEYS[3], ARGV[1]) == 1 then redis.call('SET', KEYS[4], ARGV[2]) end
 return 1
 `)
 
@@ -187,7 +189,7 @@ func (l *List) RemoveID(ctx context.Context, id string) error {
 	for _, k := range Kinds {
 		keys = append(keys, l.indexKey(k))
 	}
-	n, err := removeScript.Run(ctx, l.rdb, keys, id).Int()
+	n, err := removeScript.Run(ctx, l.rdb, keys, id, newVersion()).Int()
 	if err != nil {
 		return fmt.Errorf("removing entry %s: %w", id, classify(err))
 	}
@@ -320,7 +322,7 @@ func (l *List) QueueCheck(ctx context.Context, pipe redis.Pipeliner, q Query) fu
 			if err != nil && !errors.Is(err, redis.Nil) {
 				return nil, fmt.Errorf("checking blocklist ranges: %w", classify(err))
 			}
-			set, err := l.ranges(ctx, parseVersion(v))
+			set, err := l.ranges(ctx, v)
 			if err != nil {
 				return nil, err
 			}
@@ -333,14 +335,16 @@ func (l *List) QueueCheck(ctx context.Context, pipe redis.Pipeliner, q Query) fu
 	}
 }
 
-func parseVersion(s string) int64 {
-	n, _ := strconv.ParseInt(s, 10, 64) // "" (never changed) is 0
-	return n
-}
+// newVersion returns a fresh version of the ranges: random, not a counter,
+// so that a version lost with Redis's data (a restart without persistence,
+// a failover to a replica that lagged) can never come back with a value a
+// process has already loaded, which would hide the new ranges from it.
+func newVersion() string { return rand.Text() }
 
-// cidrSet is an in-memory copy of the listed ranges, as of version.
+// cidrSet is an in-memory copy of the listed ranges, as of version ("" when
+// the ranges never changed, or their version was lost).
 type cidrSet struct {
-	version int64
+	version string
 	bits    []int // prefix lengths present, most specific first
 	byNet   map[netip.Prefix]Hit
 }
@@ -361,15 +365,17 @@ func (s *cidrSet) lookup(ip netip.Addr) []Hit {
 	return hits
 }
 
-// ranges returns the ranges as of at least version, reloading them from
-// Redis when the copy in memory is older.
-func (l *List) ranges(ctx context.Context, version int64) (*cidrSet, error) {
-	if s := l.cidrs.Load(); s != nil && s.version >= version {
+// ranges returns the ranges, reloading them from Redis when the copy in
+// memory was loaded at another version than the one just read (an older or,
+// after a concurrent reload, a newer one: reloading then costs a round trip
+// and is still correct).
+func (l *List) ranges(ctx context.Context, version string) (*cidrSet, error) {
+	if s := l.cidrs.Load(); s != nil && s.version == version {
 		return s, nil
 	}
 	l.reload.Lock()
 	defer l.reload.Unlock()
-	if s := l.cidrs.Load(); s != nil && s.version >= version {
+	if s := l.cidrs.Load(); s != nil && s.version == version {
 		return s, nil
 	}
 	pipe := l.rdb.TxPipeline()
@@ -381,7 +387,7 @@ func (l *List) ranges(ctx context.Context, version int64) (*cidrSet, error) {
 			return nil, fmt.Errorf("loading blocklist ranges: %w", classify(err))
 		}
 	}
-	s := &cidrSet{version: parseVersion(ver.Val()), byNet: make(map[netip.Prefix]Hit)}
+	s := &cidrSet{version: ver.Val(), byNet: make(map[netip.Prefix]Hit)}
 	seen := make(map[int]bool)
 	for id, raw := range all.Val() {
 		var rec cidrRecord

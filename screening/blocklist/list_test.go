@@ -306,6 +306,31 @@ func TestRangesFollowOtherProcesses(t *testing.T) {
 	}
 }
 
+// TestRangesAfterDataLoss: when Redis loses the ranges and their version
+// (a restart without persistence, a failover to a replica that lagged), a
+// range added afterwards must still reach a process that loaded the old
+// ones, although a counter would have restarted at a value it already saw.
+func TestRangesAfterDataLoss(t *testing.T) {
+	t.Parallel()
+	a, rdb, prefix := sharedList(t)
+	b := New(newClient(t, testenv.RedisURL(t)), testHasher(t), prefix)
+	ctx := context.Background()
+	add(t, b, KindCIDR, "198.51.100.0/24", "before the loss")
+	if got := kinds(check(t, a, Query{IP: netip.MustParseAddr("198.51.100.1")})); len(got) != 1 {
+		t.Fatalf("Check before the loss = %v, want one hit", got)
+	}
+	if err := rdb.Del(ctx, prefix+"{bl}:ver", prefix+"{bl}:cidr").Err(); err != nil {
+		t.Fatal(err)
+	}
+	add(t, b, KindCIDR, "203.0.113.0/24", "after the loss")
+	if diff := cmp.Diff([]string{"cidr:after the loss"}, kinds(check(t, a, Query{IP: netip.MustParseAddr("203.0.113.1")}))); diff != "" {
+		t.Errorf("range added after the loss (-want +got):\n%s", diff)
+	}
+	if hits := check(t, a, Query{IP: netip.MustParseAddr("198.51.100.1")}); len(hits) != 0 {
+		t.Errorf("range lost with the data still matches: %+v", hits)
+	}
+}
+
 // TestCheckOneRoundTrip: Check with every kind of identifier is one
 // pipeline, on a server of the test's own whose INFO commandstats show only
 // HMGETs and one GET.
