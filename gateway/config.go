@@ -29,6 +29,12 @@ type Config struct {
 	// TrustedProxies are the load balancers whose X-Forwarded-For and
 	// Forwarded headers are believed (CIDRs or addresses).
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ForwardedHeader is the header walked behind a trusted proxy: auto
+	// (X-Forwarded-For when present, else Forwarded), x-forwarded-for or
+	// forwarded. The proxy passes the header it does not manage through
+	// from the client, so behind a proxy that writes only Forwarded, auto
+	// would believe a client's own X-Forwarded-For: pin it to forwarded.
+	ForwardedHeader string `yaml:"forwarded_header"`
 	// AdminPprof serves Go's profiler under /debug/pprof/ on the admin
 	// listener, for finding where CPU and memory go under real load.
 	AdminPprof bool `yaml:"admin_pprof"`
@@ -67,6 +73,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.AdminListen == "" {
 		c.AdminListen = "127.0.0.1:8081"
+	}
+	if c.ForwardedHeader == "" {
+		c.ForwardedHeader = "auto"
 	}
 	s := &c.Server
 	setDur(&s.ReadHeaderTimeout, 10*time.Second)
@@ -114,6 +123,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := clientip.ParsePrefixes(c.TrustedProxies); err != nil {
 		errs = append(errs, configerr.Field("trusted_proxies", nil, err.Error()))
+	}
+	if _, err := clientip.ParseHeader(c.ForwardedHeader); err != nil {
+		errs = append(errs, configerr.Field("forwarded_header", c.ForwardedHeader, "must be auto, x-forwarded-for or forwarded"))
 	}
 	durs := map[string]time.Duration{
 		"server.read_header_timeout": c.Server.ReadHeaderTimeout, "server.read_timeout": c.Server.ReadTimeout,

@@ -11,12 +11,18 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vpsgate/gateway/geoblock"
+	"github.com/vpsgate/gateway/internal/clientip"
+	"github.com/vpsgate/gateway/internal/embedded/geoip"
+	"github.com/vpsgate/gateway/screening"
 )
 
 // startGateway runs a gateway on loopback ports in front of upstream and
@@ -205,6 +211,9 @@ func TestProxyErrors(t *testing.T) {
 			}
 			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, tt.wantType) {
 				t.Errorf("Content-Type = %q, want %s; body %s", ct, tt.wantType, body)
+			}
+			if id := resp.Header.Get("X-Request-Id"); id == "" || !strings.Contains(string(body), id) {
+				t.Errorf("%d answer %q does not carry the request id %q", resp.StatusCode, body, id)
 			}
 		})
 	}
@@ -410,5 +419,141 @@ func TestAdminPprofIsOptIn(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Errorf("admin_pprof=%v: /debug/pprof/ = %d, want %d", on, resp.StatusCode, want)
 		}
+	}
+}
+
+// A client must not be able to strip what the gateway tells the storefront
+// by naming those headers in Connection (ReverseProxy drops whatever
+// Connection names as hop-by-hop).
+func TestProxyKeepsGatewayHeadersNamedInConnection(t *testing.T) {
+	up := echoUpstream(t)
+	routes := screening.DemoInterceptRoutes()
+	for i := range routes {
+		routes[i].SetDefaults()
+	}
+	orders := &fakeOrders{result: screening.Result{Decision: screening.Review, Score: 60}}
+	pub, _ := startGateway(t, Config{}, Deps{
+		Upstream:  mustURL(t, up.URL),
+		Intercept: NewInterceptor(routes, orders, slog.New(slog.DiscardHandler)),
+	})
+	form := "order_id=DEMO-1&email=ann%40example.com&name=Ann+Lee&country=US&plan=vps-1&amount=12.00&currency=USD&card_bin=411111&card_last4=1111"
+	req, _ := http.NewRequest("POST", pub+"/checkout", strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Connection", "keep-alive, X-Screening-Decision, X-Screening-Id, X-Screening-Score, X-Request-Id")
+	e, resp := getEcho(t, req)
+	want := map[string]string{
+		"X-Screening-Decision": "review",
+		"X-Screening-Id":       "DEMO-1",
+		"X-Screening-Score":    "60",
+		"X-Request-Id":         resp.Header.Get("X-Request-Id"),
+	}
+	for h, v := range want {
+		if got := e.Headers.Get(h); got != v || got == "" {
+			t.Errorf("upstream saw %s = %q, want %q", h, got, v)
+		}
+	}
+}
+
+// After shutdown_timeout, requests still in flight are cut off (their
+// contexts cancelled) before Serve returns, so that main can close Redis and
+// the GeoIP databases without handlers still using them.
+func TestServeCutsOffRequestsAfterShutdownTimeout(t *testing.T) {
+	arrived, cancelled := make(chan struct{}), make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-r.Context().Done()
+		close(cancelled)
+	}))
+	t.Cleanup(up.Close)
+
+	cfg := Config{Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", Server: ServerConfig{ShutdownTimeout: 50 * time.Millisecond}}
+	cfg.SetDefaults()
+	gw, err := New(cfg, Deps{Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), Upstream: mustURL(t, up.URL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- gw.Serve(ctx) }()
+
+	clientCtx, cancelClient := context.WithCancel(context.Background())
+	defer cancelClient() // without the fix, this is what finally ends the request
+	go func() {
+		req, _ := http.NewRequestWithContext(clientCtx, "GET", "http://"+gw.PublicAddr().String()+"/slow", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-arrived
+	stop()
+	if err := <-served; err == nil {
+		t.Error("Serve() = nil after the shutdown timeout expired, want the timeout reported")
+	}
+	select {
+	case <-cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the in-flight request was still running 5s after Serve returned")
+	}
+}
+
+// GeoLocator's errors are logged by screening: they must not carry the
+// client's address unmasked.
+func TestGeoLocatorErrorHidesAddress(t *testing.T) {
+	db, err := geoblock.OpenDB(geoblock.GeoIPConfig{}, geoip.CountryDB(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close() // every lookup now fails
+	ip := netip.MustParseAddr("192.0.2.7")
+	_, err = GeoLocator{DB: db}.LocateIP(context.Background(), ip)
+	if err == nil {
+		t.Fatal("LocateIP on a closed database: no error")
+	}
+	if strings.Contains(err.Error(), ip.String()) {
+		t.Errorf("error %q names the client address", err)
+	}
+}
+
+// Behind a proxy that writes only Forwarded, the client's own
+// X-Forwarded-For must not decide its address once forwarded_header pins
+// Forwarded.
+func TestForwardedHeaderConfig(t *testing.T) {
+	up := echoUpstream(t)
+	tests := []struct {
+		header string
+		want   string
+	}{
+		{"auto", "198.51.100.7"}, // documented: X-Forwarded-For wins when present
+		{"forwarded", "192.0.2.7"},
+		{"x-forwarded-for", "198.51.100.7"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.header, func(t *testing.T) {
+			seen := make(chan netip.Addr, 1)
+			record := func(next http.Handler) (http.Handler, error) {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					ip, _ := clientip.FromContext(r.Context())
+					seen <- ip
+					next.ServeHTTP(w, r)
+				}), nil
+			}
+			cfg := Config{TrustedProxies: []string{"127.0.0.1"}, ForwardedHeader: tt.header}
+			pub, _ := startGateway(t, cfg, Deps{Upstream: mustURL(t, up.URL), Geoblock: record})
+			req, _ := http.NewRequest("GET", pub+"/", nil)
+			req.Header.Set("X-Forwarded-For", "198.51.100.7") // from the client, passed through
+			req.Header.Set("Forwarded", "for=192.0.2.7")      // written by the trusted proxy
+			getEcho(t, req)
+			if got := <-seen; got.String() != tt.want {
+				t.Errorf("forwarded_header %s: client IP = %s, want %s", tt.header, got, tt.want)
+			}
+		})
+	}
+	bad := Config{ForwardedHeader: "x-real-ip"}
+	bad.SetDefaults()
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "forwarded_header") {
+		t.Errorf("Validate(forwarded_header: x-real-ip) = %v, want an error naming the key", err)
 	}
 }

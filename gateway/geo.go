@@ -38,7 +38,9 @@ func (g GeoLocator) LocateIP(ctx context.Context, ip netip.Addr) (screening.IPIn
 		ResidentialProxy:  anon.IsResidentialProxy,
 	}
 	if err := errors.Join(errC, errA, errN); err != nil {
-		return info, fmt.Errorf("looking up %s in the GeoIP databases: %w", ip, err)
+		// No address in the message: it is logged, and logs get client
+		// addresses only masked (the context carries the masked one).
+		return info, fmt.Errorf("looking up the client IP in the GeoIP databases: %w", err)
 	}
 	return info, nil
 }

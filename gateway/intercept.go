@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
+	"strings"
 
 	"github.com/vpsgate/gateway/internal/clientip"
 	"github.com/vpsgate/gateway/internal/logctx"
@@ -44,9 +47,20 @@ func NewInterceptor(routes []screening.InterceptRoute, orders orderSubmitter, lo
 			for _, h := range screeningHeaders {
 				delete(r.Header, h)
 			}
-			route, ok := index[r.URL.Path][r.Method]
+			// Matched on the cleaned path: "//checkout", "/checkout/" or
+			// "/x/../checkout" are the checkout to a storefront that
+			// normalizes paths (nginx, most PHP routers) and must not pass
+			// unscreened. Clean does not allocate for a clean path.
+			route, ok := index[path.Clean(r.URL.Path)][r.Method]
 			if !ok {
 				next.ServeHTTP(w, r)
+				return
+			}
+			if ce := r.Header.Values("Content-Encoding"); len(ce) > 1 || len(ce) == 1 && !strings.EqualFold(ce[0], "identity") {
+				// The order is read from the bytes as sent; a storefront
+				// that decompresses request bodies would act on another
+				// order than the one screened.
+				checkoutError(w, r, logger, fmt.Errorf("%w: a checkout body must not be encoded (Content-Encoding: %s)", errUnsupportedMediaType, strings.Join(ce, ", ")))
 				return
 			}
 			ctx := r.Context()
@@ -92,11 +106,12 @@ func NewInterceptor(routes []screening.InterceptRoute, orders orderSubmitter, lo
 // checkoutError answers a checkout that could not be screened, in the form
 // the customer's client asked for.
 func checkoutError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
-	status, e := present(err, w.Header().Get("X-Request-Id"))
+	id := w.Header().Get("X-Request-Id")
+	status, e := present(err, id)
 	if status >= 500 {
 		logger.ErrorContext(r.Context(), "checkout could not be screened", "error", err)
 		w.Header().Set("Retry-After", retryAfterSeconds)
-		e.Message = "We cannot take orders right now. Please try again in a minute."
+		e.Message = "We cannot take orders right now. Please try again in a minute (request " + id + ")."
 	}
 	if wantsJSON(r) {
 		writeJSONError(w, status, e)

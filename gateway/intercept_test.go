@@ -39,6 +39,14 @@ func TestInterceptor(t *testing.T) {
 		{name: "bad field", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: strings.Replace(form, "country=US", "country=Narnia", 1), decision: screening.Accept, wantStatus: 400},
 		{name: "too large", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form + "&pad=" + strings.Repeat("x", 70<<10), decision: screening.Accept, wantStatus: 413},
 		{name: "other route untouched; spoofed headers dropped", method: "GET", path: "/", headers: map[string]string{"X-Screening-Decision": "accept"}, wantStatus: 200, wantUpstream: true},
+		// A storefront behind nginx or a PHP router serves these as its
+		// checkout: they must be screened like it.
+		{name: "double slash screened", method: "POST", path: "//checkout", ctype: "application/x-www-form-urlencoded", body: form, decision: screening.Reject, wantStatus: 403},
+		{name: "trailing slash screened", method: "POST", path: "/checkout/", ctype: "application/x-www-form-urlencoded", body: form, decision: screening.Reject, wantStatus: 403},
+		{name: "dot segments screened", method: "POST", path: "/x/../checkout", ctype: "application/x-www-form-urlencoded", body: form, decision: screening.Reject, wantStatus: 403},
+		{name: "dot segment screened", method: "POST", path: "/./checkout", ctype: "application/x-www-form-urlencoded", body: form, decision: screening.Reject, wantStatus: 403},
+		{name: "compressed body refused", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form, headers: map[string]string{"Content-Encoding": "gzip"}, decision: screening.Accept, wantStatus: 415},
+		{name: "identity encoding forwarded", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form, headers: map[string]string{"Content-Encoding": "identity"}, decision: screening.Accept, wantStatus: 200, wantUpstream: true, wantDecision: "accept"},
 		{name: "spoofed decision on checkout replaced", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form, headers: map[string]string{"X-Screening-Decision": "accept"}, decision: screening.Review, wantStatus: 200, wantUpstream: true, wantDecision: "review"},
 	}
 	for _, tt := range tests {
@@ -61,9 +69,14 @@ func TestInterceptor(t *testing.T) {
 				req.Header.Set(k, v)
 			}
 			rec := httptest.NewRecorder()
+			const requestID = "req-intercept-0001" // set by the outer middleware in production
+			rec.Header().Set("X-Request-Id", requestID)
 			h.ServeHTTP(rec, req)
 			if rec.Code != tt.wantStatus {
 				t.Fatalf("status = %d, want %d; body %s", rec.Code, tt.wantStatus, rec.Body)
+			}
+			if rec.Code >= 500 && !strings.Contains(rec.Body.String(), requestID) {
+				t.Errorf("%d answer %q does not carry the request id %s", rec.Code, rec.Body, requestID)
 			}
 			if reached != tt.wantUpstream {
 				t.Fatalf("reached upstream = %v, want %v", reached, tt.wantUpstream)

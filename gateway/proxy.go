@@ -49,6 +49,16 @@ func newProxy(target *url.URL, cfg ProxyConfig, logger *slog.Logger) *httputil.R
 			if prevHost != "" {
 				pr.Out.Header.Set("X-Forwarded-Host", prevHost)
 			}
+			// The headers the gateway set on the incoming request (after
+			// removing any client copy) go out as set: ReverseProxy drops
+			// every header the client names in Connection as hop-by-hop,
+			// so "Connection: X-Screening-Decision" would otherwise strip
+			// the decision from a screened checkout.
+			for _, h := range gatewayHeaders {
+				if v, ok := pr.In.Header[h]; ok {
+					pr.Out.Header[h] = v
+				}
+			}
 		},
 		Transport:  tr,
 		BufferPool: newBufferPool(),
@@ -63,10 +73,15 @@ func newProxy(target *url.URL, cfg ProxyConfig, logger *slog.Logger) *httputil.R
 			if status == http.StatusGatewayTimeout {
 				msg = "The shop took too long to answer. Please try again in a moment."
 			}
-			writeError(w, r, status, "upstream_unavailable", msg)
+			writeError(w, r, status, "upstream_unavailable", msg+" (request "+w.Header().Get("X-Request-Id")+")")
 		},
 	}
 }
+
+// gatewayHeaders (canonical form) are set by the gateway itself on the
+// request it forwards: the request id, the geo-block's country and the
+// screening result.
+var gatewayHeaders = append([]string{"X-Request-Id", "X-Client-Country"}, screeningHeaders...)
 
 // proxyErrorStatus maps a transport error to the status the client sees: a
 // timeout is 504, a client that left is 499, anything else 502.

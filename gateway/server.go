@@ -65,7 +65,11 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if len(trusted) == 0 {
 		deps.Logger.Warn("trusted_proxies is empty: X-Forwarded-For and Forwarded headers are ignored and removed; the socket peer is the client IP")
 	}
-	resolver := clientip.NewResolver(trusted)
+	header, err := clientip.ParseHeader(cfg.ForwardedHeader)
+	if err != nil {
+		return nil, fmt.Errorf("parsing forwarded_header: %w", err)
+	}
+	resolver := clientip.NewResolver(trusted, clientip.WithHeader(header))
 
 	// Innermost first: proxy <- intercept <- customer pages <- geoblock <- client IP.
 	var public http.Handler = newProxy(deps.Upstream, cfg.Proxy, deps.Logger)
@@ -179,7 +183,11 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	start := time.Now()
 	err := errors.Join(g.public.Shutdown(sctx), g.admin.Shutdown(sctx))
 	if err != nil {
-		err = fmt.Errorf("shutting down: %w", err)
+		// Requests still running after the timeout (a stream, a hung
+		// upstream) get their connections closed, which cancels their
+		// contexts: main closes Redis and the GeoIP databases next, and
+		// nothing should still be using them.
+		err = fmt.Errorf("shutting down: %w", errors.Join(err, g.public.Close(), g.admin.Close()))
 	}
 	g.logger.Info("servers stopped", "took", time.Since(start))
 	return errors.Join(first, err)

@@ -439,7 +439,9 @@ func (f *dbFile) lookup(ip netip.Addr, v any) (found bool, err error) {
 	}
 	res := g.r.Lookup(ip)
 	if err := res.Decode(v); err != nil {
-		return false, fmt.Errorf("looking up %s in %s database: %w", ip, f.kind, err)
+		// No address in the message: it is logged, and logs get client
+		// addresses only masked.
+		return false, fmt.Errorf("decoding a record of the %s database: %w", f.kind, err)
 	}
 	return res.Found(), nil
 }

@@ -619,3 +619,24 @@ func TestCountryAllocs(t *testing.T) {
 		t.Errorf("Country allocates %v times per lookup, want <= 1", n)
 	}
 }
+
+// A record that cannot be decoded is an error, and its message (logged by
+// the callers) does not carry the client's address: logs get it masked.
+func TestLookupErrorHidesAddress(t *testing.T) {
+	t.Parallel()
+	asn := buildDB(t, 4, "GeoLite2-ASN", map[string]mmdbtype.DataType{
+		"192.0.2.0/25":   mmdbtype.Map{"autonomous_system_number": mmdbtype.Uint32(64500)},
+		"192.0.2.128/25": mmdbtype.Map{"autonomous_system_number": mmdbtype.String("not a number")},
+	})
+	d := openDB(t, GeoIPConfig{CountryDB: geoIP2Country, ASNDB: writeTemp(t, asn)})
+	if got, err := d.ASN(netip.MustParseAddr("192.0.2.1")); err != nil || got.Number != 64500 {
+		t.Fatalf("ASN(192.0.2.1) = %+v, %v, want 64500", got, err)
+	}
+	_, err := d.ASN(netip.MustParseAddr("192.0.2.200"))
+	if err == nil {
+		t.Fatal("ASN(192.0.2.200) of an undecodable record: no error")
+	}
+	if strings.Contains(err.Error(), "192.0.2.200") {
+		t.Errorf("error %q names the client address", err)
+	}
+}

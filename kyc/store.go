@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -65,6 +66,9 @@ type Store struct {
 	logger *slog.Logger
 }
 
+// startCheckTimeout bounds OpenStore's check of the bucket.
+const startCheckTimeout = 5 * time.Second
+
 // OpenStore connects to the S3 server and makes sure the bucket exists. A
 // server that is down at start is not fatal: the gateway must keep
 // geo-blocking and proxying, and Ready reports the problem (and creates the
@@ -79,7 +83,12 @@ func OpenStore(ctx context.Context, cfg StoreConfig, logger *slog.Logger) (*Stor
 		return nil, fmt.Errorf("creating S3 client for %s: %w", cfg.Endpoint, err)
 	}
 	s := &Store{client: client, bucket: cfg.Bucket, region: cfg.Region, logger: logger}
-	if err := s.Ready(ctx); err != nil {
+	// Bounded: the S3 client retries for minutes against a server that
+	// accepts connections but does not answer, and start-up (binding the
+	// listeners, geo-blocking) must not wait for it.
+	cctx, cancel := context.WithTimeout(ctx, startCheckTimeout)
+	defer cancel()
+	if err := s.Ready(cctx); err != nil {
 		logger.WarnContext(ctx, "s3 not ready at start; will retry", "endpoint", cfg.Endpoint, "bucket", cfg.Bucket, "error", err)
 	}
 	return s, nil

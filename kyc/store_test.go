@@ -3,8 +3,11 @@ package kyc
 import (
 	"context"
 	"log/slog"
+	"net"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/vpsgate/gateway/internal/testenv"
 )
@@ -62,5 +65,54 @@ func TestStoreConfigValidate(t *testing.T) {
 		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
 			t.Errorf("Validate(%+v) = %v, want %q", tt.cfg, err, tt.want)
 		}
+	}
+}
+
+// An S3 server that accepts connections and never answers must not hold up
+// start-up: OpenStore gives up on its check and returns a store that is
+// not ready.
+func TestOpenStoreDoesNotHangOnSilentServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+
+	cfg := StoreConfig{Endpoint: ln.Addr().String(), AccessKey: "a", SecretKey: "b"}
+	cfg.SetDefaults()
+	done := make(chan error, 1)
+	go func() {
+		_, err := OpenStore(context.Background(), cfg, slog.New(slog.DiscardHandler))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("OpenStore = %v, want a store that reports not ready", err)
+		}
+	case <-time.After(4 * startCheckTimeout):
+		t.Fatalf("OpenStore still waiting for a silent S3 server after %s", 4*startCheckTimeout)
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -334,3 +336,27 @@ func TestServeScreensOrders(t *testing.T) {
 }
 
 func authHash(key string) string { return auth.HashKey(key) }
+
+// A start-up failure after the GeoIP databases are open (here: the public
+// port is taken) must not leave their reload loop running.
+func TestServeFailureStopsBackgroundWork(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	env := map[string]string{
+		"GATEWAY_LISTEN":       taken.Addr().String(),
+		"GATEWAY_ADMIN_LISTEN": testenv.FreeAddr(t),
+		"GATEWAY_DATA_DIR":     t.TempDir(),
+	}
+	var stderr syncBuffer
+	if code := run(context.Background(), []string{"serve"}, strings.NewReader(""), io.Discard, &stderr, env); code != exitFailed {
+		t.Fatalf("serve on a taken port exited %d, want %d; logs:\n%s", code, exitFailed, stderr.String())
+	}
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	if strings.Contains(stacks, "geoblock.(*DB).Run") {
+		t.Errorf("the GeoIP reload loop is still running after serve returned:\n%s", stacks)
+	}
+}

@@ -150,7 +150,12 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 		return fmt.Errorf("opening GeoIP databases: %w", err)
 	}
 	closers = append(closers, func() { _ = geo.Close() })
-	go geo.Run(ctx)
+	// Stopped and waited for on every way out of serve, not only when ctx
+	// ends: a start-up failure below must not leave it running.
+	geoCtx, stopGeo := context.WithCancel(ctx)
+	geoDone := make(chan struct{})
+	go func() { defer close(geoDone); geo.Run(geoCtx) }()
+	closers = append(closers, func() { stopGeo(); <-geoDone })
 	geoPolicy, err := geoblock.NewPolicy(cfg.Geoblock)
 	if err != nil {
 		return fmt.Errorf("compiling geo policy: %w", err)
