@@ -20,8 +20,8 @@ type Config struct {
 	// AdminListen serves the API, console, health and metrics. Keep it off
 	// the internet.
 	AdminListen string `yaml:"admin_listen"`
-	// PublicURL is how customers reach the gateway (links in mails and
-	// answers). Empty: derived from Listen.
+	// PublicURL is how customers reach the gateway, for links in mails and
+	// answers. Validated; used once the customer pages exist.
 	PublicURL string `yaml:"public_url"`
 	// Upstream is the storefront's base URL. Empty: the built-in demo
 	// storefront.

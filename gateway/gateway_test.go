@@ -557,3 +557,23 @@ func TestForwardedHeaderConfig(t *testing.T) {
 		t.Errorf("Validate(forwarded_header: x-real-ip) = %v, want an error naming the key", err)
 	}
 }
+
+// TestUnderscoreHeadersDropped: CGI-style stacks read X_Screening_Decision
+// as X-Screening-Decision; such names never reach the upstream.
+func TestUnderscoreHeadersDropped(t *testing.T) {
+	up := echoUpstream(t)
+	pub, _ := startGateway(t, Config{}, Deps{Upstream: mustURL(t, up.URL)})
+	req, _ := http.NewRequest("GET", pub+"/", nil)
+	req.Header["X_Screening_Decision"] = []string{"accept"}
+	req.Header["X_Forwarded_For"] = []string{"203.0.113.9"}
+	req.Header.Set("X-Keep-Me", "yes")
+	e, _ := getEcho(t, req)
+	for k := range e.Headers {
+		if strings.Contains(k, "_") {
+			t.Errorf("upstream received %s: %v", k, e.Headers[k])
+		}
+	}
+	if e.Headers.Get("X-Keep-Me") != "yes" {
+		t.Errorf("a normal header was dropped: %v", e.Headers)
+	}
+}

@@ -37,21 +37,18 @@ func NewInterceptor(routes []screening.InterceptRoute, orders orderSubmitter, lo
 	// request builds no key.
 	index := make(map[string]map[string]screening.InterceptRoute, len(routes))
 	for _, rt := range routes {
-		if index[rt.Path] == nil {
-			index[rt.Path] = map[string]screening.InterceptRoute{}
+		key := routeKey(rt.Path)
+		if index[key] == nil {
+			index[key] = map[string]screening.InterceptRoute{}
 		}
-		index[rt.Path][rt.Method] = rt
+		index[key][strings.ToUpper(rt.Method)] = rt
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			for _, h := range screeningHeaders {
 				delete(r.Header, h)
 			}
-			// Matched on the cleaned path: "//checkout", "/checkout/" or
-			// "/x/../checkout" are the checkout to a storefront that
-			// normalizes paths (nginx, most PHP routers) and must not pass
-			// unscreened. Clean does not allocate for a clean path.
-			route, ok := index[path.Clean(r.URL.Path)][r.Method]
+			route, ok := index[routeKey(r.URL.Path)][upperASCII(r.Method)]
 			if !ok {
 				next.ServeHTTP(w, r)
 				return
@@ -122,4 +119,42 @@ func checkoutError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, 
 		msg = "Please check your details and try again: " + e.Message
 	}
 	writeError(w, r, status, e.Code, msg)
+}
+
+// routeKey is the form a path is matched in. Storefronts are lenient about
+// paths: "//checkout", "/checkout/" and "/x/../checkout" are the checkout
+// to one that normalizes paths (nginx, most PHP routers), "/CHECKOUT" to
+// one on a case-insensitive router or file system (IIS, some frameworks),
+// "/checkout;jsessionid=1" to a servlet container. Each of those must be
+// screened, so the match is on the cleaned, lower-cased path without
+// segment parameters. It does not allocate for a path already in that form.
+func routeKey(p string) string {
+	if strings.IndexByte(p, ';') >= 0 {
+		segs := strings.Split(p, "/")
+		for i, s := range segs {
+			segs[i], _, _ = strings.Cut(s, ";")
+		}
+		p = strings.Join(segs, "/")
+	}
+	return lowerASCII(path.Clean(p))
+}
+
+func lowerASCII(s string) string {
+	for i := range len(s) {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}
+
+// upperASCII matches methods case-insensitively: PHP frameworks upper-case
+// the method before routing, so "post" reaches the checkout too.
+func upperASCII(s string) string {
+	for i := range len(s) {
+		if c := s[i]; c >= 'a' && c <= 'z' {
+			return strings.ToUpper(s)
+		}
+	}
+	return s
 }

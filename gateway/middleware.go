@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -239,4 +240,21 @@ func requestID(in string) string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// dropUnderscoreHeaders removes request headers whose names contain an
+// underscore, as nginx does by default (underscores_in_headers off).
+// Stacks that map header names to variables (CGI, Rack, WSGI, PHP-FPM)
+// turn "X_Forwarded_For" and "X-Forwarded-For" into the same variable, so
+// a client could otherwise smuggle a forwarded address or a screening
+// decision past the gateway, which strips only the dashed names.
+func dropUnderscoreHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for k := range r.Header {
+			if strings.IndexByte(k, '_') >= 0 {
+				delete(r.Header, k)
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

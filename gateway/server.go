@@ -85,6 +85,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		}
 	}
 	public = resolver.Middleware(public)
+	public = dropUnderscoreHeaders(public)
 
 	metrics, err := newHTTPMetrics(deps.Registry)
 	if err != nil {

@@ -161,6 +161,11 @@ func NewPolicy(cfg Config) (*Policy, error) {
 	p := &Policy{exact: map[string]bool{}}
 	var errs []error
 
+	// An empty list would block nobody: the product exists to refuse
+	// these visitors, so turning it off must be said out loud.
+	if len(cfg.Countries) == 0 {
+		errs = append(errs, configerr.Field("countries", nil, "is empty, which blocks nobody; list countries or aliases (EEA, EU, GDPR), or use mode: report to observe without blocking"))
+	}
 	for _, raw := range cfg.Countries {
 		code := strings.ToUpper(strings.TrimSpace(raw))
 		if members := aliasMembers(code); members != nil {

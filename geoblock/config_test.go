@@ -52,7 +52,11 @@ func TestAliases(t *testing.T) {
 		{[]string{"EEA"}, 30, []string{"DE", "NO", "IS", "LI"}, []string{"GB", "CH", "AX"}},
 		{[]string{"GDPR"}, 32, []string{"DE", "NO", "GB", "CH"}, []string{"US", "TR", "UA"}},
 		{[]string{"eu", "us", "EU", " Gb "}, 29, []string{"US", "GB", "AT"}, []string{"NO"}},
-		{[]string{}, 0, nil, []string{"DE"}},
+	}
+	empty := Config{Countries: []string{}}
+	empty.SetDefaults()
+	if _, err := NewPolicy(empty); err == nil || !strings.Contains(err.Error(), "blocks nobody") {
+		t.Errorf("NewPolicy(no countries) = %v, want an error: an empty list would block nobody", err)
 	}
 	for _, tt := range tests {
 		cfg := Config{Countries: tt.countries}

@@ -68,6 +68,10 @@ func (c *Config) SetDefaults() {
 	}
 }
 
+// maxTokenTTL bounds a token's life, minted by `gateway token -ttl` or by
+// auth.token_ttl: a leaked officer token must not stay good for months.
+const maxTokenTTL = 30 * 24 * time.Hour
+
 // minSecret is the shortest JWT secret accepted: HS256 wants at least 256
 // bits of key.
 const minSecret = 32
@@ -107,7 +111,7 @@ func (c *Config) Validate() error {
 	if c.JWTSecret != "" && len(c.JWTSecret) < minSecret {
 		errs = append(errs, configerr.Field("jwt_secret", nil, fmt.Sprintf("must be at least %d characters", minSecret)))
 	}
-	if c.TokenTTL < 0 || c.TokenTTL > 30*24*time.Hour {
+	if c.TokenTTL < 0 || c.TokenTTL > maxTokenTTL {
 		errs = append(errs, configerr.Field("token_ttl", c.TokenTTL, "must be between 0 and 720h"))
 	}
 	return errors.Join(errs...)
@@ -214,8 +218,8 @@ func (a *Authenticator) Mint(sub string, role Role, ttl time.Duration) (string, 
 	if ttl == 0 {
 		ttl = a.ttl
 	}
-	if ttl <= 0 {
-		return "", fmt.Errorf("ttl %s: must be positive", ttl)
+	if ttl <= 0 || ttl > maxTokenTTL {
+		return "", fmt.Errorf("ttl %s: must be positive and at most %s", ttl, maxTokenTTL)
 	}
 	now := a.now()
 	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{

@@ -213,3 +213,14 @@ func FuzzAuthenticate(f *testing.F) {
 		}
 	})
 }
+
+func TestMintTTLBound(t *testing.T) {
+	now := t0
+	a := newAuth(t, &now)
+	if _, err := a.Mint("x", RoleOfficer, 31*24*time.Hour); err == nil || !strings.Contains(err.Error(), "at most") {
+		t.Errorf("Mint with a 31-day ttl = %v, want refused", err)
+	}
+	if _, err := a.Mint("x", RoleOfficer, 30*24*time.Hour); err != nil {
+		t.Errorf("Mint with a 30-day ttl = %v, want allowed", err)
+	}
+}

@@ -134,6 +134,7 @@ func TestLoadEnvErrors(t *testing.T) {
 		{"bad bool", map[string]string{"GATEWAY_S3_SECURE": "maybe"}, `s3.secure: "maybe"`},
 		{"bad int", map[string]string{"GATEWAY_REDIS_POOL_SIZE": "many"}, `redis.pool_size: "many"`},
 		{"unknown variable", map[string]string{"GATEWAY_LISTEN_PORT": "80"}, `GATEWAY_LISTEN_PORT: no configuration key`},
+		{"empty variable is unset", map[string]string{"GATEWAY_GEOBLOCK_COUNTRIES": "", "GATEWAY_LISTEN": "nope"}, `listen: "nope"`},
 		{"secret not echoed", map[string]string{"GATEWAY_S3_SECRET_KEY": "hunter2", "GATEWAY_S3_ENDPOINT": "h:1"}, `s3.access_key: is required`},
 	}
 	for _, tt := range tests {
@@ -259,5 +260,17 @@ func TestExampleConfig(t *testing.T) {
 	def.Screening.HashKey, ex.Screening.HashKey = "", ""
 	if diff := cmp.Diff(def, ex, cmp.AllowUnexported(Config{}), cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("example file and built-in defaults differ (-defaults +example):\n%s", diff)
+	}
+}
+
+// TestEmptyEnvIsUnset: an unset ${X} in a compose file arrives as "", which
+// must not switch geo-blocking off by emptying the country list.
+func TestEmptyEnvIsUnset(t *testing.T) {
+	cfg, err := Load("", map[string]string{"GATEWAY_GEOBLOCK_COUNTRIES": "", "GATEWAY_UPSTREAM": " "})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"EEA"}, cfg.Geoblock.Countries); diff != "" {
+		t.Errorf("geoblock.countries after an empty variable (-want +got):\n%s", diff)
 	}
 }

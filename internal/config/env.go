@@ -81,6 +81,12 @@ func applyEnv(cfg *Config, env map[string]string) error {
 		if !strings.HasPrefix(name, EnvPrefix) || name == EnvPrefix+"CONFIG" || strings.HasPrefix(name, EnvPrefix+"TEST_") {
 			continue
 		}
+		// An empty variable counts as unset. Compose files and shells turn
+		// an unset ${X} into "", and an explicitly empty list would, for
+		// example, switch geo-blocking off without a word.
+		if strings.TrimSpace(raw) == "" {
+			continue
+		}
 		l, ok := known[name]
 		if !ok {
 			errs = append(errs, fmt.Errorf("environment variable %s: no configuration key of that name", name))
