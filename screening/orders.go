@@ -650,6 +650,12 @@ func validOrderID(id string) bool {
 // recorded once per order: repeating one returns the current Result with
 // no further effect. payment_failed is recorded each time (a customer may
 // fail several times). The returned Result is the order's current one.
+//
+// The side effects (outbox events, account.restricted, the minFraud
+// report) are at least once, not exactly once: two concurrent or retried
+// deliveries of the same chargeback that both pass the check before either
+// is recorded can each emit them. Consumers de-duplicate by order id and
+// event type; nothing is ever lost.
 func (s *Orders) RecordEvent(ctx context.Context, id string, e Event) (Result, error) {
 	if err := validateEvent(e); err != nil {
 		return Result{}, err
