@@ -115,8 +115,13 @@ func checkoutError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, 
 		return
 	}
 	msg := e.Message
-	if status == http.StatusBadRequest {
+	switch status {
+	case http.StatusBadRequest:
 		msg = "Please check your details and try again: " + e.Message
+	case http.StatusConflict:
+		// The shop's order number was used before with other details (or
+		// from another network): a browser's resubmission of an old form.
+		msg = "This order was already placed with different details. Please go back to the shop and start a new order."
 	}
 	writeError(w, r, status, e.Code, msg)
 }

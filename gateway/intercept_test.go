@@ -36,6 +36,7 @@ func TestInterceptor(t *testing.T) {
 		{name: "review forwarded", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form, decision: screening.Review, wantStatus: 200, wantUpstream: true, wantDecision: "review"},
 		{name: "rejected never reaches the shop", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form, decision: screening.Reject, wantStatus: 403},
 		{name: "screening down: refused, not forwarded", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form, err: fmt.Errorf("x: %w", screening.ErrUnavailable), wantStatus: 503},
+		{name: "reused order id: a clear page, not forwarded", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form, err: fmt.Errorf("order DEMO-1: %w", screening.ErrConflict), wantStatus: 409},
 		{name: "bad field", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: strings.Replace(form, "country=US", "country=Narnia", 1), decision: screening.Accept, wantStatus: 400},
 		{name: "too large", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form + "&pad=" + strings.Repeat("x", 70<<10), decision: screening.Accept, wantStatus: 413},
 		{name: "other route untouched; spoofed headers dropped", method: "GET", path: "/", headers: map[string]string{"X-Screening-Decision": "accept"}, wantStatus: 200, wantUpstream: true},
