@@ -25,6 +25,7 @@ type orderService interface {
 	Get(ctx context.Context, id string) (screening.Result, error)
 	Timeline(ctx context.Context, id string) ([]screening.TimelineEntry, error)
 	RecordEvent(ctx context.Context, id string, e screening.Event) (screening.Result, error)
+	Review(ctx context.Context, id string, rv screening.ManualReview, officer string) (screening.Result, error)
 }
 
 // blocklistService is what the API needs of blocklist's *List.
@@ -74,6 +75,7 @@ func NewAPI(d APIDeps) http.Handler {
 	v1.GET("/orders/:id", storefrontOrOfficer, a.getOrder)
 	v1.GET("/orders/:id/timeline", officer, a.orderTimeline)
 	v1.POST("/orders/:id/events", storefrontOrOfficer, a.orderEvent)
+	v1.POST("/orders/:id/review", officer, a.reviewOrder)
 
 	v1.GET("/blocklist", officer, a.listBlocklist)
 	v1.POST("/blocklist", officer, a.addBlocklist)
@@ -215,6 +217,29 @@ func (a *api) orderEvent(c *gin.Context) {
 	}
 	res, err := a.Orders.RecordEvent(c.Request.Context(), c.Param("id"), ev)
 	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.ok(c, http.StatusOK, res)
+}
+
+// reviewOrder records an officer's manual review; the officer is the
+// authenticated principal, never a body field.
+func (a *api) reviewOrder(c *gin.Context) {
+	body, err := jsonBody(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	rv, err := screening.DecodeReview(body)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	ctx := logctx.With(c.Request.Context(), slog.String("order_id", c.Param("id")))
+	res, err := a.Orders.Review(ctx, c.Param("id"), rv, principal(c).Name)
+	if err != nil {
+		c.Request = c.Request.WithContext(ctx)
 		a.fail(c, err)
 		return
 	}

@@ -51,6 +51,14 @@ func (f *fakeOrders) RecordEvent(ctx context.Context, id string, e screening.Eve
 	return screening.Result{OrderID: id}, nil
 }
 
+func (f *fakeOrders) Review(ctx context.Context, id string, rv screening.ManualReview, officer string) (screening.Result, error) {
+	if f.err != nil {
+		return screening.Result{}, f.err
+	}
+	return screening.Result{OrderID: id, Status: screening.StatusHeld, Decision: rv.Decision,
+		Reasons: []screening.Reason{{Code: "manual_review_accepted", Detail: "Reviewed by " + officer + ": " + rv.Reason}}}, nil
+}
+
 type fakeBlocklist struct{ added []blocklist.Entry }
 
 func (f *fakeBlocklist) Add(ctx context.Context, e blocklist.Entry) (blocklist.Entry, error) {
@@ -112,6 +120,12 @@ func TestAPI(t *testing.T) {
 		{name: "get missing", method: "GET", path: "/api/v1/orders/NOPE", as: "shop", wantStatus: 404},
 		{name: "event", method: "POST", path: "/api/v1/orders/INV-1/events", as: "shop", ctype: "application/json", body: `{"type":"chargeback"}`, wantStatus: 200},
 		{name: "event bad type", method: "POST", path: "/api/v1/orders/INV-1/events", as: "shop", ctype: "application/json", body: `{"type":"stolen"}`, wantStatus: 400},
+		{name: "review", method: "POST", path: "/api/v1/orders/INV-1/review", as: "officer", ctype: "application/json", body: `{"decision":"accept","reason":"ID checked"}`, wantStatus: 200, wantBody: `Reviewed by olga: ID checked`},
+		{name: "review by admin", method: "POST", path: "/api/v1/orders/INV-1/review", as: "admin", ctype: "application/json", body: `{"decision":"reject","reason":"stolen card"}`, wantStatus: 200, wantBody: `"decision":"reject"`},
+		{name: "review by shop", method: "POST", path: "/api/v1/orders/INV-1/review", as: "shop", ctype: "application/json", body: `{"decision":"accept","reason":"x"}`, wantStatus: 403},
+		{name: "review bad decision", method: "POST", path: "/api/v1/orders/INV-1/review", as: "officer", ctype: "application/json", body: `{"decision":"maybe","reason":"x"}`, wantStatus: 400, wantBody: `"field":"decision"`},
+		{name: "review no reason", method: "POST", path: "/api/v1/orders/INV-1/review", as: "officer", ctype: "application/json", body: `{"decision":"accept"}`, wantStatus: 400, wantBody: `"field":"reason"`},
+		{name: "review conflict", method: "POST", path: "/api/v1/orders/INV-1/review", as: "officer", ctype: "application/json", body: `{"decision":"accept","reason":"x"}`, ordersErr: fmt.Errorf("order INV-1 is rejected: %w", screening.ErrConflict), wantStatus: 409, wantBody: `is rejected`},
 		{name: "blocklist add", method: "POST", path: "/api/v1/blocklist", as: "officer", ctype: "application/json", body: `{"kind":"ip","value":"198.51.100.7","reason":"fraud"}`, wantStatus: 201, wantBody: `"kind":"ip"`},
 		{name: "blocklist add by shop", method: "POST", path: "/api/v1/blocklist", as: "shop", ctype: "application/json", body: `{"kind":"ip","value":"198.51.100.7","reason":"x"}`, wantStatus: 403},
 		{name: "blocklist unknown field", method: "POST", path: "/api/v1/blocklist", as: "officer", ctype: "application/json", body: `{"kind":"ip","value":"1.2.3.4","why":"x"}`, wantStatus: 400},

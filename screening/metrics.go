@@ -79,7 +79,7 @@ func newOrdersMetrics(reg prometheus.Registerer) (*ordersMetrics, error) {
 		}, []string{"result"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_order_events_total",
-			Help: "Order events reported by the storefront, by type and result (recorded, repeated).",
+			Help: "Order events (storefront events by type: recorded, repeated; officer reviews as type review: accept, reject, conflict).",
 		}, []string{"type", "result"}),
 		reportFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gateway_minfraud_reports_failed_total",

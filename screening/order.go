@@ -344,6 +344,11 @@ func (o *Order) Normalize() error {
 	if len(o.Items) > MaxItems {
 		v.fail("items", fmt.Sprintf("at most %d items", MaxItems))
 	}
+	if len(o.Items) == 0 {
+		// "items": [] and no items are the same order: one form, so that
+		// Normalize is idempotent and both have the same fingerprint.
+		o.Items = nil
+	}
 	for i, it := range o.Items {
 		p := "items." + strconv.Itoa(i) + "."
 		if it.SKU == "" {
