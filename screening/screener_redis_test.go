@@ -37,7 +37,7 @@ func newRealRedis(t *testing.T) realRedis {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vcfg := velocity.Config{KeyPrefix: prefix + "v:"}
+	vcfg := velocity.Config{KeyPrefix: prefix + "v:", Timeout: 2 * time.Second}
 	vcfg.SetDefaults()
 	counter, err := velocity.New(vcfg, rdb, h)
 	if err != nil {

@@ -131,7 +131,9 @@ func newFixture() *screenerFixture {
 }
 
 func testConfig() Config {
-	c := Config{HashKey: "0123456789abcdef0123456789abcdef"}
+	// A generous Redis bound: the default 250 ms is meant for production,
+	// and a loaded CI machine running -race builds can exceed it.
+	c := Config{HashKey: "0123456789abcdef0123456789abcdef", Velocity: velocity.Config{Timeout: 2 * time.Second}}
 	c.SetDefaults()
 	return c
 }

@@ -272,7 +272,7 @@ func TestServeScreensOrders(t *testing.T) {
 		"GATEWAY_SCREENING_HASH_KEY":         "0123456789abcdef0123456789abcdef",
 		"GATEWAY_AUTH_API_KEYS":              `[{"name": "shop", "key_hash": "` + authHash(apiKey) + `"}]`,
 		"GATEWAY_TRUSTED_PROXIES":            "127.0.0.1",
-		"GATEWAY_SCREENING_VELOCITY_TIMEOUT": "500ms",
+		"GATEWAY_SCREENING_VELOCITY_TIMEOUT": "2s",
 	}
 	public, admin, logs := serveInProcess(t, env)
 	waitFor(t, admin+"/readyz", 200, nil, logs)

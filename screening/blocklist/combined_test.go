@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/vpsgate/gateway/internal/testenv"
 	"github.com/vpsgate/gateway/screening/velocity"
@@ -17,7 +18,7 @@ func TestScreeningOneRoundTrip(t *testing.T) {
 	hook := &testenv.CountingHook{}
 	rdb := newClient(t, srv.URL(), hook)
 	h := testHasher(t)
-	cfg := velocity.Config{}
+	cfg := velocity.Config{Timeout: 2 * time.Second}
 	cfg.SetDefaults()
 	counter, err := velocity.New(cfg, rdb, h)
 	if err != nil {

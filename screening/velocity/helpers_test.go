@@ -46,7 +46,10 @@ func newClient(t testing.TB, url string, hooks ...redis.Hook) *redis.Client {
 func sharedCounter(t testing.TB, mutate func(*Config)) (*Counter, *redis.Client) {
 	t.Helper()
 	rdb := newClient(t, testenv.RedisURL(t))
-	cfg := Config{KeyPrefix: testenv.KeyPrefix(t)}
+	// 2 s, not the production 250 ms: a loaded CI machine running -race
+	// builds beside the tests must not turn slowness into failures. Tests
+	// of the timeout itself set their own.
+	cfg := Config{KeyPrefix: testenv.KeyPrefix(t), Timeout: 2 * time.Second}
 	if mutate != nil {
 		mutate(&cfg)
 	}
