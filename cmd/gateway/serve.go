@@ -313,9 +313,9 @@ func printBanner(w io.Writer, cfg *config.Config, emb config.Embedded, gw *gatew
 
 // hostPort turns ":8080" or "[::]:8080" into something a person can click.
 func hostPort(addr string) string {
-	for _, any := range []string{"[::]:", "0.0.0.0:"} {
-		if strings.HasPrefix(addr, any) {
-			return "localhost:" + strings.TrimPrefix(addr, any)
+	for _, wildcard := range []string{"[::]:", "0.0.0.0:"} {
+		if rest, ok := strings.CutPrefix(addr, wildcard); ok {
+			return "localhost:" + rest
 		}
 	}
 	return addr
