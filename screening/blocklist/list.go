@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/vpsgate/gateway/internal/rediserr"
 	"github.com/vpsgate/gateway/screening/ident"
 )
 
@@ -409,18 +410,12 @@ func (l *List) ranges(ctx context.Context, version string) (*cidrSet, error) {
 	return s, nil
 }
 
-// classify wraps err with ErrUnavailable unless it is a Redis error reply
-// that retrying cannot fix.
+// classify wraps err with ErrUnavailable when it is a Redis outage
+// (rediserr.Transient); anything else is a bug to look at, not a reason to
+// retry.
 func classify(err error) error {
-	var rerr redis.Error
-	if !errors.As(err, &rerr) {
+	if rediserr.Transient(err) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	msg := strings.TrimPrefix(rerr.Error(), "ERR ")
-	for _, p := range []string{"LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS", "OOM", "MOVED", "ASK"} {
-		if strings.HasPrefix(msg, p+" ") || msg == p {
-			return fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
 	}
 	return err
 }

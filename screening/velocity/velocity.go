@@ -10,11 +10,11 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/vpsgate/gateway/internal/rediserr"
 	"github.com/vpsgate/gateway/screening/ident"
 )
 
@@ -507,19 +507,12 @@ func (c *Counter) results(ctx context.Context, calls []call, cmds []*redis.Cmd, 
 	return nil
 }
 
-// classify wraps err with ErrUnavailable unless it is a Redis error reply
-// that retrying cannot fix (a script error: a bug, not an outage).
+// classify wraps err with ErrUnavailable when it is a Redis outage
+// (rediserr.Transient); anything else is a bug to look at, not a reason to
+// retry.
 func classify(err error) error {
-	var rerr redis.Error
-	if !errors.As(err, &rerr) {
-		// Network errors, timeouts, cancellation, a closed client.
+	if rediserr.Transient(err) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	msg := strings.TrimPrefix(rerr.Error(), "ERR ")
-	for _, p := range []string{"LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS", "OOM", "MOVED", "ASK"} {
-		if strings.HasPrefix(msg, p+" ") || msg == p {
-			return fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
 	}
 	return fmt.Errorf("velocity script: %w", err)
 }
