@@ -840,25 +840,9 @@ func unavailable(doing string, err error) error {
 // DecodeEvent reads the body of POST /api/v1/orders/{id}/events: one JSON
 // object {"type": ..., "reason": ...}, strict as DecodeOrder.
 func DecodeEvent(r io.Reader) (Event, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxOrderBytes+1))
-	if err != nil {
-		return Event{}, fmt.Errorf("reading event: %w", err)
-	}
-	if len(data) > MaxOrderBytes {
-		return Event{}, fmt.Errorf("event body over %d bytes: %w", MaxOrderBytes, ErrTooLarge)
-	}
-	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return Event{}, fmt.Errorf("body must be a JSON object: %w", ErrInvalidInput)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var e Event
-	if err := dec.Decode(&e); err != nil {
-		return Event{}, decodeEventError(err)
-	}
-	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
-		return Event{}, fmt.Errorf("data after the JSON object: %w", ErrInvalidInput)
+	if err := decodeObject(r, "event", &e); err != nil {
+		return Event{}, err
 	}
 	if err := validateEvent(e); err != nil {
 		return Event{}, err
@@ -866,7 +850,34 @@ func DecodeEvent(r io.Reader) (Event, error) {
 	return e, nil
 }
 
-func decodeEventError(err error) error {
+// decodeObject reads one small JSON object into v: at most MaxOrderBytes,
+// no unknown fields, nothing after it. what names the body in errors.
+func decodeObject(r io.Reader, what string, v any) error {
+	data, err := io.ReadAll(io.LimitReader(r, MaxOrderBytes+1))
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", what, err)
+	}
+	if len(data) > MaxOrderBytes {
+		return fmt.Errorf("%s body over %d bytes: %w", what, MaxOrderBytes, ErrTooLarge)
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return fmt.Errorf("body must be a JSON object: %w", ErrInvalidInput)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeObjectError(what, err)
+	}
+	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
+		return fmt.Errorf("data after the JSON object: %w", ErrInvalidInput)
+	}
+	return nil
+}
+
+// decodeObjectError names the field of a decoding error where
+// encoding/json says which one.
+func decodeObjectError(what string, err error) error {
 	var typ *json.UnmarshalTypeError
 	if errors.As(err, &typ) && typ.Field != "" {
 		return fieldErr(typ.Field, "wrong type")
@@ -874,5 +885,5 @@ func decodeEventError(err error) error {
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		return fieldErr(strings.Trim(name, `"`), "unknown field")
 	}
-	return fmt.Errorf("decoding event: %w: %w", ErrInvalidInput, err)
+	return fmt.Errorf("decoding %s: %w: %w", what, ErrInvalidInput, err)
 }

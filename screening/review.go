@@ -1,7 +1,6 @@
 package screening
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -286,25 +285,9 @@ func validateReview(rv *ManualReview) error {
 // object {"decision": "accept"|"reject", "reason": ...}, strict as
 // DecodeEvent. Problems are *FieldError values wrapping ErrInvalidInput.
 func DecodeReview(r io.Reader) (ManualReview, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxOrderBytes+1))
-	if err != nil {
-		return ManualReview{}, fmt.Errorf("reading review: %w", err)
-	}
-	if len(data) > MaxOrderBytes {
-		return ManualReview{}, fmt.Errorf("review body over %d bytes: %w", MaxOrderBytes, ErrTooLarge)
-	}
-	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return ManualReview{}, fmt.Errorf("body must be a JSON object: %w", ErrInvalidInput)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var rv ManualReview
-	if err := dec.Decode(&rv); err != nil {
-		return ManualReview{}, decodeEventError(err)
-	}
-	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
-		return ManualReview{}, fmt.Errorf("data after the JSON object: %w", ErrInvalidInput)
+	if err := decodeObject(r, "review", &rv); err != nil {
+		return ManualReview{}, err
 	}
 	if err := validateReview(&rv); err != nil {
 		return ManualReview{}, err
