@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/vpsgate/gateway/internal/auth"
+	"github.com/vpsgate/gateway/internal/negotiate"
 	"github.com/vpsgate/gateway/screening"
 	"github.com/vpsgate/gateway/screening/blocklist"
 )
@@ -48,14 +49,18 @@ func writeError(w http.ResponseWriter, r *http.Request, status int, code, messag
 	_ = errorPage.Execute(w, struct{ Title, Message string }{http.StatusText(status), message})
 }
 
-// wantsJSON reports whether the client prefers JSON to HTML. Browsers send
-// text/html first; API clients send application/json or nothing useful.
+// wantsJSON reports whether the client prefers JSON to HTML, by the same
+// Accept rules as the geo-block's 451 (internal/negotiate). A client that
+// states no preference (no Accept, or */*) but sent JSON reads JSON back.
 func wantsJSON(r *http.Request) bool {
-	accept := r.Header.Get("Accept")
-	if strings.Contains(accept, "text/html") {
-		return false
+	accept := r.Header.Values("Accept")
+	if negotiate.PrefersJSON(accept) {
+		return true
 	}
-	return strings.Contains(accept, "json") || strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
+	if len(accept) == 0 || len(accept) == 1 && strings.TrimSpace(accept[0]) == "*/*" {
+		return strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
+	}
+	return false
 }
 
 // Sentinels of the gateway's own request handling.

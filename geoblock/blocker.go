@@ -8,13 +8,13 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vpsgate/gateway/internal/clientip"
 	"github.com/vpsgate/gateway/internal/logctx"
+	"github.com/vpsgate/gateway/internal/negotiate"
 )
 
 //go:embed blocked.html
@@ -200,7 +200,7 @@ const blockedMessage = "This service is not available in your region."
 func (b *Blocker) writeBlocked(w http.ResponseWriter, r *http.Request, country string) {
 	h := w.Header()
 	h.Set("Link", "<"+b.policy.policyURL+`>; rel="blocked-by"`)
-	if prefersJSON(r.Header.Values("Accept")) {
+	if negotiate.PrefersJSON(r.Header.Values("Accept")) {
 		h.Set("Cache-Control", "no-store")
 		h.Set("Vary", "Accept")
 		h.Set("Content-Type", "application/json")
@@ -251,56 +251,6 @@ func writeHTML(w http.ResponseWriter, r *http.Request, status int, ctype string,
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
 	}
-}
-
-// prefersJSON reports whether the Accept header ranks JSON (application/json
-// or any +json type) above HTML. The most specific range names a type's
-// quality (RFC 9110 §12.5.1: application/json over application/* over */*).
-// A missing Accept, */* and ties get HTML, which is what a browser or curl
-// expects to read.
-func prefersJSON(accept []string) bool {
-	// Quality per specificity: [exact, type/*, */*]; -1 = not named.
-	jsonQ := [3]float64{-1, -1, -1}
-	htmlQ := [3]float64{-1, -1, -1}
-	for _, line := range accept {
-		for part := range strings.SplitSeq(line, ",") {
-			mt, params, _ := strings.Cut(part, ";")
-			mt = strings.ToLower(strings.TrimSpace(mt))
-			q := 1.0
-			for p := range strings.SplitSeq(params, ";") {
-				k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
-				if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
-					if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && f >= 0 && f <= 1 {
-						q = f
-					}
-				}
-			}
-			switch {
-			case mt == "application/json", strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"):
-				jsonQ[0] = max(jsonQ[0], q)
-			case mt == "text/html", mt == "application/xhtml+xml":
-				htmlQ[0] = max(htmlQ[0], q)
-			case mt == "application/*":
-				jsonQ[1] = max(jsonQ[1], q)
-			case mt == "text/*":
-				htmlQ[1] = max(htmlQ[1], q)
-			case mt == "*/*":
-				jsonQ[2] = max(jsonQ[2], q)
-				htmlQ[2] = max(htmlQ[2], q)
-			}
-		}
-	}
-	j, h := mostSpecific(jsonQ), mostSpecific(htmlQ)
-	return j > 0 && j > h
-}
-
-func mostSpecific(q [3]float64) float64 {
-	for _, v := range q {
-		if v >= 0 {
-			return v
-		}
-	}
-	return -1
 }
 
 type blockerMetrics struct {
