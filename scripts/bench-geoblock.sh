@@ -58,8 +58,8 @@ GEOIP2_MODULE=/usr/lib/nginx/modules/ngx_http_geoip2_module.so
 # The EEA, as geoblock's alias of that name: the 27 EU states plus IS, LI, NO.
 EEA=(AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK IS LI NO)
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf '==> FAIL: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 # ---------------------------------------------------------------------------
 # Installing what is missing
@@ -93,24 +93,10 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/bench-geoblock.XXXXXX")"
 chmod 755 "$WORK"
 PIDS=()
 cleanup() {
-	local status=$? pid
-	for pid in "${PIDS[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		for _ in $(seq 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
+	local status=$?
+	stop_pids "${PIDS[@]}"
 	if ((status != 0)); then
-		for f in "$WORK"/*.log "$WORK"/nginx/error.log; do
-			[[ -f $f ]] || continue
-			printf '==> last lines of %s:\n' "$f" >&2
-			tail -n 20 "$f" >&2 || true
-		done
+		show_logs 20 "$WORK"/*.log "$WORK"/nginx/error.log
 	fi
 	if [[ -n ${KEEP:-} ]]; then
 		log "kept $WORK"
@@ -122,18 +108,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# wait_http SECONDS PID NAME URL: until URL answers (any status), PID dies or
-# SECONDS pass.
-wait_http() {
-	local seconds=$1 pid=$2 name=$3 url=$4
-	local deadline=$((SECONDS + seconds))
-	until curl -s -o /dev/null "$url"; do
-		kill -0 "$pid" 2>/dev/null || die "$name exited before it was ready"
-		((SECONDS < deadline)) || die "$name was not ready within ${seconds}s"
-		sleep 0.1
-	done
-}
 
 log "building the gateway, the upstream and the port finder (work dir $WORK)"
 if [[ -n ${GW_BIN:-} ]]; then
@@ -153,7 +127,7 @@ log "starting the upstream on 127.0.0.1:$UP_PORT"
 "$WORK/benchupstream" -listen "127.0.0.1:$UP_PORT" >"$WORK/upstream.log" 2>&1 &
 UP_PID=$!
 PIDS+=("$UP_PID")
-wait_http 10 "$UP_PID" upstream "http://127.0.0.1:$UP_PORT/"
+wait_until 10 "$UP_PID" upstream curl -s -o /dev/null "http://127.0.0.1:$UP_PORT/" || die "upstream did not start"
 
 log "starting the gateway on 127.0.0.1:$GW_PORT"
 GATEWAY_LISTEN="127.0.0.1:$GW_PORT" \
@@ -168,7 +142,7 @@ GATEWAY_LISTEN="127.0.0.1:$GW_PORT" \
 	"$WORK/gateway" serve >"$WORK/gateway.log" 2>&1 &
 GW_PID=$!
 PIDS+=("$GW_PID")
-wait_http 30 "$GW_PID" gateway "http://127.0.0.1:$GW_ADMIN_PORT/readyz"
+wait_until 30 "$GW_PID" gateway curl -s -o /dev/null "http://127.0.0.1:$GW_ADMIN_PORT/readyz" || die "gateway did not start"
 
 # nginx answers 451 with the gateway's own page, so both send the same bytes.
 mkdir -p "$WORK/www" "$WORK/nginx"
@@ -256,7 +230,7 @@ nginx -t -q -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.co
 nginx -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx.log" 2>&1 &
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
-wait_http 10 "$NGINX_PID" nginx "http://127.0.0.1:$NGINX_PORT/"
+wait_until 10 "$NGINX_PID" nginx curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/" || die "nginx did not start"
 
 # ---------------------------------------------------------------------------
 # Check that both proxies decide the same way before measuring anything: a

@@ -61,8 +61,8 @@ MINFRAUD_ANSWER=screening/minfraud/testdata/python-score-response.json
 # unknown ones: only the ones set below must reach it.
 while read -r v; do unset "$v"; done < <(compgen -e | grep '^GATEWAY_' || true)
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf '==> FAIL: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 for tool in redis-server redis-cli redis-benchmark curl go; do
 	command -v "$tool" >/dev/null || die "$tool is not on PATH (apt-get install redis-server redis-tools curl)"
@@ -75,24 +75,10 @@ done
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/bench-screening.XXXXXX")"
 PIDS=()
 cleanup() {
-	local status=$? pid
-	for pid in "${PIDS[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		for _ in $(seq 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
+	local status=$?
+	stop_pids "${PIDS[@]}"
 	if ((status != 0)); then
-		for f in "$WORK"/*.log; do
-			[[ -f $f ]] || continue
-			printf '==> last lines of %s:\n' "$f" >&2
-			tail -n 20 "$f" >&2 || true
-		done
+		show_logs 20 "$WORK"/*.log
 	fi
 	if [[ -n ${KEEP:-} ]]; then
 		log "kept $WORK"
@@ -104,21 +90,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# wait_for SECONDS PID NAME COMMAND...: until COMMAND succeeds, PID dies or
-# SECONDS pass.
-wait_for() {
-	local seconds=$1 pid=$2 name=$3
-	shift 3
-	local deadline=$((SECONDS + seconds))
-	until "$@" >/dev/null 2>&1; do
-		kill -0 "$pid" 2>/dev/null || die "$name exited before it was ready"
-		((SECONDS < deadline)) || die "$name was not ready within ${seconds}s"
-		sleep 0.1
-	done
-}
-
-random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 
 log "building the gateway and the benchmark tools (work dir $WORK)"
 if [[ -n ${BENCH_GATEWAY_BIN:-} ]]; then
@@ -140,7 +111,7 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK/redis" \
 	--save '' --appendonly no --daemonize no --logfile '' >"$WORK/redis.log" 2>&1 &
 REDIS_PID=$!
 PIDS+=("$REDIS_PID")
-wait_for 15 "$REDIS_PID" redis-server rcli ping
+wait_until 15 "$REDIS_PID" redis-server rcli ping || die "redis-server did not start"
 
 API_KEY="bench-$(random_hex 24)"
 KEY_HASH="$(printf '%s' "$API_KEY" | "$WORK/gateway" hash-key)"
@@ -162,7 +133,7 @@ GATEWAY_LISTEN="127.0.0.1:$GW_PORT" \
 	"$WORK/gateway" serve >"$WORK/gateway.log" 2>&1 &
 GW_PID=$!
 PIDS+=("$GW_PID")
-wait_for 30 "$GW_PID" gateway curl -fsS "http://127.0.0.1:$GW_ADMIN_PORT/readyz"
+wait_until 30 "$GW_PID" gateway curl -fsS "http://127.0.0.1:$GW_ADMIN_PORT/readyz" || die "gateway did not start"
 
 # io_stats: "reads writes", the read and write events Redis processed.
 io_stats() {
@@ -242,7 +213,7 @@ echo "  loadorders + stub  $(field cpu_us_per_order) us (measured orders only)"
 mapfile -t call < <("$WORK/velocitycall")
 sha="$(rcli -x script load <screening/velocity/script.lua)"
 [[ $sha == "${call[0]}" ]] || die "SCRIPT LOAD gave $sha, velocitycall expects ${call[0]}"
-log "ceiling: redis-benchmark -c $CEILING_CLIENTS -n $CEILING_CALLS -r $RANDKEYS EVALSHA (one order, $(( ${call[3]} )) keys)"
+log "ceiling: redis-benchmark -c $CEILING_CLIENTS -n $CEILING_CALLS -r $RANDKEYS EVALSHA (one order, $((call[3])) keys)"
 ceil_before="$(commandstats | awk '$1 == "evalsha" { print $2, $3 }')"
 bench_out="$(redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c "$CEILING_CLIENTS" -n "$CEILING_CALLS" \
 	-r "$RANDKEYS" -q "${call[@]:1}" 2>&1 | tr '\r' '\n' | grep -E 'requests per second' | tail -n 1)"

@@ -28,8 +28,8 @@ export GOTOOLCHAIN=local
 # may one day need a newer toolchain.
 MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf '==> FAIL: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 # ---------------------------------------------------------------------------
 # Arguments
@@ -116,26 +116,9 @@ SERVER_LOGS=()
 
 cleanup() {
 	local status=$?
-	local pid
-	for pid in "${PIDS[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		# Bounded wait: a server that ignores SIGTERM for 10s is killed.
-		for _ in $(seq 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
+	stop_pids "${PIDS[@]}"
 	if ((status != 0)); then
-		local f
-		for f in "${SERVER_LOGS[@]}"; do
-			[[ -f $f ]] || continue
-			printf '==> last lines of %s:\n' "$f" >&2
-			tail -n 30 "$f" >&2 || true
-		done
+		show_logs 30 "${SERVER_LOGS[@]}"
 	fi
 	if [[ -n $WORK ]]; then
 		if [[ -n ${GATEWAY_TEST_KEEP_LOGS:-} ]]; then
@@ -159,28 +142,6 @@ free_ports() {
 	"$FREEPORT" -n "$1"
 }
 
-random_hex() {
-	od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'
-}
-
-# wait_until SECONDS PID NAME COMMAND...: runs COMMAND until it succeeds, the
-# server PID dies, or SECONDS pass.
-wait_until() {
-	local seconds=$1 pid=$2 name=$3
-	shift 3
-	local deadline=$((SECONDS + seconds))
-	until "$@" >/dev/null 2>&1; do
-		kill -0 "$pid" 2>/dev/null || {
-			log "$name exited before it was ready"
-			return 1
-		}
-		((SECONDS < deadline)) || {
-			log "$name was not ready within ${seconds}s"
-			return 1
-		}
-		sleep 0.2
-	done
-}
 
 start_redis() {
 	local attempt port dir logf pid
