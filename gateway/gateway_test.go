@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -576,4 +577,56 @@ func TestUnderscoreHeadersDropped(t *testing.T) {
 	if e.Headers.Get("X-Keep-Me") != "yes" {
 		t.Errorf("a normal header was dropped: %v", e.Headers)
 	}
+}
+
+// TestAccessLogClientIP: the access line carries the address the chain
+// resolved (behind a trusted proxy, the forwarded one), masked.
+func TestAccessLogClientIP(t *testing.T) {
+	up := echoUpstream(t)
+	var buf syncBuf
+	logger := slog.New(slog.NewJSONHandler(&buf, nil))
+	pub, admin := startGateway(t, Config{TrustedProxies: []string{"127.0.0.1"}}, Deps{Upstream: mustURL(t, up.URL), Logger: logger})
+	req, _ := http.NewRequest("GET", pub+"/x", nil)
+	req.Header.Set("X-Forwarded-For", "198.51.100.7")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = http.Get(admin + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil || rec["msg"] != "request" {
+			continue
+		}
+		got[fmt.Sprint(rec["listener"])] = fmt.Sprint(rec["client_ip"])
+	}
+	want := map[string]string{"public": "198.51.100.0/24", "admin": "127.0.0.0/24"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("access log client_ip on %s = %q, want %q (all: %v)", k, got[k], v, got)
+		}
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

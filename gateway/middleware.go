@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vpsgate/gateway/internal/clientip"
 	"github.com/vpsgate/gateway/internal/logctx"
 )
 
@@ -162,13 +162,12 @@ func method(m string) string {
 // accessLogMode is log.access: all | errors | off.
 type accessLogMode string
 
-// observe is the outermost middleware of a listener: it recovers panics,
+// observe wraps everything a listener serves but header hygiene and client
+// IP resolution (plain, allocation-free steps before it): it recovers panics,
 // gives the request an id, and records the access log line and metrics.
 // routeOf names the route for metrics from the request, keeping labels to a
 // fixed small set.
-// clientIP resolves the address for the log line (the resolution inside the
-// chain happens on a derived request this middleware cannot see).
-func observe(listener string, logger *slog.Logger, m *httpMetrics, mode accessLogMode, routeOf func(*http.Request) string, clientIP func(*http.Request) netip.Addr, next http.Handler) http.Handler {
+func observe(listener string, logger *slog.Logger, m *httpMetrics, mode accessLogMode, routeOf func(*http.Request) string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := requestID(r.Header.Get("X-Request-Id"))
@@ -206,7 +205,12 @@ func observe(listener string, logger *slog.Logger, m *httpMetrics, mode accessLo
 			if status >= 500 {
 				level = slog.LevelError
 			}
-			ip := clientIP(r)
+			// Resolved by clientip's middleware on the public side; the
+			// admin side sits behind no proxy, so its peer is the client.
+			ip, ok := clientip.FromContext(r.Context())
+			if !ok {
+				ip = peerAddr(r)
+			}
 			logger.LogAttrs(ctx, level, "request",
 				slog.String("listener", listener),
 				slog.String("method", r.Method),

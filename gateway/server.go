@@ -84,16 +84,17 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 			return nil, fmt.Errorf("building geo-block: %w", err)
 		}
 	}
-	public = resolver.Middleware(public)
-	public = dropUnderscoreHeaders(public)
-
 	metrics, err := newHTTPMetrics(deps.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("registering HTTP metrics: %w", err)
 	}
 	mode := accessLogMode(deps.AccessLog)
-	public = observe("public", deps.Logger, metrics, mode, publicRoute, resolver.Resolve, public)
-	admin := observe("admin", deps.Logger, metrics, mode, adminRoute, peerAddr,
+	public = observe("public", deps.Logger, metrics, mode, publicRoute, public)
+	// The client IP is resolved once, outside observe, so the access log
+	// line reads the same address the geo-block judged.
+	public = resolver.Middleware(public)
+	public = dropUnderscoreHeaders(public)
+	admin := observe("admin", deps.Logger, metrics, mode, adminRoute,
 		adminMux(deps.Ready, deps.Registry, deps.API, deps.Console, cfg.AdminPprof))
 
 	errLog := slog.NewLogLogger(deps.Logger.Handler(), slog.LevelWarn)
