@@ -14,7 +14,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,8 @@ import (
 	"github.com/vpsgate/gateway/internal/clientip"
 	"github.com/vpsgate/gateway/internal/embedded/geoip"
 	"github.com/vpsgate/gateway/screening"
+
+	"github.com/vpsgate/gateway/internal/testenv"
 )
 
 // startGateway runs a gateway on loopback ports in front of upstream and
@@ -583,7 +584,7 @@ func TestUnderscoreHeadersDropped(t *testing.T) {
 // resolved (behind a trusted proxy, the forwarded one), masked.
 func TestAccessLogClientIP(t *testing.T) {
 	up := echoUpstream(t)
-	var buf syncBuf
+	var buf testenv.Buffer
 	logger := slog.New(slog.NewJSONHandler(&buf, nil))
 	pub, admin := startGateway(t, Config{TrustedProxies: []string{"127.0.0.1"}}, Deps{Upstream: mustURL(t, up.URL), Logger: logger})
 	req, _ := http.NewRequest("GET", pub+"/x", nil)
@@ -612,21 +613,4 @@ func TestAccessLogClientIP(t *testing.T) {
 			t.Errorf("access log client_ip on %s = %q, want %q (all: %v)", k, got[k], v, got)
 		}
 	}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

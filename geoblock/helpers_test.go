@@ -10,13 +10,14 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/vpsgate/gateway/internal/testenv"
 )
 
 // Shared test data (see shared/testdata/README.md): relative to this package.
@@ -119,20 +120,7 @@ func writeTemp(t testing.TB, b []byte) string {
 
 // logBuffer is a concurrency-safe log sink for asserting on log lines.
 type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
+	testenv.Buffer
 }
 
 func (l *logBuffer) count(substr string) int { return strings.Count(l.String(), substr) }

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,25 +23,6 @@ import (
 func TestMain(m *testing.M) {
 	gin.SetMode(gin.ReleaseMode)
 	os.Exit(m.Run())
-}
-
-// syncBuffer is a bytes.Buffer safe for the server goroutine to write while
-// the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestCheckConfig(t *testing.T) {
@@ -89,7 +69,7 @@ func TestCheckConfig(t *testing.T) {
 
 // serveInProcess runs `gateway serve` in this process with env as its whole
 // environment and returns the public and admin base URLs once both answer.
-func serveInProcess(t *testing.T, env map[string]string) (public, admin string, logs *syncBuffer) {
+func serveInProcess(t *testing.T, env map[string]string) (public, admin string, logs *testenv.Buffer) {
 	t.Helper()
 	pubAddr, admAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	env["GATEWAY_LISTEN"] = pubAddr
@@ -98,7 +78,7 @@ func serveInProcess(t *testing.T, env map[string]string) (public, admin string, 
 		env["GATEWAY_DATA_DIR"] = t.TempDir()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	logs = &syncBuffer{}
+	logs = &testenv.Buffer{}
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"serve"}, strings.NewReader(""), io.Discard, logs, env) }()
 	t.Cleanup(func() {
@@ -119,7 +99,7 @@ func serveInProcess(t *testing.T, env map[string]string) (public, admin string, 
 
 // waitFor polls url until it answers status; it gives up when the server
 // exits or after a generous bound (start-up includes embedded servers).
-func waitFor(t *testing.T, url string, status int, done chan int, logs *syncBuffer) string {
+func waitFor(t *testing.T, url string, status int, done chan int, logs *testenv.Buffer) string {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	var last string
@@ -350,7 +330,7 @@ func TestServeFailureStopsBackgroundWork(t *testing.T) {
 		"GATEWAY_ADMIN_LISTEN": testenv.FreeAddr(t),
 		"GATEWAY_DATA_DIR":     t.TempDir(),
 	}
-	var stderr syncBuffer
+	var stderr testenv.Buffer
 	if code := run(context.Background(), []string{"serve"}, strings.NewReader(""), io.Discard, &stderr, env); code != exitFailed {
 		t.Fatalf("serve on a taken port exited %d, want %d; logs:\n%s", code, exitFailed, stderr.String())
 	}

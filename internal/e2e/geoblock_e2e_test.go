@@ -127,7 +127,7 @@ type gatewayProc struct {
 	public string // http://127.0.0.1:PORT of the public listener
 	admin  string // http://127.0.0.1:PORT of the admin listener
 	cmd    *exec.Cmd
-	out    *syncBuffer // stdout and stderr
+	out    *testenv.Buffer // stdout and stderr
 	done   chan struct{}
 }
 
@@ -160,7 +160,7 @@ func launch(t *testing.T, bin, dataDir string, env map[string]string) (*gatewayP
 	g := &gatewayProc{
 		public: "http://" + public,
 		admin:  "http://" + admin,
-		out:    &syncBuffer{},
+		out:    &testenv.Buffer{},
 		done:   make(chan struct{}),
 	}
 	// Only what the process needs: no GATEWAY_* variable of the developer's
@@ -246,23 +246,6 @@ func tail(s string, n int) string {
 		return s
 	}
 	return "...\n" + s[len(s)-n:]
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // echo is what the upstream saw of a request.

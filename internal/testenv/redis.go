@@ -37,7 +37,7 @@ type RedisProcess struct {
 	dir  string
 	port int
 	args []string
-	out  *syncBuffer // output of every run, shown when the test fails
+	out  *Buffer // output of every run, shown when the test fails
 
 	cmd     *exec.Cmd     // nil while stopped
 	done    chan struct{} // closed when cmd has exited
@@ -65,7 +65,7 @@ func StartRedis(t testing.TB, args ...string) *RedisProcess {
 		bin:  bin,
 		dir:  t.TempDir(),
 		args: args,
-		out:  &syncBuffer{},
+		out:  &Buffer{},
 	}
 	t.Cleanup(func() {
 		p.Stop()
@@ -197,19 +197,20 @@ func (p *RedisProcess) start() error {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the reader goroutine and the test.
-type syncBuffer struct {
+// Buffer is a bytes.Buffer safe for concurrent writers and readers: a
+// server's output or a logger's lines that a test reads while they arrive.
+type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()

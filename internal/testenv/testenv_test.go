@@ -328,7 +328,7 @@ func TestTestenvStartRedisBadArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &RedisProcess{t: t, bin: bin, dir: t.TempDir(), port: FreePort(t),
-		args: []string{"--no-such-directive", "1"}, out: &syncBuffer{}}
+		args: []string{"--no-such-directive", "1"}, out: &Buffer{}}
 	err = p.start()
 	if err == nil {
 		p.Stop()
