@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"strconv"
@@ -93,7 +94,11 @@ func (a *api) allow(roles ...auth.Role) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		p, err := a.Auth.Authenticate(c.Request)
 		if err != nil {
-			c.Writer.Header().Set("WWW-Authenticate", `Bearer realm="gateway"`)
+			if rl, ok := errors.AsType[*auth.RateLimitedError](err); ok {
+				c.Writer.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds()))))
+			} else {
+				c.Writer.Header().Set("WWW-Authenticate", `Bearer realm="gateway"`)
+			}
 			a.fail(c, err)
 			c.Abort()
 			return

@@ -78,6 +78,8 @@ func present(err error, requestID string) (int, apiError) {
 	switch {
 	case errors.Is(err, auth.ErrUnauthenticated):
 		return http.StatusUnauthorized, apiError{Code: "unauthenticated", Message: err.Error()}
+	case errors.Is(err, auth.ErrRateLimited):
+		return http.StatusTooManyRequests, apiError{Code: "rate_limited", Message: err.Error()}
 	case errors.Is(err, auth.ErrForbidden):
 		return http.StatusForbidden, apiError{Code: "forbidden", Message: err.Error()}
 	case errors.As(err, &fe):

@@ -62,7 +62,7 @@ func hashPasswordCmd(ctx context.Context, e *cmdEnv) error {
 func tokenCmd(ctx context.Context, e *cmdEnv) error {
 	sub := e.flags.String("sub", "", "the officer's `name` (token subject); required")
 	role := e.flags.String("role", "officer", "`officer` or admin")
-	ttl := e.flags.Duration("ttl", 0, "token lifetime (default auth.token_ttl, 1h)")
+	ttl := e.flags.Duration("ttl", 0, "token lifetime (default auth.token_ttl, 1h; at most auth.token_max_ttl, 24h)")
 	if err := e.parse(); err != nil {
 		return err
 	}

@@ -205,6 +205,8 @@ func TestAuthCommands(t *testing.T) {
 		{name: "token", args: []string{"token", "-sub", "alice", "-role", "admin"}, env: map[string]string{"GATEWAY_AUTH_JWT_SECRET": secret}, wantOut: "eyJ"},
 		{name: "token no secret", args: []string{"token", "-sub", "alice"}, wantCode: 2, wantErr: "jwt_secret is not set"},
 		{name: "token no sub", args: []string{"token"}, wantCode: 2, wantErr: "-sub is required"},
+		{name: "token ttl past max", args: []string{"token", "-sub", "a", "-ttl", "48h"}, env: map[string]string{"GATEWAY_AUTH_JWT_SECRET": secret}, wantCode: 2, wantErr: "token_max_ttl"},
+		{name: "token ttl at max", args: []string{"token", "-sub", "a", "-ttl", "24h"}, env: map[string]string{"GATEWAY_AUTH_JWT_SECRET": secret}, wantOut: "eyJ"},
 		{name: "token bad role", args: []string{"token", "-sub", "a", "-role", "root"}, env: map[string]string{"GATEWAY_AUTH_JWT_SECRET": secret}, wantCode: 2, wantErr: `role "root"`},
 	}
 	for _, tt := range tests {

@@ -227,6 +227,13 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 	if err != nil {
 		return fmt.Errorf("building authenticator: %w", err)
 	}
+	// Failed authentications are counted in the shared Redis, so that every
+	// gateway process enforces one limit per client address.
+	authLimit, err := auth.NewLimiter(cfg.Auth, rdb, cfg.Screening.KeyPrefix+"authfail:", time.Now, logger, reg)
+	if err != nil {
+		return fmt.Errorf("building authentication limiter: %w", err)
+	}
+	authn = authn.WithLimiter(authLimit)
 
 	gw, err := gateway.New(cfg.Config, gateway.Deps{
 		Logger:    logger,

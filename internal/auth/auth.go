@@ -59,6 +59,17 @@ type Config struct {
 	JWTSecret string `yaml:"jwt_secret"`
 	// TokenTTL is the default lifetime of a minted officer token.
 	TokenTTL time.Duration `yaml:"token_ttl"`
+	// TokenMaxTTL is the longest lifetime (exp - iat) a token may claim,
+	// checked when one is minted and again when one is presented: a token
+	// signed with the right secret but claiming a week, or no iat, is
+	// refused. Default 24h, at most 720h.
+	TokenMaxTTL time.Duration `yaml:"token_max_ttl"`
+	// FailureLimit is how many failed authentications (wrong API key, bad
+	// token) one client address may make per FailureWindow, counted in
+	// Redis across every gateway process; past it the address gets 429.
+	FailureLimit int `yaml:"failure_limit"`
+	// FailureWindow is the window of FailureLimit and the longest lock.
+	FailureWindow time.Duration `yaml:"failure_window"`
 }
 
 // SetDefaults fills unset values.
@@ -66,11 +77,36 @@ func (c *Config) SetDefaults() {
 	if c.TokenTTL == 0 {
 		c.TokenTTL = time.Hour
 	}
+	if c.TokenMaxTTL == 0 {
+		c.TokenMaxTTL = defaultTokenMaxTTL
+	}
+	if c.FailureLimit == 0 {
+		c.FailureLimit = defaultFailureLimit
+	}
+	if c.FailureWindow == 0 {
+		c.FailureWindow = defaultFailureWindow
+	}
 }
 
-// maxTokenTTL bounds a token's life, minted by `gateway token -ttl` or by
-// auth.token_ttl: a leaked officer token must not stay good for months.
-const maxTokenTTL = 30 * 24 * time.Hour
+// Token lifetimes. A leaked officer token must not stay good for months: the
+// default ceiling is a working day and a night, and no configuration may
+// raise it past 30 days.
+const (
+	defaultTokenMaxTTL = 24 * time.Hour
+	maxTokenMaxTTL     = 30 * 24 * time.Hour
+	// iatLeeway is how far in the future a token's iat may be: the clock
+	// skew between the host that minted it and this one.
+	iatLeeway = 30 * time.Second
+)
+
+// Failure limit defaults: ten wrong credentials per address per quarter of
+// an hour is far more than a misconfigured storefront needs to notice its
+// mistake, and far less than guessing anything needs.
+const (
+	defaultFailureLimit  = 10
+	defaultFailureWindow = 15 * time.Minute
+	maxFailureWindow     = 24 * time.Hour
+)
 
 // minSecret is the shortest JWT secret accepted: HS256 wants at least 256
 // bits of key.
@@ -111,8 +147,17 @@ func (c *Config) Validate() error {
 	if c.JWTSecret != "" && len(c.JWTSecret) < minSecret {
 		errs = append(errs, configerr.Field("jwt_secret", nil, fmt.Sprintf("must be at least %d characters", minSecret)))
 	}
-	if c.TokenTTL < 0 || c.TokenTTL > maxTokenTTL {
-		errs = append(errs, configerr.Field("token_ttl", c.TokenTTL, "must be between 0 and 720h"))
+	if c.TokenMaxTTL <= 0 || c.TokenMaxTTL > maxTokenMaxTTL {
+		errs = append(errs, configerr.Field("token_max_ttl", c.TokenMaxTTL, "must be positive and at most 720h"))
+	}
+	if c.TokenTTL < 0 || c.TokenTTL > c.TokenMaxTTL {
+		errs = append(errs, configerr.Field("token_ttl", c.TokenTTL, fmt.Sprintf("must be between 0 and token_max_ttl (%s)", c.TokenMaxTTL)))
+	}
+	if c.FailureLimit < 1 {
+		errs = append(errs, configerr.Field("failure_limit", c.FailureLimit, "must be at least 1"))
+	}
+	if c.FailureWindow < time.Second || c.FailureWindow > maxFailureWindow {
+		errs = append(errs, configerr.Field("failure_window", c.FailureWindow, "must be between 1s and 24h"))
 	}
 	return errors.Join(errs...)
 }
@@ -162,15 +207,20 @@ type apiKey struct {
 
 // Authenticator checks API keys and officer tokens.
 type Authenticator struct {
-	keys   []apiKey
-	secret []byte
-	ttl    time.Duration
-	now    func() time.Time
+	keys    []apiKey
+	secret  []byte
+	ttl     time.Duration
+	maxTTL  time.Duration
+	now     func() time.Time
+	limiter *Limiter // nil: failures are not limited (the token command)
 }
 
 // New builds an Authenticator from a validated Config.
 func New(cfg Config, now func() time.Time) (*Authenticator, error) {
-	a := &Authenticator{secret: []byte(cfg.JWTSecret), ttl: cfg.TokenTTL, now: now}
+	a := &Authenticator{secret: []byte(cfg.JWTSecret), ttl: cfg.TokenTTL, maxTTL: cfg.TokenMaxTTL, now: now}
+	if a.maxTTL == 0 {
+		a.maxTTL = defaultTokenMaxTTL
+	}
 	for _, k := range cfg.APIKeys {
 		h, err := parseKeyHash(k.KeyHash)
 		if err != nil {
@@ -218,8 +268,8 @@ func (a *Authenticator) Mint(sub string, role Role, ttl time.Duration) (string, 
 	if ttl == 0 {
 		ttl = a.ttl
 	}
-	if ttl <= 0 || ttl > maxTokenTTL {
-		return "", fmt.Errorf("ttl %s: must be positive and at most %s", ttl, maxTokenTTL)
+	if ttl <= 0 || ttl > a.maxTTL {
+		return "", fmt.Errorf("ttl %s: must be positive and at most %s (auth.token_max_ttl)", ttl, a.maxTTL)
 	}
 	now := a.now()
 	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{
@@ -238,7 +288,10 @@ func (a *Authenticator) Mint(sub string, role Role, ttl time.Duration) (string, 
 	return s, nil
 }
 
-// VerifyToken checks signature, algorithm, issuer, expiry and role.
+// VerifyToken checks signature, algorithm, issuer, expiry, issue time,
+// lifetime and role. The lifetime is checked on the token itself, not only
+// when minting: whoever holds the secret (another tool, an old gateway, a
+// leak) must not be able to sign a token good for a year.
 func (a *Authenticator) VerifyToken(token string) (Principal, error) {
 	if len(a.secret) == 0 {
 		return Principal{}, fmt.Errorf("%w: officer tokens are disabled (auth.jwt_secret is not set)", ErrUnauthenticated)
@@ -256,6 +309,16 @@ func (a *Authenticator) VerifyToken(token string) (Principal, error) {
 		}
 		return Principal{}, fmt.Errorf("%w: invalid token", ErrUnauthenticated)
 	}
+	if c.IssuedAt == nil {
+		return Principal{}, fmt.Errorf("%w: token has no iat", ErrUnauthenticated)
+	}
+	iat := c.IssuedAt.Time
+	if iat.After(a.now().Add(iatLeeway)) {
+		return Principal{}, fmt.Errorf("%w: token issued in the future", ErrUnauthenticated)
+	}
+	if life := c.ExpiresAt.Sub(iat); life > a.maxTTL {
+		return Principal{}, fmt.Errorf("%w: token lifetime %s exceeds auth.token_max_ttl (%s)", ErrUnauthenticated, life, a.maxTTL)
+	}
 	if c.Role != RoleOfficer && c.Role != RoleAdmin {
 		return Principal{}, fmt.Errorf("%w: token has no valid role", ErrUnauthenticated)
 	}
@@ -265,8 +328,20 @@ func (a *Authenticator) VerifyToken(token string) (Principal, error) {
 	return Principal{Name: c.Subject, Role: c.Role}, nil
 }
 
+// WithLimiter returns a copy of a that limits failed authentications with l
+// (see Limiter for the rule).
+func (a *Authenticator) WithLimiter(l *Limiter) *Authenticator {
+	c := *a
+	c.limiter = l
+	return &c
+}
+
 // Authenticate reads "Authorization: Bearer ..." and accepts either an API
 // key or an officer token (a JWT has two dots; an API key never needs them).
+// With a Limiter, failures are counted against the peer address
+// (r.RemoteAddr: the admin side sits behind no proxy) and a locked address
+// gets a *RateLimitedError without its credential being checked. A request
+// without a credential tried nothing and is not counted.
 func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 	h := r.Header.Get("Authorization")
 	scheme, cred, ok := strings.Cut(h, " ")
@@ -274,6 +349,27 @@ func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 		return Principal{}, fmt.Errorf("%w: send Authorization: Bearer <api key or token>", ErrUnauthenticated)
 	}
 	cred = strings.TrimSpace(cred)
+	if a.limiter == nil {
+		return a.verify(cred)
+	}
+	addr := clientKey(r.RemoteAddr)
+	sum := sha256.Sum256([]byte(cred))
+	if wait, locked := a.limiter.blocked(addr, sum); locked {
+		return Principal{}, &RateLimitedError{RetryAfter: wait}
+	}
+	p, err := a.verify(cred)
+	if err == nil {
+		a.limiter.succeeded(addr, sum)
+		return p, nil
+	}
+	if wait, locked := a.limiter.failed(r.Context(), addr); locked {
+		return Principal{}, &RateLimitedError{RetryAfter: wait}
+	}
+	return Principal{}, err
+}
+
+// verify checks one credential: an officer token or an API key.
+func (a *Authenticator) verify(cred string) (Principal, error) {
 	if strings.Count(cred, ".") == 2 {
 		return a.VerifyToken(cred)
 	}
