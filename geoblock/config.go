@@ -91,8 +91,10 @@ const defaultPolicyURL = "/_gateway/blocked"
 // Config is the `geoblock` section: who is refused, and what bypasses it.
 type Config struct {
 	// Countries are ISO 3166-1 alpha-2 codes and the aliases EU (27 member
-	// states), EEA (EU + IS, LI, NO) and GDPR (EEA + GB, CH), case
-	// insensitive. Default [EEA]. An explicitly empty list blocks nobody.
+	// states and the EU territories with codes of their own: AX, GF, GP,
+	// MQ, RE, YT, MF), EEA (EU + IS, LI, NO) and GDPR (EEA + GB, CH and
+	// GI, JE, GG, IM), case insensitive (see countries.go for the legal
+	// basis). Default [EEA]. An explicitly empty list is refused.
 	Countries []string `yaml:"countries"`
 	// Unknown is what happens when no country is known for the client (not
 	// in the database, or the lookup failed): allow (default) or block.

@@ -48,10 +48,10 @@ func TestAliases(t *testing.T) {
 		want      int
 		in, out   []string
 	}{
-		{[]string{"EU"}, 27, []string{"DE", "FR", "SE", "IE", "HR", "CY", "MT"}, []string{"NO", "IS", "LI", "GB", "CH", "US"}},
-		{[]string{"EEA"}, 30, []string{"DE", "NO", "IS", "LI"}, []string{"GB", "CH", "AX"}},
-		{[]string{"GDPR"}, 32, []string{"DE", "NO", "GB", "CH"}, []string{"US", "TR", "UA"}},
-		{[]string{"eu", "us", "EU", " Gb "}, 29, []string{"US", "GB", "AT"}, []string{"NO"}},
+		{[]string{"EU"}, 34, []string{"DE", "FR", "SE", "IE", "HR", "CY", "MT", "AX", "RE"}, []string{"NO", "IS", "LI", "GB", "CH", "US", "GL", "FO", "BL", "PF", "GI"}},
+		{[]string{"EEA"}, 37, []string{"DE", "NO", "IS", "LI", "AX", "GF"}, []string{"GB", "CH", "SJ", "GI"}},
+		{[]string{"GDPR"}, 43, []string{"DE", "NO", "GB", "CH", "GI", "JE", "GG", "IM", "YT"}, []string{"US", "TR", "UA", "FO"}},
+		{[]string{"eu", "us", "EU", " Gb "}, 36, []string{"US", "GB", "AT", "MF"}, []string{"NO"}},
 	}
 	empty := Config{Countries: []string{}}
 	empty.SetDefaults()
@@ -81,8 +81,8 @@ func TestAliases(t *testing.T) {
 	}
 	// The member lists themselves: no duplicates, all ISO.
 	all := aliasMembers("GDPR")
-	if len(all) != 32 || len(slices.Compact(slices.Sorted(slices.Values(all)))) != 32 {
-		t.Errorf("GDPR members = %v, want 32 distinct", all)
+	if len(all) != 43 || len(slices.Compact(slices.Sorted(slices.Values(all)))) != 43 {
+		t.Errorf("GDPR members = %v, want 43 distinct", all)
 	}
 	for _, c := range all {
 		if _, ok := isoString(c); !ok {
