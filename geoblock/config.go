@@ -328,6 +328,12 @@ func (p *Policy) ReportOnly() bool { return p.report }
 // BlocksUnknown reports whether an unknown country is blocked.
 func (p *Policy) BlocksUnknown() bool { return p.unknownBlock }
 
+// Exempts reports whether the geo-block lets path through whatever the
+// country (an exempt_paths entry or the policy page), by the same rule the
+// Blocker applies; configuration checks use it to find exemptions that
+// cover the whole site or a checkout.
+func (p *Policy) Exempts(path string) bool { return p.exempt(path) }
+
 func (p *Policy) exempt(path string) bool {
 	if p.policyPath != "" && path == p.policyPath {
 		return true

@@ -31,6 +31,10 @@ func TestCheckConfig(t *testing.T) {
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(good, []byte("listen: \":9080\"\n"), 0o600)
 	os.WriteFile(bad, []byte("listen: \"nope\"\ngeoblock_typo: 1\n"), 0o600)
+	risky := filepath.Join(dir, "risky.yaml")
+	acked := filepath.Join(dir, "acked.yaml")
+	os.WriteFile(risky, []byte("trusted_proxies: [0.0.0.0/0]\ngeoblock:\n  exempt_paths: [\"/\"]\n"), 0o600)
+	os.WriteFile(acked, []byte("trusted_proxies: [0.0.0.0/0]\nacknowledge_risks: [trusted_proxies_public_range]\n"), 0o600)
 
 	tests := []struct {
 		name     string
@@ -45,6 +49,11 @@ func TestCheckConfig(t *testing.T) {
 		{"unknown key", []string{"check-config", "-config", bad}, nil, 2, "", "geoblock_typo"},
 		{"bad env value", []string{"check-config"}, map[string]string{"GATEWAY_LISTEN": "nope"}, 2, "", `listen: "nope": must be host:port`},
 		{"missing file", []string{"check-config", "-config", filepath.Join(dir, "none.yaml")}, nil, 2, "", "no such file"},
+		{"trusted everyone refused", []string{"check-config", "-config", risky}, nil, 2, "", `trusted_proxies: "0.0.0.0/0": trusts more public address space`},
+		{"whole-site exemption refused", []string{"check-config", "-config", risky}, nil, 2, "", `geoblock.exempt_paths: "/": exempts every path from the geo-block, so it blocks nobody (use mode: report to observe without blocking); refused unless acknowledge_risks lists exempt_paths_whole_site`},
+		{"trusted everyone from env refused", []string{"check-config"}, map[string]string{"GATEWAY_TRUSTED_PROXIES": "::/0"}, 2, "", "refused unless acknowledge_risks lists trusted_proxies_public_range"},
+		{"acknowledged still warned", []string{"check-config", "-config", acked}, nil, 0, "configuration OK", `WARNING: trusted_proxies = "0.0.0.0/0": trusts more public address space than a /8`},
+		{"default warns about unknown allow", []string{"check-config", "-config", good}, nil, 0, "configuration OK", "WARNING: geoblock.unknown = \"allow\""},
 		{"unknown command", []string{"frobnicate"}, nil, 2, "", `unknown command "frobnicate"`},
 		{"stray argument", []string{"version", "extra"}, nil, 2, "", `unexpected argument "extra"`},
 		{"version", []string{"version"}, nil, 0, "gateway dev", ""},

@@ -66,6 +66,9 @@ func checkConfigCmd(ctx context.Context, e *cmdEnv) error {
 	if emb := cfg.Embedded(); emb.Any() {
 		fmt.Fprintf(e.stdout, "embedded: %s\n", strings.Join(embeddedList(emb), ", "))
 	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(e.stderr, "WARNING: %s\n", w)
+	}
 	return nil
 }
 
@@ -92,6 +95,9 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 	}
 	logger := newLogger(e.stderr, cfg.Log)
 	logger.Info("starting", "version", versionString(), "config", cfg.Redacted())
+	for _, w := range cfg.Warnings() {
+		logger.Warn("dangerous configuration", "risk", w.Name, "key", w.Key, "value", w.Value, "detail", w.Message, "acknowledged", w.Refused)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -299,6 +305,13 @@ func printBanner(w io.Writer, cfg *config.Config, emb config.Embedded, gw *gatew
 		}
 		b.WriteString(" Set redis.url, s3.*, geoip.country_db and upstream for production.\n")
 		b.WriteString("==================================================================\n")
+	}
+	if ws := cfg.Warnings(); len(ws) > 0 {
+		b.WriteString("\n!!! DANGEROUS CONFIGURATION:\n")
+		for _, w := range ws {
+			b.WriteString("!!!   " + w.String() + "\n")
+		}
+		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, " storefront (public):  %s/\n", pub)
 	fmt.Fprintf(&b, " upstream:             %s\n", upstream)

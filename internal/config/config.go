@@ -48,6 +48,11 @@ type Config struct {
 	// they are forwarded. Empty with the demo storefront: its checkout.
 	Intercept []screening.InterceptRoute `yaml:"intercept"`
 
+	// AcknowledgeRisks lists the dangerous settings (see Risks) the
+	// operator means: a refused one is then accepted, and still warned
+	// about at every start.
+	AcknowledgeRisks []string `yaml:"acknowledge_risks"`
+
 	// generated lists the secrets SetDefaults made up for the zero-config
 	// mode, so that start-up can say so.
 	generated []string
@@ -215,6 +220,7 @@ func (c *Config) Validate() error {
 		}
 		routes[r.Method+" "+r.Path] = i
 	}
+	errs = append(errs, c.validateRisks()...)
 	return joinSorted(errs)
 }
 
