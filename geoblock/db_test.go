@@ -50,12 +50,12 @@ func TestCountry(t *testing.T) {
 		{"GeoIP2-Country continent only", geoIP2Country, "2a02:d500::1", Location{Found: true}},
 		{"GeoIP2-City continent only", geoIP2City, "2a02:d500::1", Location{Found: true}},
 		// Flat country_code records, no IPv4 aliases in the file itself.
-		{"geo-whois flat", geoWhois, "89.160.20.112", Location{Country: "SE", Found: true}},
-		{"geo-whois 1.1.1.1", geoWhois, "1.1.1.1", Location{Country: "AU", Found: true}},
-		{"geo-whois mapped is unmapped", geoWhois, "::ffff:1.1.1.1", Location{Country: "AU", Found: true}},
-		{"geo-whois private", geoWhois, "10.0.0.1", Location{}},
-		{"geo-whois loopback v6", geoWhois, "::1", Location{}},
-		{"iptoasn 1.1.1.1", ipToASNCountry, "1.1.1.1", Location{Country: "US", Found: true}},
+		{"geo-whois flat", geoWhoisDB(t), "89.160.20.112", Location{Country: "SE", Found: true}},
+		{"geo-whois 1.1.1.1", geoWhoisDB(t), "1.1.1.1", Location{Country: "AU", Found: true}},
+		{"geo-whois mapped is unmapped", geoWhoisDB(t), "::ffff:1.1.1.1", Location{Country: "AU", Found: true}},
+		{"geo-whois private", geoWhoisDB(t), "10.0.0.1", Location{}},
+		{"geo-whois loopback v6", geoWhoisDB(t), "::1", Location{}},
+		{"iptoasn 1.1.1.1", ipToASNDB(t), "1.1.1.1", Location{Country: "US", Found: true}},
 		{"invalid address", geoIP2Country, "", Location{}},
 	}
 	for _, db := range []string{geoIP2Country, geoLite2Cntry, geoIP2City, geoLite2City} {
@@ -249,7 +249,7 @@ func TestOpenDBRefuses(t *testing.T) {
 		{"ASN as country", GeoIPConfig{CountryDB: asnDB}, "wrong kind of database"},
 		{"anonymous as country", GeoIPConfig{CountryDB: anonymousIPDB}, "wrong kind of database"},
 		{"country as ASN", GeoIPConfig{CountryDB: geoIP2Country, ASNDB: geoIP2Country}, "no asn record"},
-		{"country as anonymous", GeoIPConfig{CountryDB: geoIP2Country, AnonymousIPDB: geoWhois}, "no anonymous_ip record"},
+		{"country as anonymous", GeoIPConfig{CountryDB: geoIP2Country, AnonymousIPDB: geoWhoisDB(t)}, "no anonymous_ip record"},
 		{"garbage ASN", GeoIPConfig{CountryDB: geoIP2Country, ASNDB: garbage}, "opening asn database"},
 	}
 	for _, tt := range tests {
@@ -347,7 +347,7 @@ func TestReload(t *testing.T) {
 	}
 
 	// Swap in B by atomic rename.
-	replace(t, readFile(t, geoWhois), path)
+	replace(t, readFile(t, geoWhoisDB(t)), path)
 	d.reloadIfChanged()
 	if got := country("1.1.1.1"); got != "AU" {
 		t.Errorf("B: Country(1.1.1.1) = %q, want AU", got)
@@ -422,7 +422,7 @@ func TestReloadDrains(t *testing.T) {
 	d := openDB(t, GeoIPConfig{CountryDB: path})
 
 	held := d.country.acquire() // what a lookup in flight holds
-	replace(t, readFile(t, geoWhois), path)
+	replace(t, readFile(t, geoWhoisDB(t)), path)
 	d.reloadIfChanged()
 
 	var rec countryRecord
@@ -440,7 +440,7 @@ func TestReloadDrains(t *testing.T) {
 func TestOverwriteInPlace(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	path := copyFile(t, geoWhois, dir, "country.mmdb")
+	path := copyFile(t, geoWhoisDB(t), dir, "country.mmdb")
 	d := openDB(t, GeoIPConfig{CountryDB: path})
 	if err := os.Truncate(path, 0); err != nil {
 		t.Fatal(err)
@@ -452,7 +452,7 @@ func TestOverwriteInPlace(t *testing.T) {
 	// The empty file cannot be opened; writing the database back in place
 	// (same inode, new size and mtime) is picked up by the next round.
 	d.reloadIfChanged()
-	if err := os.WriteFile(path, readFile(t, geoWhois), 0o644); err != nil {
+	if err := os.WriteFile(path, readFile(t, geoWhoisDB(t)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	d.reloadIfChanged()
@@ -467,7 +467,7 @@ func TestConcurrentReload(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	a := copyFile(t, geoIP2Country, dir, "a.mmdb")
-	b := copyFile(t, geoWhois, dir, "b.mmdb")
+	b := copyFile(t, geoWhoisDB(t), dir, "b.mmdb")
 	path := filepath.Join(dir, "country.mmdb")
 	if err := os.Link(a, path); err != nil {
 		t.Fatal(err)
@@ -571,7 +571,7 @@ func TestRun(t *testing.T) {
 			d.Run(ctx)
 			close(done)
 		}()
-		replace(t, readFile(t, geoWhois), path)
+		replace(t, readFile(t, geoWhoisDB(t)), path)
 		time.Sleep(59 * time.Second) // fake clock: not yet
 		synctest.Wait()
 		if loc, _ := d.Country(netip.MustParseAddr("1.1.1.1")); loc.Country != "" {
@@ -612,7 +612,7 @@ func TestClose(t *testing.T) {
 }
 
 func TestCountryAllocs(t *testing.T) {
-	d := openDB(t, GeoIPConfig{CountryDB: geoWhois})
+	d := openDB(t, GeoIPConfig{CountryDB: geoWhoisDB(t)})
 	ip := netip.MustParseAddr("89.160.20.112")
 	d.Country(ip) // warm the string cache
 	if n := testing.AllocsPerRun(200, func() { d.Country(ip) }); n > 1 {

@@ -20,20 +20,32 @@ import (
 	"github.com/vpsgate/gateway/internal/testenv"
 )
 
-// Shared test data (see shared/testdata/README.md): relative to this package.
+// MaxMind's test databases, copied into testdata/ (see testdata/README.md).
 const (
-	maxmindDir     = "../../shared/testdata/maxmind/"
-	geoIP2Country  = maxmindDir + "GeoIP2-Country-Test.mmdb"
-	geoLite2Cntry  = maxmindDir + "GeoLite2-Country-Test.mmdb"
-	geoIP2City     = maxmindDir + "GeoIP2-City-Test.mmdb"
-	geoLite2City   = maxmindDir + "GeoLite2-City-Test.mmdb"
-	geoIP2Ent      = maxmindDir + "GeoIP2-Enterprise-Test.mmdb"
-	anonymousIPDB  = maxmindDir + "GeoIP2-Anonymous-IP-Test.mmdb"
-	asnDB          = maxmindDir + "GeoLite2-ASN-Test.mmdb"
-	ispDB          = maxmindDir + "GeoIP2-ISP-Test.mmdb"
-	geoWhois       = "../../shared/testdata/geo/geo-whois-asn-country.mmdb"
-	ipToASNCountry = "../../shared/testdata/geo/iptoasn-country.mmdb"
+	maxmindDir    = "testdata/"
+	geoIP2Country = maxmindDir + "GeoIP2-Country-Test.mmdb"
+	geoLite2Cntry = maxmindDir + "GeoLite2-Country-Test.mmdb"
+	geoIP2City    = maxmindDir + "GeoIP2-City-Test.mmdb"
+	geoLite2City  = maxmindDir + "GeoLite2-City-Test.mmdb"
+	geoIP2Ent     = maxmindDir + "GeoIP2-Enterprise-Test.mmdb"
+	anonymousIPDB = maxmindDir + "GeoIP2-Anonymous-IP-Test.mmdb"
+	asnDB         = maxmindDir + "GeoLite2-ASN-Test.mmdb"
+	ispDB         = maxmindDir + "GeoIP2-ISP-Test.mmdb"
 )
+
+// geoWhoisDB and ipToASNDB write small databases in the format of the free
+// ip-location-db files (flat country_code records, no IPv4 aliases) with
+// the answers the real ones give for the addresses the tests ask about. The
+// real 13 MB files stay in ../shared/testdata, read by benchmarks only.
+func geoWhoisDB(t testing.TB) string {
+	t.Helper()
+	return writeTemp(t, testenv.FlatCountryDB(t, testenv.GeoWhoisNetworks(), 0))
+}
+
+func ipToASNDB(t testing.TB) string {
+	t.Helper()
+	return writeTemp(t, testenv.FlatCountryDB(t, testenv.IPToASNNetworks(), 0))
+}
 
 func openDB(t testing.TB, cfg GeoIPConfig) *DB {
 	t.Helper()

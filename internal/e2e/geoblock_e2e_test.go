@@ -28,12 +28,9 @@ import (
 	"github.com/vpsgate/gateway/internal/testenv"
 )
 
-// Test databases (see ../../../shared/testdata/README.md and geo/README.md).
-const (
-	maxmindCountryDB = "../../../shared/testdata/maxmind/GeoIP2-Country-Test.mmdb"
-	geoWhoisDB       = "../../../shared/testdata/geo/geo-whois-asn-country.mmdb"
-	ipToASNDB        = "../../../shared/testdata/geo/iptoasn-country.mmdb"
-)
+// maxmindCountryDB is MaxMind's test database, in the repository (see
+// geoblock/testdata/README.md).
+const maxmindCountryDB = "../../geoblock/testdata/GeoIP2-Country-Test.mmdb"
 
 const (
 	// startTimeout bounds how long the gateway may take to answer /readyz.
@@ -716,14 +713,23 @@ func ask(ctx context.Context, client *http.Client, base, ip string) (answer, err
 // rename while four clients keep asking, and checks that every answer is
 // either the old database's or the new one's: no failed request, no third
 // answer, and for each client never the old answer again once it has seen
-// the new one. The databases are the two full-size real-world files (about
-// 1M and 0.4M networks), which disagree on the addresses probed.
+// the new one. The databases have the format of the real-world
+// geo-whois-asn-country and iptoasn-country files and their answers for the
+// addresses probed (they disagree), with 65536 more networks each so that
+// opening one takes a while (testenv.FlatCountryDB; the real 13 MB files
+// stay outside the repository).
 func TestGeoblockReloadUnderLoad(t *testing.T) {
 	up := startUpstream(t)
 	dir := t.TempDir()
-	live := copyDB(t, geoWhoisDB, dir, "country.mmdb")
+	live := filepath.Join(dir, "country.mmdb")
+	if err := os.WriteFile(live, testenv.FlatCountryDB(t, testenv.GeoWhoisNetworks(), 1<<16), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// Staged in the same directory, so the rename is atomic.
-	staged := copyDB(t, ipToASNDB, dir, "country.mmdb.new")
+	staged := filepath.Join(dir, "country.mmdb.new")
+	if err := os.WriteFile(staged, testenv.FlatCountryDB(t, testenv.IPToASNNetworks(), 1<<16), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	gw := startGateway(t, map[string]string{
 		"GATEWAY_UPSTREAM":              up.URL,
 		"GATEWAY_TRUSTED_PROXIES":       "127.0.0.1",
@@ -734,9 +740,9 @@ func TestGeoblockReloadUnderLoad(t *testing.T) {
 	client := newClient()
 	t.Cleanup(client.CloseIdleConnections)
 
-	// Answers pinned to the files' exact bytes (sha256 in
-	// shared/testdata/geo/README.md): geo-whois-asn-country says FR and AU,
-	// iptoasn-country US for both; both say GB for the control.
+	// The real files' answers (shared/testdata/geo/README.md):
+	// geo-whois-asn-country says FR and AU, iptoasn-country US for both;
+	// both say GB for the control.
 	blocked := answer{status: http.StatusUnavailableForLegalReasons}
 	probes := []struct {
 		ip       string

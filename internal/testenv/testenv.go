@@ -37,6 +37,11 @@ const (
 	// EnvMinIOServer is the path of a minio binary, for tests that run
 	// their own MinIO server.
 	EnvMinIOServer = "GATEWAY_TEST_MINIO_SERVER"
+	// EnvSharedTestdata is the shared/testdata directory that holds the
+	// large real-world files only benchmarks read. Unset: the
+	// shared/testdata beside the repository (../shared/testdata from the
+	// module root), when there is one.
+	EnvSharedTestdata = "GATEWAY_TEST_SHARED_TESTDATA"
 )
 
 // opTimeout bounds every call this package makes to a server, so that a
