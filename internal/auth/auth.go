@@ -1,7 +1,10 @@
 // Package auth decides who is calling the admin API: storefronts with API
 // keys (stored only as SHA-256 hashes in the configuration) and compliance
 // officers with short-lived JWTs signed by the gateway (HS256 only; the
-// algorithm is pinned so a token cannot choose how it is checked).
+// algorithm is pinned so a token cannot choose how it is checked; iat is
+// required and the lifetime bounded by auth.token_max_ttl). Failed
+// authentications are limited per client address by a Limiter shared
+// through Redis (see Limiter for the rule, docs/SECURITY.md for the why).
 package auth
 
 import (
