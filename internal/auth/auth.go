@@ -238,7 +238,10 @@ func New(cfg Config, now func() time.Time) (*Authenticator, error) {
 // configured key is compared, in constant time, so timing says nothing about
 // which key came close.
 func (a *Authenticator) APIKey(key string) (string, bool) {
-	sum := sha256.Sum256([]byte(key))
+	return a.apiKey(sha256.Sum256([]byte(key)))
+}
+
+func (a *Authenticator) apiKey(sum [sha256.Size]byte) (string, bool) {
 	name, found := "", 0
 	for _, k := range a.keys {
 		if subtle.ConstantTimeCompare(sum[:], k.hash) == 1 {
@@ -352,15 +355,15 @@ func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 		return Principal{}, fmt.Errorf("%w: send Authorization: Bearer <api key or token>", ErrUnauthenticated)
 	}
 	cred = strings.TrimSpace(cred)
+	sum := sha256.Sum256([]byte(cred))
 	if a.limiter == nil {
-		return a.verify(cred)
+		return a.verify(cred, sum)
 	}
 	addr := clientKey(r.RemoteAddr)
-	sum := sha256.Sum256([]byte(cred))
 	if wait, locked := a.limiter.blocked(addr, sum); locked {
 		return Principal{}, &RateLimitedError{RetryAfter: wait}
 	}
-	p, err := a.verify(cred)
+	p, err := a.verify(cred, sum)
 	if err == nil {
 		a.limiter.succeeded(addr, sum)
 		return p, nil
@@ -371,12 +374,13 @@ func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 	return Principal{}, err
 }
 
-// verify checks one credential: an officer token or an API key.
-func (a *Authenticator) verify(cred string) (Principal, error) {
+// verify checks one credential, whose SHA-256 is sum: an officer token or
+// an API key.
+func (a *Authenticator) verify(cred string, sum [sha256.Size]byte) (Principal, error) {
 	if strings.Count(cred, ".") == 2 {
 		return a.VerifyToken(cred)
 	}
-	if name, ok := a.APIKey(cred); ok {
+	if name, ok := a.apiKey(sum); ok {
 		return Principal{Name: name, Role: RoleStorefront}, nil
 	}
 	return Principal{}, fmt.Errorf("%w: unknown API key", ErrUnauthenticated)
