@@ -44,7 +44,9 @@ func demoCredentials(cfg *config.Config, emb config.Embedded) (*demoCreds, error
 		if err != nil {
 			return nil, fmt.Errorf("building demo authenticator: %w", err)
 		}
-		if d.AdminToken, err = a.Mint("demo-admin", auth.RoleAdmin, 24*time.Hour); err != nil {
+		// A day, or less when auth.token_max_ttl says so: the gateway
+		// checks the lifetime of every token it is shown, its own too.
+		if d.AdminToken, err = a.Mint("demo-admin", auth.RoleAdmin, min(24*time.Hour, cfg.Auth.TokenMaxTTL)); err != nil {
 			return nil, fmt.Errorf("minting demo admin token: %w", err)
 		}
 	}

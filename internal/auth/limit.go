@@ -218,6 +218,8 @@ func (l *Limiter) failed(ctx context.Context, addr netip.Prefix) (time.Duration,
 }
 
 func (l *Limiter) count(ctx context.Context, addr netip.Prefix) (int, time.Duration, error) {
+	// Not cancelled with the request: a guesser that hangs up at once must
+	// still be counted.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisBudget)
 	defer cancel()
 	key := l.prefix + "{" + addr.String() + "}"
