@@ -1,8 +1,10 @@
 package clientip
 
 import (
+	"errors"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -13,7 +15,7 @@ import (
 // answer with anything outside this set.
 func candidates(s string, into map[netip.Addr]bool) {
 	fields := strings.FieldsFunc(s, func(r rune) bool {
-		return strings.ContainsRune(",;=\"[] \t", r)
+		return strings.ContainsRune(",;=\"[] \t\n", r)
 	})
 	for _, f := range fields {
 		try := []string{f}
@@ -64,54 +66,144 @@ func FuzzResolve(f *testing.F) {
 		if fwd != "" {
 			req.Header["Forwarded"] = strings.Split(fwd, "\n")
 		}
-		got := r.Resolve(req)
-		if !got.IsValid() {
-			if _, ok := parseNode(remote, false); ok {
-				t.Fatalf("Resolve(%q) = invalid for a parsable peer", remote)
+		got, err := r.Resolve(req)
+		if err != nil && (got.IsValid() || !errors.Is(err, ErrUnattributable)) {
+			t.Fatalf("Resolve = %v, %v: a refusal must wrap ErrUnattributable and give no address", got, err)
+		}
+		peer, ok := parseNode(remote, false)
+		if !ok {
+			if got.IsValid() || err != nil {
+				t.Fatalf("Resolve(%q) = %v, %v for a peer that is no address", remote, got, err)
 			}
 			return
 		}
-		if got.Is4In6() || got.Zone() != "" {
+		if got.IsValid() && (got.Is4In6() || got.Zone() != "") {
 			t.Fatalf("Resolve = %v, want unmapped and zone-free", got)
 		}
-		peer, _ := parseNode(remote, false)
 		if !r.Trusted(peer) {
-			if got != peer {
-				t.Fatalf("Resolve with untrusted peer %q = %v, want the peer", remote, got)
+			if got != peer || err != nil {
+				t.Fatalf("Resolve with untrusted peer %q = %v, %v, want the peer", remote, got, err)
 			}
+			return
+		}
+		// The header the resolver walks: pinned, or in auto mode
+		// X-Forwarded-For when it has content, else Forwarded.
+		walked := r.header
+		if walked == HeaderAuto {
+			walked = HeaderForwarded
+			if hasContent(req.Header["X-Forwarded-For"]) {
+				walked = HeaderXForwardedFor
+			}
+		}
+		value := fwd
+		if walked == HeaderXForwardedFor {
+			value = xff
+		}
+		if !hasContent(strings.Split(value, "\n")) {
+			if got != peer || err != nil {
+				t.Fatalf("Resolve(%q, no walked header) = %v, %v, want the peer", remote, got, err)
+			}
+			return
+		}
+		// A header was present: a refusal, or an address written in that
+		// header, never the trusted peer's address taken from RemoteAddr.
+		if err != nil {
 			return
 		}
 		seen := map[netip.Addr]bool{}
-		candidates(remote, seen)
-		candidates(xff, seen)
-		candidates(fwd, seen)
+		candidates(value, seen)
 		if !seen[got] {
-			t.Fatalf("Resolve(%q, xff %q, fwd %q) = %v, which is not in the input", remote, xff, fwd, got)
+			t.Fatalf("Resolve(%q, xff %q, fwd %q) = %v, which is not in the walked header", remote, xff, fwd, got)
 		}
 	})
 }
 
-func FuzzForwardedFor(f *testing.F) {
+func FuzzParseElement(f *testing.F) {
 	for _, s := range []string{
 		`for=192.0.2.60;proto=http;by=203.0.113.43`,
 		`for="[2001:db8:cafe::17]:4711"`,
 		`for=unknown`, `for="_gazonk"`, `For="[2001:db8::1]";for=1.2.3.4`,
-		`for=""`, `for="[::1]:_x"`, `=;;;=`, `for="\"`,
+		`for=""`, `for="[::1]:_x"`, `=;;;=`, `for="\"`, `for=1.2.3.4;host="a\"b";proto=HTTPS`,
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, elem string) {
-		ip, ok := forwardedFor(elem)
-		if !ok {
-			if ip.IsValid() {
-				t.Fatalf("forwardedFor(%q) = %v, false: want zero Addr on failure", elem, ip)
+		e, reason := parseElement(elem)
+		if reason != "" {
+			if e.addr.IsValid() {
+				t.Fatalf("parseElement(%q) = %v, %q: want zero element on failure", elem, e.addr, reason)
 			}
 			return
 		}
 		seen := map[netip.Addr]bool{}
 		candidates(elem, seen)
-		if !seen[ip] {
-			t.Fatalf("forwardedFor(%q) = %v, not in the input", elem, ip)
+		if !seen[e.addr] {
+			t.Fatalf("parseElement(%q) = %v, not in the input", elem, e.addr)
+		}
+		// What the gateway writes from it reads back the same.
+		host := ""
+		if PlainHost(e.host) {
+			host = e.host
+		}
+		out := FormatForwarded(e.addr, PlainProto(e.proto), host)
+		back, reason := parseElement(out)
+		if reason != "" || back.addr != e.addr || back.host != host || back.proto != PlainProto(e.proto) {
+			t.Fatalf("parseElement(FormatForwarded(%v, %q, %q) = %s) = %+v, %q", e.addr, PlainProto(e.proto), host, out, back, reason)
+		}
+	})
+}
+
+// FuzzFormatForwarded: whatever host and proto it is given, the element the
+// gateway writes is one element naming exactly the client it decided on;
+// plain values read back unchanged.
+func FuzzFormatForwarded(f *testing.F) {
+	f.Add([]byte{192, 0, 2, 7}, "https", "shop.example:8443")
+	f.Add(netip.MustParseAddr("2001:db8::1").AsSlice(), "http", "[2001:db8::2]:80")
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 1, 2, 3, 4}, `"`, `a", for=6.6.6.6;x="`)
+	f.Fuzz(func(t *testing.T, b []byte, proto, host string) {
+		ip, ok := netip.AddrFromSlice(b)
+		if !ok {
+			return
+		}
+		for _, s := range []string{proto, host} {
+			if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) {
+				return // not a header value; net/http refuses it
+			}
+		}
+		out := FormatForwarded(ip, proto, host)
+		bounds, ok := splitQuoted(out, ',', nil)
+		if !ok || len(bounds) != 2 {
+			t.Fatalf("FormatForwarded(%v, %q, %q) = %s: not exactly one element", ip, proto, host, out)
+		}
+		e, reason := parseElement(out)
+		if reason != "" || e.addr != ip.Unmap() {
+			t.Fatalf("parseElement(FormatForwarded(%v, %q, %q) = %s) = %v, %q", ip, proto, host, out, e.addr, reason)
+		}
+		if PlainHost(host) && e.host != host {
+			t.Fatalf("FormatForwarded host %q read back as %q", host, e.host)
+		}
+		if p := PlainProto(proto); p != "" && PlainProto(e.proto) != p {
+			t.Fatalf("FormatForwarded proto %q read back as %q", proto, e.proto)
+		}
+	})
+}
+
+// FuzzPlainHost: what PlainHost accepts, net/url reads as exactly that host,
+// with no user info, path, query or list separator in it.
+func FuzzPlainHost(f *testing.F) {
+	for _, s := range []string{"shop.example", "shop.example:8443", "[2001:db8::1]:443", "192.0.2.1", "a@b", "a,b", "[::1", "x:99999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		if !PlainHost(h) {
+			return
+		}
+		u, err := url.Parse("http://" + h + "/p")
+		if err != nil || u.Host != h || u.User != nil || u.Path != "/p" || u.RawQuery != "" {
+			t.Fatalf("PlainHost(%q) = true, but url.Parse reads %+v, %v", h, u, err)
+		}
+		if strings.ContainsAny(h, ",;\"\\ \t@/?#_") {
+			t.Fatalf("PlainHost(%q) = true for a value with a separator", h)
 		}
 	})
 }
