@@ -133,9 +133,7 @@ func (r *Resolver) Trusted(ip netip.Addr) bool {
 
 // Client is what a Resolver decided about a request.
 type Client struct {
-	// Addr is the client address: unmapped, without zone. It is the
-	// invalid netip.Addr only when RemoteAddr itself is not an address (a
-	// Unix socket).
+	// Addr is the client address: unmapped, without zone.
 	Addr netip.Addr
 	// PeerTrusted reports whether the socket peer is a trusted proxy.
 	PeerTrusted bool
@@ -160,7 +158,7 @@ var ErrUnattributable = errors.New("the client address cannot be attributed")
 // attributed. Its text names the header and the problem, never the value
 // (which holds client addresses and whatever else a client wrote).
 type ChainError struct {
-	Header string // "X-Forwarded-For" or "Forwarded"
+	Header string // "X-Forwarded-For", "Forwarded", or "RemoteAddr"
 	Reason string
 }
 
@@ -179,6 +177,7 @@ const (
 	reasonHidden       = "an unknown or obfuscated node where the client was expected"
 	reasonRepeated     = "a parameter repeated in one element"
 	reasonSyntax       = "a parameter that is not token=value"
+	reasonPeer         = "the socket peer is not an IP address"
 )
 
 func xffError(reason string) error { return &ChainError{Header: "X-Forwarded-For", Reason: reason} }
@@ -198,7 +197,9 @@ func (r *Resolver) Resolve(req *http.Request) (netip.Addr, error) {
 func (r *Resolver) resolve(req *http.Request) (Client, error) {
 	peer, ok := parseNode(req.RemoteAddr, false)
 	if !ok {
-		return Client{}, nil
+		// A Unix socket or a handler called without a connection: no
+		// address to judge, and none to fall back to.
+		return Client{}, &ChainError{Header: "RemoteAddr", Reason: reasonPeer}
 	}
 	if !r.Trusted(peer) {
 		return Client{Addr: peer}, nil

@@ -85,8 +85,8 @@ func TestResolve(t *testing.T) {
 			hdr: map[string][]string{"X-Forwarded-For": {"81.2.69.142, ::ffff:10.3.3.3"}}, want: "81.2.69.142"},
 		{name: "peer with zone", remote: "[fe80::1%eth0]:1", want: "fe80::1"},
 		{name: "peer without port", remote: "198.51.100.1", want: "198.51.100.1"},
-		{name: "unix socket peer", remote: "@", want: ""},
-		{name: "empty peer", remote: "", want: ""},
+		{name: "unix socket peer", remote: "@", want: refused},
+		{name: "empty peer", remote: "", want: refused},
 		{name: "XFF blank counts as absent", remote: "10.0.0.2:1",
 			hdr: map[string][]string{"X-Forwarded-For": {" ", "\t"}}, want: "10.0.0.2"},
 

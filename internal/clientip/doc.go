@@ -38,6 +38,8 @@
 //     ("_hidden"), a for= with a quoted-pair, a parameter that is not
 //     token=value, and a parameter repeated in one element.
 //
+// A RemoteAddr that is not an IP address (a Unix socket) is refused too.
+//
 // Elements left of the client are the client's own writing and are not
 // read: "garbage, 198.51.100.7" from a trusted proxy is 198.51.100.7. A
 // header that is absent or blank (only whitespace) counts as absent, and a

@@ -72,8 +72,8 @@ func FuzzResolve(f *testing.F) {
 		}
 		peer, ok := parseNode(remote, false)
 		if !ok {
-			if got.IsValid() || err != nil {
-				t.Fatalf("Resolve(%q) = %v, %v for a peer that is no address", remote, got, err)
+			if err == nil {
+				t.Fatalf("Resolve(%q) = %v, nil for a peer that is no address, want a refusal", remote, got)
 			}
 			return
 		}
