@@ -85,8 +85,9 @@ func TestForwardingHeadersToStorefront(t *testing.T) {
 	tests := []struct {
 		name string
 		hdr  http.Header
-		// untrusted: the gateway trusts no proxy; the others: it trusts
-		// 127.0.0.1 with forwarded_header auto, x-forwarded-for, forwarded.
+		// untrusted: the gateway trusts no proxy (in every mode); the
+		// others: it trusts 127.0.0.1 with forwarded_header auto,
+		// x-forwarded-for, forwarded.
 		untrusted, auto, xff, fwd forwardingOutcome
 	}{
 		{name: "no forwarding headers", untrusted: peer, auto: peer, xff: peer, fwd: peer},
@@ -160,7 +161,9 @@ func TestForwardingHeadersToStorefront(t *testing.T) {
 		pick    func(i int) forwardingOutcome
 	}
 	gws := []gw{
-		{"untrusted", nil, "auto", func(i int) forwardingOutcome { return tests[i].untrusted }},
+		{"untrusted/auto", nil, "auto", func(i int) forwardingOutcome { return tests[i].untrusted }},
+		{"untrusted/x-forwarded-for", nil, "x-forwarded-for", func(i int) forwardingOutcome { return tests[i].untrusted }},
+		{"untrusted/forwarded", nil, "forwarded", func(i int) forwardingOutcome { return tests[i].untrusted }},
 		{"trusted/auto", []string{"127.0.0.1"}, "auto", func(i int) forwardingOutcome { return tests[i].auto }},
 		{"trusted/x-forwarded-for", []string{"127.0.0.1"}, "x-forwarded-for", func(i int) forwardingOutcome { return tests[i].xff }},
 		{"trusted/forwarded", []string{"127.0.0.1"}, "forwarded", func(i int) forwardingOutcome { return tests[i].fwd }},
@@ -276,4 +279,39 @@ func isSafeRequestID(s string) bool {
 		return false
 	}
 	return strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == ""
+}
+
+// TestRefusalBeforeGeoblock: a chain that cannot be attributed is answered
+// before the geo-block, the customer pages or interception see the request
+// (they would judge the request by some address, and there is none).
+func TestRefusalBeforeGeoblock(t *testing.T) {
+	up := newRecordingUpstream(t)
+	var inner atomic.Int64
+	count := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			inner.Add(1)
+			next.ServeHTTP(w, r)
+		})
+	}
+	pub, _ := startGateway(t, Config{TrustedProxies: []string{"127.0.0.1"}}, Deps{
+		Upstream:  mustURL(t, up.srv.URL),
+		Geoblock:  func(next http.Handler) (http.Handler, error) { return count(next), nil },
+		Customer:  count(http.NotFoundHandler()),
+		Intercept: count,
+	})
+	for _, path := range []string{"/", "/checkout", "/_gateway/blocked"} {
+		req, _ := http.NewRequest("POST", pub+path, strings.NewReader("country=US"))
+		req.Header.Set("Forwarded", `for="x, for=198.51.100.7`)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("POST %s = %d, want 400", path, resp.StatusCode)
+		}
+	}
+	if n := inner.Load(); n != 0 || up.hits.Load() != 0 {
+		t.Errorf("inner handlers ran %d times, the storefront %d times: want neither", n, up.hits.Load())
+	}
 }
