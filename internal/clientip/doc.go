@@ -41,8 +41,12 @@
 // A RemoteAddr that is not an IP address (a Unix socket) is refused too.
 //
 // Elements left of the client are the client's own writing and are not
-// read: "garbage, 198.51.100.7" from a trusted proxy is 198.51.100.7. A
-// header that is absent or blank (only whitespace) counts as absent, and a
+// read: "garbage, 198.51.100.7" from a trusted proxy is 198.51.100.7. Each
+// header line is split on its own, so a quote left open in the client's
+// line cannot swallow the proxy's line after it. Accepted although RFC 7239
+// wants them quoted: a bare IPv6 address or port in for= (proxies
+// configured as for=$remote_addr write them; they split nothing). A header
+// that is absent or blank (only spaces and tabs) counts as absent, and a
 // trusted peer that sent none is itself the client (a health check from the
 // load balancer). The fuzz tests check the resulting property: when a
 // trusted peer sent a (non-blank) header, the answer is an address written
