@@ -604,15 +604,23 @@ func validPort(p string, obf bool) bool {
 		}
 		return len(p) > 1
 	}
-	if len(p) > 5 {
+	return numericPort(p)
+}
+
+// numericPort reports whether p is a decimal port number, 0 to 65535, of at
+// most five digits.
+func numericPort(p string) bool {
+	if p == "" || len(p) > 5 {
 		return false
 	}
+	n := 0
 	for i := 0; i < len(p); i++ {
 		if p[i] < '0' || p[i] > '9' {
 			return false
 		}
+		n = n*10 + int(p[i]-'0')
 	}
-	return true
+	return n <= 65535
 }
 
 // trimOWS trims optional whitespace (SP and HTAB, RFC 9110 §5.6.3).

@@ -132,20 +132,7 @@ func PlainHost(h string) bool {
 			}
 		}
 	}
-	if port == "" {
-		return true
-	}
-	if len(port) > 5 {
-		return false
-	}
-	n := 0
-	for i := 0; i < len(port); i++ {
-		if port[i] < '0' || port[i] > '9' {
-			return false
-		}
-		n = n*10 + int(port[i]-'0')
-	}
-	return n <= 65535
+	return port == "" || numericPort(port)
 }
 
 // FormatForwarded writes an RFC 7239 Forwarded element for one hop: for=

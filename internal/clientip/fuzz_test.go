@@ -231,3 +231,70 @@ func FuzzParseNode(f *testing.F) {
 		}
 	})
 }
+
+// refNode is an independent reading of one X-Forwarded-For element by
+// net/netip alone: "addr", "addr:port" or "[v6addr]:port" (ParseAddrPort,
+// with a port of at most five digits), "[v6addr]", with a zone only of
+// interface-name characters.
+func refNode(e string) (netip.Addr, bool) {
+	var a netip.Addr
+	if ap, err := netip.ParseAddrPort(e); err == nil {
+		if len(e)-strings.LastIndexByte(e, ':')-1 > 5 {
+			return netip.Addr{}, false // the documented rule: at most five digits
+		}
+		a = ap.Addr()
+	} else if b, err := netip.ParseAddr(e); err == nil {
+		a = b
+	} else if len(e) > 2 && e[0] == '[' && e[len(e)-1] == ']' {
+		b, err := netip.ParseAddr(e[1 : len(e)-1])
+		if err != nil || !b.Is6() {
+			return netip.Addr{}, false
+		}
+		a = b
+	} else {
+		return netip.Addr{}, false
+	}
+	if strings.Trim(a.Zone(), "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" {
+		return netip.Addr{}, false
+	}
+	return a.Unmap().WithZone(""), true
+}
+
+// FuzzXFFReference compares the X-Forwarded-For walk with a plain reference
+// implementation of the documented rule: the lines joined into one list,
+// walked from the right past trusted hops; an empty or unparsable element
+// reached is a refusal.
+func FuzzXFFReference(f *testing.F) {
+	for _, s := range []string{
+		"6.6.6.6, 81.2.69.142, 10.1.2.3", "[2001:db8::1]:4711, fd00::1", "81.2.69.142:99999",
+		"81.2.69.142,\n10.0.0.1", "x, 10.0.0.1", ",", "fe80::1%eth0", "[::ffff:1.2.3.4]:80", "1.2.3.4:0080",
+	} {
+		f.Add(s)
+	}
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	r := NewResolver(trusted, WithHeader(HeaderXForwardedFor))
+	f.Fuzz(func(t *testing.T, xff string) {
+		lines := strings.Split(xff, "\n")
+		if !hasContent(lines) {
+			return
+		}
+		var want netip.Addr
+		refused := false
+		elems := strings.Split(strings.Join(lines, ","), ",")
+		for i := len(elems) - 1; i >= 0; i-- {
+			a, ok := refNode(strings.Trim(elems[i], " \t"))
+			if !ok {
+				refused = true
+				break
+			}
+			want = a
+			if !r.Trusted(a) {
+				break
+			}
+		}
+		got, err := r.Resolve(&http.Request{RemoteAddr: "10.0.0.2:1", Header: http.Header{"X-Forwarded-For": lines}})
+		if refused != (err != nil) || !refused && got != want {
+			t.Fatalf("Resolve(xff %q) = %v, %v; reference: %v, refused %v", lines, got, err, want, refused)
+		}
+	})
+}

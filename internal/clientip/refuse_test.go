@@ -24,6 +24,7 @@ func TestResolveRefusesUnattributable(t *testing.T) {
 		{"obfuscated identifier", "81.2.69.142, _hidden"},
 		{"port not numeric", "81.2.69.142:http"},
 		{"port too long", "81.2.69.142:123456"},
+		{"port above 65535", "81.2.69.142:99999"},
 		{"empty port", "81.2.69.142:"},
 		{"IPv4 in brackets", "[81.2.69.142]"},
 		{"leading zeros", "081.2.69.142"},
@@ -56,6 +57,7 @@ func TestResolveRefusesUnattributable(t *testing.T) {
 		{"empty for", `for=""`},
 		{"IPv4 in brackets", `for="[81.2.69.142]"`},
 		{"port not numeric", `for="81.2.69.142:http"`},
+		{"port above 65535", `for="[2001:db8::1]:65536"`},
 		{"host name", `for=proxy.example`},
 	}
 	type tc struct {
