@@ -33,7 +33,8 @@ type Config struct {
 	// (X-Forwarded-For when present, else Forwarded), x-forwarded-for or
 	// forwarded. The proxy passes the header it does not manage through
 	// from the client, so behind a proxy that writes only Forwarded, auto
-	// would believe a client's own X-Forwarded-For: pin it to forwarded.
+	// would believe a client's own X-Forwarded-For: pin it to forwarded
+	// (which also stops believing X-Forwarded-Proto and X-Forwarded-Host).
 	ForwardedHeader string `yaml:"forwarded_header"`
 	// AdminPprof serves Go's profiler under /debug/pprof/ on the admin
 	// listener, for finding where CPU and memory go under real load.

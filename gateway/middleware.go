@@ -170,7 +170,7 @@ type accessLogMode string
 func observe(listener string, logger *slog.Logger, m *httpMetrics, mode accessLogMode, routeOf func(*http.Request) string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := requestID(r.Header.Get("X-Request-Id"))
+		id := requestID(r.Header["X-Request-Id"])
 		// One slice for both headers (the upstream logs the same id): it
 		// has no room to grow, so an Add on either side copies it.
 		idv := []string{id}
@@ -225,9 +225,17 @@ func observe(listener string, logger *slog.Logger, m *httpMetrics, mode accessLo
 	})
 }
 
-// requestID keeps a caller's id when it is a sane token (so a load balancer's
-// id ties the logs together) and makes a new one otherwise.
-func requestID(in string) string {
+// requestID keeps a caller's id when it is one sane token of 8 to 64
+// characters of [A-Za-z0-9._-] (so a load balancer's id ties the logs
+// together) and makes a new one otherwise: two lines, which a storefront
+// may join into one "a, b" value, are not one token, and anything longer or
+// wider could carry markup or header syntax into the storefront's logs and
+// pages.
+func requestID(lines []string) string {
+	in := ""
+	if len(lines) == 1 {
+		in = lines[0]
+	}
 	if n := len(in); n >= 8 && n <= 64 {
 		ok := true
 		for i := range n {

@@ -33,22 +33,7 @@ func newProxy(target *url.URL, cfg ProxyConfig, logger *slog.Logger) *httputil.R
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
-			// The incoming X-Forwarded-For survives only from trusted peers
-			// (the client IP middleware removes it otherwise); SetXForwarded
-			// appends the socket peer to it, so the chain stays honest.
-			pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
-			prevProto := pr.In.Header.Get("X-Forwarded-Proto")
-			prevHost := pr.In.Header.Get("X-Forwarded-Host")
-			pr.SetXForwarded()
-			// Behind a trusted TLS-terminating balancer, what it saw is the
-			// truth about scheme and host; those headers survive only for
-			// trusted peers.
-			if prevProto != "" {
-				pr.Out.Header.Set("X-Forwarded-Proto", prevProto)
-			}
-			if prevHost != "" {
-				pr.Out.Header.Set("X-Forwarded-Host", prevHost)
-			}
+			setForwardingHeaders(pr)
 			// The headers the gateway set on the incoming request (after
 			// removing any client copy) go out as set: ReverseProxy drops
 			// every header the client names in Connection as hop-by-hop,

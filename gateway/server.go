@@ -89,10 +89,17 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		return nil, fmt.Errorf("registering HTTP metrics: %w", err)
 	}
 	mode := accessLogMode(deps.AccessLog)
-	public = observe("public", deps.Logger, metrics, mode, publicRoute, public)
+	observed := func(h http.Handler) http.Handler {
+		return observe("public", deps.Logger, metrics, mode, publicRoute, h)
+	}
 	// The client IP is resolved once, outside observe, so the access log
-	// line reads the same address the geo-block judged.
-	public = resolver.Middleware(public)
+	// line reads the same address the geo-block judged. A chain that cannot
+	// be attributed is answered 400 there, with a request id, an access log
+	// line and metrics of its own, and nothing inside runs.
+	refuse := refuseUnattributable(deps.Logger)
+	public = resolver.Middleware(observed(public), func(w http.ResponseWriter, r *http.Request, err error) {
+		observed(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { refuse(w, r, err) })).ServeHTTP(w, r)
+	})
 	public = dropUnderscoreHeaders(public)
 	admin := observe("admin", deps.Logger, metrics, mode, adminRoute,
 		adminMux(deps.Ready, deps.Registry, deps.API, deps.Console, cfg.AdminPprof))

@@ -131,80 +131,173 @@ func (r *Resolver) Trusted(ip netip.Addr) bool {
 	return false
 }
 
+// Client is what a Resolver decided about a request.
+type Client struct {
+	// Addr is the client address: unmapped, without zone.
+	Addr netip.Addr
+	// PeerTrusted reports whether the socket peer is a trusted proxy.
+	PeerTrusted bool
+	// Header is the forwarding header that named Addr; HeaderAuto when
+	// none did (the peer is the client).
+	Header Header
+	// Proto ("http" or "https") and Host (a plain host[:port]) are what the
+	// trusted chain says the client asked for: from the Forwarded element
+	// that named the client when Forwarded decided, else from
+	// X-Forwarded-Proto and X-Forwarded-Host. Empty when the peer is not
+	// trusted, when the chain does not say, or when what it says is not a
+	// plain value (see PlainProto and PlainHost): the caller then uses what
+	// it saw itself.
+	Proto, Host string
+}
+
+// ErrUnattributable is wrapped by every refusal of Resolve: a trusted peer
+// sent a forwarding header from which the client cannot be told.
+var ErrUnattributable = errors.New("the client address cannot be attributed")
+
+// ChainError says why a forwarding header from a trusted peer cannot be
+// attributed. Its text names the header and the problem, never the value
+// (which holds client addresses and whatever else a client wrote).
+type ChainError struct {
+	Header string // "X-Forwarded-For", "Forwarded", or "RemoteAddr"
+	Reason string
+}
+
+func (e *ChainError) Error() string {
+	return e.Header + ": " + e.Reason + ": " + ErrUnattributable.Error()
+}
+
+func (e *ChainError) Unwrap() error { return ErrUnattributable }
+
+// Reasons of a ChainError.
+const (
+	reasonEmpty        = "an empty list element where a hop was expected"
+	reasonNotAddr      = "an element that is not an IP address with an optional port"
+	reasonUnterminated = "an unterminated quoted string"
+	reasonNoFor        = "an element without a for parameter"
+	reasonHidden       = "an unknown or obfuscated node where the client was expected"
+	reasonRepeated     = "a parameter repeated in one element"
+	reasonSyntax       = "a parameter that is not token=value"
+	reasonPeer         = "the socket peer is not an IP address"
+)
+
+func xffError(reason string) error { return &ChainError{Header: "X-Forwarded-For", Reason: reason} }
+func fwdError(reason string) error { return &ChainError{Header: "Forwarded", Reason: reason} }
+
 // Resolve returns the client address of req: the socket peer unless it is a
 // trusted proxy, else the first untrusted hop in the forwarding header walked
-// from the right. The result is unmapped and has no zone. It is the invalid
-// netip.Addr only when RemoteAddr itself is not an address (a Unix socket).
-func (r *Resolver) Resolve(req *http.Request) netip.Addr {
-	ip, _ := r.resolve(req)
-	return ip
+// from the right (see the package documentation for what is refused). The
+// error wraps ErrUnattributable; the address is then invalid, never the
+// proxy's own.
+func (r *Resolver) Resolve(req *http.Request) (netip.Addr, error) {
+	c, err := r.resolve(req)
+	return c.Addr, err
 }
 
-// resolve also reports whether the socket peer is trusted.
-func (r *Resolver) resolve(req *http.Request) (netip.Addr, bool) {
+// resolve decides the whole Client.
+func (r *Resolver) resolve(req *http.Request) (Client, error) {
 	peer, ok := parseNode(req.RemoteAddr, false)
 	if !ok {
-		return netip.Addr{}, false
+		// A Unix socket or a handler called without a connection: no
+		// address to judge, and none to fall back to.
+		return Client{}, &ChainError{Header: "RemoteAddr", Reason: reasonPeer}
 	}
 	if !r.Trusted(peer) {
-		return peer, false
+		return Client{Addr: peer}, nil
 	}
-	switch r.header {
-	case HeaderForwarded:
-		return r.walkForwarded(req.Header["Forwarded"], peer), true
-	case HeaderXForwardedFor:
-		return r.walkXFF(req.Header["X-Forwarded-For"], peer), true
-	}
-	if xff := req.Header["X-Forwarded-For"]; hasContent(xff) {
-		return r.walkXFF(xff, peer), true
-	}
-	return r.walkForwarded(req.Header["Forwarded"], peer), true
-}
-
-// strippedHeaders are forwarding headers an untrusted peer must not be able
-// to smuggle to anything behind the gateway.
-var strippedHeaders = [...]string{
-	"X-Forwarded-For",
-	"Forwarded",
-	"X-Real-Ip",
-	"X-Forwarded-Host",
-	"X-Forwarded-Proto",
-}
-
-// Middleware resolves the client address, stores it in the request context
-// (see FromContext) and, for requests whose socket peer is not trusted,
-// removes X-Forwarded-For, Forwarded, X-Real-IP, X-Forwarded-Host and
-// X-Forwarded-Proto so that no later handler or upstream can be fooled by
-// them.
-func (r *Resolver) Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		ip, peerTrusted := r.resolve(req)
-		if !peerTrusted {
-			for _, h := range strippedHeaders {
-				delete(req.Header, h)
-			}
+	c := Client{Addr: peer, PeerTrusted: true}
+	xff, fwd := req.Header["X-Forwarded-For"], req.Header["Forwarded"]
+	walk := r.header
+	if walk == HeaderAuto {
+		walk = HeaderForwarded
+		if hasContent(xff) {
+			walk = HeaderXForwardedFor
 		}
-		next.ServeHTTP(w, req.WithContext(NewContext(req.Context(), ip)))
+	}
+	var err error
+	switch {
+	case walk == HeaderForwarded && hasContent(fwd):
+		c.Header = HeaderForwarded
+		err = r.walkForwarded(fwd, &c)
+	case walk == HeaderXForwardedFor && hasContent(xff):
+		c.Header = HeaderXForwardedFor
+		c.Addr, err = r.walkXFF(xff)
+	}
+	if err != nil {
+		return Client{PeerTrusted: true}, err
+	}
+	// A proxy that manages Forwarded only passes X-Forwarded-Proto and
+	// X-Forwarded-Host through from the client, as it does X-Forwarded-For:
+	// with Forwarded pinned they are the client's, not the proxy's.
+	if c.Header != HeaderForwarded && r.header != HeaderForwarded {
+		c.Proto = PlainProto(single(req.Header["X-Forwarded-Proto"]))
+		if h := single(req.Header["X-Forwarded-Host"]); PlainHost(h) {
+			c.Host = h
+		}
+	}
+	return c, nil
+}
+
+// single returns the only line of a header, or "" when there are several
+// (two values would be two readings).
+func single(lines []string) string {
+	if len(lines) != 1 {
+		return ""
+	}
+	return lines[0]
+}
+
+// Middleware resolves the client address and stores it in the request
+// context (see FromContext and ClientFromContext). A request whose trusted
+// peer sent a forwarding chain that cannot be attributed goes to refuse
+// instead of next, with the error from Resolve; nil refuse answers a plain
+// 400. Before next runs, every header that claims a client address, scheme
+// or host (see IsForwardingHeader) is removed, whoever sent it: what the
+// resolver believed is in the context, and nothing behind the gateway may
+// read a different claim.
+func (r *Resolver) Middleware(next http.Handler, refuse func(http.ResponseWriter, *http.Request, error)) http.Handler {
+	if refuse == nil {
+		refuse = func(w http.ResponseWriter, _ *http.Request, err error) {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		c, err := r.resolve(req)
+		StripForwarding(req.Header)
+		if err != nil {
+			refuse(w, req, err)
+			return
+		}
+		next.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), ctxKey{}, c)))
 	})
 }
 
 type ctxKey struct{}
 
-// NewContext returns a copy of ctx carrying ip as the client address.
+// NewContext returns a copy of ctx carrying ip as the client address (of a
+// request from an untrusted peer).
 func NewContext(ctx context.Context, ip netip.Addr) context.Context {
-	return context.WithValue(ctx, ctxKey{}, ip)
+	return context.WithValue(ctx, ctxKey{}, Client{Addr: ip})
 }
 
 // FromContext returns the client address stored by NewContext (or
 // Middleware). ok is false when none was stored or the stored one is invalid.
 func FromContext(ctx context.Context) (ip netip.Addr, ok bool) {
-	ip, ok = ctx.Value(ctxKey{}).(netip.Addr)
-	return ip, ok && ip.IsValid()
+	c, ok := ClientFromContext(ctx)
+	return c.Addr, ok
 }
 
+// ClientFromContext returns the Client stored by Middleware (or
+// NewContext). ok is false when none was stored or its address is invalid.
+func ClientFromContext(ctx context.Context) (c Client, ok bool) {
+	c, ok = ctx.Value(ctxKey{}).(Client)
+	return c, ok && c.Addr.IsValid()
+}
+
+// hasContent reports whether a header has a line with more than optional
+// whitespace: a blank header counts as absent.
 func hasContent(lines []string) bool {
 	for _, l := range lines {
-		if strings.TrimSpace(l) != "" {
+		if trimOWS(l) != "" {
 			return true
 		}
 	}
@@ -212,8 +305,15 @@ func hasContent(lines []string) bool {
 }
 
 // walkXFF walks X-Forwarded-For lines, last line first, each comma list from
-// the right. last is the nearest good hop (initially the socket peer).
-func (r *Resolver) walkXFF(lines []string, last netip.Addr) netip.Addr {
+// the right, and returns the first untrusted hop (or the leftmost hop when
+// all are trusted). The lines are one list (RFC 9110 section 5.3), so a
+// blank line is an empty element. Every element the walk reaches was
+// written by a trusted proxy and must be an address: an empty one, or one
+// that does not parse, means the hop to its left cannot be attributed, and
+// the walk refuses rather than answer with the trusted proxy that wrote it.
+// Elements left of the client are the client's own and are not read.
+func (r *Resolver) walkXFF(lines []string) (netip.Addr, error) {
+	var last netip.Addr
 	for i := len(lines) - 1; i >= 0; i-- {
 		s := lines[i]
 		end := len(s)
@@ -222,19 +322,19 @@ func (r *Resolver) walkXFF(lines []string, last netip.Addr) netip.Addr {
 			elem := trimOWS(s[start:end])
 			end = start - 1
 			if elem == "" {
-				continue // empty list elements are allowed by RFC 9110 list syntax
+				return netip.Addr{}, xffError(reasonEmpty)
 			}
 			ip, ok := parseNode(elem, false)
 			if !ok {
-				return last
+				return netip.Addr{}, xffError(reasonNotAddr)
 			}
 			if !r.Trusted(ip) {
-				return ip
+				return ip, nil
 			}
 			last = ip
 		}
 	}
-	return last
+	return last, nil
 }
 
 // maxStackElems bounds the per-line element index kept on the stack; longer
@@ -242,31 +342,43 @@ func (r *Resolver) walkXFF(lines []string, last netip.Addr) netip.Addr {
 const maxStackElems = 16
 
 // walkForwarded walks RFC 7239 Forwarded lines, last line first, each
-// element list from the right. Commas inside quoted strings do not split.
-func (r *Resolver) walkForwarded(lines []string, last netip.Addr) netip.Addr {
+// element list from the right, and sets c.Addr, c.Proto and c.Host from the
+// element that names the client (the first untrusted hop, or the leftmost
+// element when all are trusted). Commas inside quoted strings do not split,
+// so a line with an unterminated quote cannot be split at all and is
+// refused wherever the quote is. Every element the walk reaches must be a
+// well-formed element with exactly one for= naming an address.
+func (r *Resolver) walkForwarded(lines []string, c *Client) error {
 	var buf [maxStackElems * 2]int
+	found := false
 	for i := len(lines) - 1; i >= 0; i-- {
 		s := lines[i]
 		bounds, ok := splitQuoted(s, ',', buf[:0])
 		if !ok {
-			return last // unterminated quote: the line cannot be attributed
+			return fwdError(reasonUnterminated)
 		}
 		for j := len(bounds) - 2; j >= 0; j -= 2 {
 			elem := trimOWS(s[bounds[j]:bounds[j+1]])
 			if elem == "" {
-				continue
+				return fwdError(reasonEmpty)
 			}
-			ip, ok := forwardedFor(elem)
-			if !ok {
-				return last
+			e, reason := parseElement(elem)
+			if reason != "" {
+				return fwdError(reason)
 			}
-			if !r.Trusted(ip) {
-				return ip
+			c.Addr, c.Proto, c.Host, found = e.addr, PlainProto(e.proto), "", true
+			if PlainHost(e.host) {
+				c.Host = e.host
 			}
-			last = ip
+			if !r.Trusted(e.addr) {
+				return nil
+			}
 		}
 	}
-	return last
+	if !found {
+		return fwdError(reasonEmpty)
+	}
+	return nil
 }
 
 // splitQuoted appends start,end index pairs of the sep-separated parts of s
@@ -293,18 +405,28 @@ func splitQuoted(s string, sep byte, dst []int) ([]int, bool) {
 	return append(dst, start, len(s)), true
 }
 
-// forwardedFor extracts the address from the "for" parameter of one
-// Forwarded element. It fails for elements without exactly one "for", with
-// an "unknown" or obfuscated node, or with anything else unparsable.
-func forwardedFor(elem string) (netip.Addr, bool) {
+// element is one parsed Forwarded element. proto and host are the raw
+// values (quotes removed), checked by the caller.
+type element struct {
+	addr        netip.Addr
+	proto, host string
+}
+
+// parseElement parses one Forwarded element: pairs separated by ';' (empty
+// pairs allowed, optional whitespace around them), each a token, '=', and
+// a token or quoted-string, no parameter twice, exactly one for= naming an
+// address. It returns a reason when the element cannot be attributed.
+func parseElement(elem string) (element, string) {
 	var buf [16]int
 	pairs, ok := splitQuoted(elem, ';', buf[:0])
 	if !ok {
-		return netip.Addr{}, false
+		return element{}, reasonUnterminated
 	}
 	var (
-		val   string
-		found bool
+		e      element
+		forVal string
+		quoted bool
+		hasFor bool
 	)
 	for j := 0; j < len(pairs); j += 2 {
 		pair := trimOWS(elem[pairs[j]:pairs[j+1]])
@@ -313,30 +435,103 @@ func forwardedFor(elem string) (netip.Addr, bool) {
 		}
 		eq := strings.IndexByte(pair, '=')
 		if eq < 0 {
-			return netip.Addr{}, false // a parameter without a value is malformed
+			return element{}, reasonSyntax
 		}
-		name := trimOWS(pair[:eq])
-		if !strings.EqualFold(name, "for") {
-			continue
+		name, val := pair[:eq], pair[eq+1:]
+		raw, q, ok := paramValue(val)
+		if !isToken(name) || !ok {
+			return element{}, reasonSyntax
 		}
-		if found {
-			return netip.Addr{}, false // RFC 7239 §4: a parameter must not repeat
+		// RFC 7239 section 4: a parameter must not occur twice in one
+		// element. Elements are short: the quadratic check is cheap.
+		for k := 0; k < j; k += 2 {
+			prev := trimOWS(elem[pairs[k]:pairs[k+1]])
+			if pn, _, ok := strings.Cut(prev, "="); ok && strings.EqualFold(pn, name) {
+				return element{}, reasonRepeated
+			}
 		}
-		val, found = trimOWS(pair[eq+1:]), true
+		switch {
+		case strings.EqualFold(name, "for"):
+			forVal, quoted, hasFor = raw, q, true
+		case strings.EqualFold(name, "proto"):
+			e.proto = raw
+		case strings.EqualFold(name, "host"):
+			e.host = raw
+		}
 	}
-	if !found {
-		return netip.Addr{}, false
+	if !hasFor {
+		return element{}, reasonNoFor
 	}
-	quoted := false
-	if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
-		val, quoted = val[1:len(val)-1], true
-		if strings.IndexByte(val, '\\') >= 0 {
-			// A quoted-pair would make the address differ from its text;
-			// no proxy writes one, so treat it as garbage.
-			return netip.Addr{}, false
+	if strings.EqualFold(forVal, "unknown") || forVal != "" && forVal[0] == '_' {
+		return element{}, reasonHidden
+	}
+	if quoted && strings.IndexByte(forVal, '\\') >= 0 {
+		// A quoted-pair would make the address differ from its text; no
+		// proxy writes one.
+		return element{}, reasonNotAddr
+	}
+	ip, ok := parseNode(forVal, true)
+	if !ok {
+		return element{}, reasonNotAddr
+	}
+	e.addr = ip
+	return e, ""
+}
+
+// paramValue checks a Forwarded parameter value: a quoted-string (returned
+// without its quotes, quoted-pairs left as they are) or an unquoted run of
+// token characters, ':', '[' and ']'. RFC 7239 wants the last three quoted,
+// but proxies configured as "for=$remote_addr" write IPv6 and ports bare,
+// and they split nothing, so reading them is not ambiguous.
+func paramValue(v string) (raw string, quoted, ok bool) {
+	if v == "" {
+		return "", false, false
+	}
+	if v[0] == '"' {
+		if len(v) < 2 || v[len(v)-1] != '"' {
+			return "", false, false
+		}
+		in := v[1 : len(v)-1]
+		for i := 0; i < len(in); i++ {
+			switch c := in[i]; {
+			case c == '\\':
+				if i+1 == len(in) {
+					return "", false, false
+				}
+				i++
+			case c == '"', c < 0x20 && c != '\t', c == 0x7f:
+				return "", false, false
+			}
+		}
+		return in, true, true
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !isTchar(c) && c != ':' && c != '[' && c != ']' {
+			return "", false, false
 		}
 	}
-	return parseNode(val, quoted)
+	return v, false, true
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTchar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isTchar reports whether c may appear in an RFC 9110 token.
+func isTchar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // parseNode parses one hop: "192.0.2.1", "192.0.2.1:80", "2001:db8::1",
@@ -409,15 +604,23 @@ func validPort(p string, obf bool) bool {
 		}
 		return len(p) > 1
 	}
-	if len(p) > 5 {
+	return numericPort(p)
+}
+
+// numericPort reports whether p is a decimal port number, 0 to 65535, of at
+// most five digits.
+func numericPort(p string) bool {
+	if p == "" || len(p) > 5 {
 		return false
 	}
+	n := 0
 	for i := 0; i < len(p); i++ {
 		if p[i] < '0' || p[i] > '9' {
 			return false
 		}
+		n = n*10 + int(p[i]-'0')
 	}
-	return true
+	return n <= 65535
 }
 
 // trimOWS trims optional whitespace (SP and HTAB, RFC 9110 §5.6.3).

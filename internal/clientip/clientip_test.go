@@ -2,6 +2,7 @@ package clientip
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -23,6 +24,9 @@ func mustPrefixes(t testing.TB, list ...string) []netip.Prefix {
 // trustedSet is what the table tests trust: a private LAN, a proxy subnet in
 // IPv6, loopback, and a single public proxy host.
 var trustedSet = []string{"10.0.0.0/8", "fd00::/8", "127.0.0.1", "::1", "203.0.113.7"}
+
+// refused as a wanted address: Resolve must refuse the request.
+const refused = "refused"
 
 func newReq(remote string, hdr map[string][]string) *http.Request {
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -59,9 +63,11 @@ func TestResolve(t *testing.T) {
 		{name: "all hops trusted gives the leftmost", remote: "127.0.0.1:1",
 			hdr: map[string][]string{"X-Forwarded-For": {"10.9.9.9,10.1.2.3"}}, want: "10.9.9.9"},
 		{name: "several header lines are one list", remote: "10.0.0.2:1",
-			hdr: map[string][]string{"X-Forwarded-For": {"6.6.6.6, 81.2.69.142", "10.0.0.5", ""}}, want: "81.2.69.142"},
-		{name: "whitespace and empty elements", remote: "10.0.0.2:1",
-			hdr: map[string][]string{"X-Forwarded-For": {" \t81.2.69.142 ,, \t10.0.0.9 , "}}, want: "81.2.69.142"},
+			hdr: map[string][]string{"X-Forwarded-For": {"6.6.6.6, 81.2.69.142", "10.0.0.5"}}, want: "81.2.69.142"},
+		{name: "whitespace around elements", remote: "10.0.0.2:1",
+			hdr: map[string][]string{"X-Forwarded-For": {"1.1.1.1,, \t81.2.69.142 , \t10.0.0.9 "}}, want: "81.2.69.142"},
+		{name: "client's garbage left of the client is not read", remote: "10.0.0.2:1",
+			hdr: map[string][]string{"X-Forwarded-For": {`x"y, unknown,,[, 81.2.69.142`}}, want: "81.2.69.142"},
 		{name: "XFF with ports", remote: "10.0.0.2:1",
 			hdr: map[string][]string{"X-Forwarded-For": {"81.2.69.142:4711, [fd00::1]:80"}}, want: "81.2.69.142"},
 		{name: "XFF bracketed IPv6 with port", remote: "10.0.0.2:1",
@@ -79,18 +85,10 @@ func TestResolve(t *testing.T) {
 			hdr: map[string][]string{"X-Forwarded-For": {"81.2.69.142, ::ffff:10.3.3.3"}}, want: "81.2.69.142"},
 		{name: "peer with zone", remote: "[fe80::1%eth0]:1", want: "fe80::1"},
 		{name: "peer without port", remote: "198.51.100.1", want: "198.51.100.1"},
-		{name: "unix socket peer", remote: "@", want: ""},
-		{name: "empty peer", remote: "", want: ""},
-		{name: "garbage stops the walk at the last good hop", remote: "10.0.0.2:1",
-			hdr: map[string][]string{"X-Forwarded-For": {"81.2.69.142, nonsense, 10.0.0.7"}}, want: "10.0.0.7"},
-		{name: "garbage rightmost gives the peer", remote: "10.0.0.2:1",
-			hdr: map[string][]string{"X-Forwarded-For": {"81.2.69.142, unknown"}}, want: "10.0.0.2"},
-		{name: "XFF port garbage", remote: "10.0.0.2:1",
-			hdr: map[string][]string{"X-Forwarded-For": {"81.2.69.142:http"}}, want: "10.0.0.2"},
-		{name: "XFF v4 in brackets rejected", remote: "10.0.0.2:1",
-			hdr: map[string][]string{"X-Forwarded-For": {"[81.2.69.142]"}}, want: "10.0.0.2"},
-		{name: "XFF leading zeros rejected", remote: "10.0.0.2:1",
-			hdr: map[string][]string{"X-Forwarded-For": {"081.2.69.142"}}, want: "10.0.0.2"},
+		{name: "unix socket peer", remote: "@", want: refused},
+		{name: "empty peer", remote: "", want: refused},
+		{name: "XFF blank counts as absent", remote: "10.0.0.2:1",
+			hdr: map[string][]string{"X-Forwarded-For": {" ", "\t"}}, want: "10.0.0.2"},
 
 		{name: "Forwarded simple", remote: "10.0.0.2:1",
 			hdr: map[string][]string{"Forwarded": {"for=81.2.69.142"}}, want: "81.2.69.142"},
@@ -102,18 +100,14 @@ func TestResolve(t *testing.T) {
 			hdr: map[string][]string{"Forwarded": {`for=6.6.6.6, for=81.2.69.142;proto=http`, `for="[fd00::5]"`}}, want: "81.2.69.142"},
 		{name: "Forwarded obfuscated port", remote: "10.0.0.2:1",
 			hdr: map[string][]string{"Forwarded": {`for="81.2.69.142:_p1"`}}, want: "81.2.69.142"},
-		{name: "Forwarded unknown stops the walk", remote: "10.0.0.2:1",
-			hdr: map[string][]string{"Forwarded": {`for=81.2.69.142, for=unknown, for=10.0.0.8`}}, want: "10.0.0.8"},
-		{name: "Forwarded obfuscated node stops the walk", remote: "10.0.0.2:1",
-			hdr: map[string][]string{"Forwarded": {`for=81.2.69.142, for=_hidden`}}, want: "10.0.0.2"},
-		{name: "Forwarded element without for stops the walk", remote: "10.0.0.2:1",
-			hdr: map[string][]string{"Forwarded": {`for=81.2.69.142, proto=https`}}, want: "10.0.0.2"},
-		{name: "Forwarded repeated for is garbage", remote: "10.0.0.2:1",
-			hdr: map[string][]string{"Forwarded": {`for=81.2.69.142;for=1.1.1.1`}}, want: "10.0.0.2"},
-		{name: "Forwarded unterminated quote", remote: "10.0.0.2:1",
-			hdr: map[string][]string{"Forwarded": {`for="81.2.69.142`}}, want: "10.0.0.2"},
-		{name: "Forwarded quoted-pair is garbage", remote: "10.0.0.2:1",
-			hdr: map[string][]string{"Forwarded": {`for="81.2.69.14\2"`}}, want: "10.0.0.2"},
+		{name: "Forwarded bare IPv6 and port, as for=$remote_addr writes them", remote: "10.0.0.2:1",
+			hdr: map[string][]string{"Forwarded": {`for=[2001:db8::1]:80, for=2001:db8::2`}}, want: "2001:db8::2"},
+		{name: "Forwarded empty pairs and OWS around pairs", remote: "10.0.0.2:1",
+			hdr: map[string][]string{"Forwarded": {`;for=81.2.69.142 ; ;proto=http;`}}, want: "81.2.69.142"},
+		{name: "Forwarded client's own broken elements are not read", remote: "10.0.0.2:1",
+			hdr: map[string][]string{"Forwarded": {`for=unknown;for=x, by, for=81.2.69.142`}}, want: "81.2.69.142"},
+		{name: "Forwarded blank counts as absent", remote: "10.0.0.2:1",
+			hdr: map[string][]string{"Forwarded": {" "}}, want: "10.0.0.2"},
 		{name: "Forwarded IPv4-mapped", remote: "10.0.0.2:1",
 			hdr: map[string][]string{"Forwarded": {`for="[::ffff:89.160.20.112]"`}}, want: "89.160.20.112"},
 
@@ -125,18 +119,30 @@ func TestResolve(t *testing.T) {
 			hdr: map[string][]string{"X-Forwarded-For": {"6.6.6.6"}, "Forwarded": {"for=81.2.69.142"}}, want: "81.2.69.142"},
 		{name: "pinned XFF ignores Forwarded", remote: "10.0.0.2:1", opts: []Option{WithHeader(HeaderXForwardedFor)},
 			hdr: map[string][]string{"Forwarded": {"for=6.6.6.6"}}, want: "10.0.0.2"},
+		{name: "pinned Forwarded refuses a broken Forwarded despite a good XFF", remote: "10.0.0.2:1", opts: []Option{WithHeader(HeaderForwarded)},
+			hdr: map[string][]string{"X-Forwarded-For": {"81.2.69.142"}, "Forwarded": {`for="x, for=198.51.100.7`}}, want: refused},
+		{name: "auto refuses a broken XFF rather than read Forwarded", remote: "10.0.0.2:1",
+			hdr: map[string][]string{"X-Forwarded-For": {"81.2.69.142, nonsense"}, "Forwarded": {"for=81.2.69.142"}}, want: refused},
+		{name: "untrusted peer's broken headers are ignored", remote: "198.51.100.1:1",
+			hdr: map[string][]string{"X-Forwarded-For": {","}, "Forwarded": {`for="`}}, want: "198.51.100.1"},
 	}
 	r := func(opts []Option) *Resolver { return NewResolver(mustPrefixes(t, trustedSet...), opts...) }
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := r(tt.opts).Resolve(newReq(tt.remote, tt.hdr))
+			got, err := r(tt.opts).Resolve(newReq(tt.remote, tt.hdr))
+			if tt.want == refused {
+				if err == nil || !errors.Is(err, ErrUnattributable) || got.IsValid() {
+					t.Errorf("Resolve(%s, %v) = %v, %v, want a refusal wrapping ErrUnattributable", tt.remote, tt.hdr, got, err)
+				}
+				return
+			}
 			var want netip.Addr
 			if tt.want != "" {
 				want = netip.MustParseAddr(tt.want)
 			}
-			if got != want {
-				t.Errorf("Resolve(%s, %v) = %v, want %v", tt.remote, tt.hdr, got, want)
+			if got != want || err != nil {
+				t.Errorf("Resolve(%s, %v) = %v, %v, want %v", tt.remote, tt.hdr, got, err, want)
 			}
 		})
 	}
@@ -218,60 +224,72 @@ func TestMiddleware(t *testing.T) {
 	t.Parallel()
 	hdrs := map[string][]string{
 		"X-Forwarded-For":   {"81.2.69.142"},
-		"Forwarded":         {"for=81.2.69.142"},
-		"X-Real-Ip":         {"81.2.69.142"},
-		"X-Forwarded-Host":  {"evil.example"},
+		"Forwarded":         {"for=6.6.6.6"},
+		"X-Real-Ip":         {"6.6.6.6"},
+		"True-Client-Ip":    {"6.6.6.6"},
+		"X-Forwarded-Host":  {"shop.example"},
 		"X-Forwarded-Proto": {"https"},
 		"Accept":            {"text/html"},
 	}
 	tests := []struct {
-		name        string
-		remote      string
-		wantIP      string
-		wantHeaders []string // sorted keys left on the request
+		name       string
+		remote     string
+		hdr        map[string][]string
+		want       Client
+		wantRefuse bool
 	}{
-		{"untrusted peer loses forwarding headers", "198.51.100.1:1", "198.51.100.1", []string{"Accept"}},
-		{"trusted peer keeps them", "10.0.0.2:1", "81.2.69.142",
-			[]string{"Accept", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip"}},
+		{name: "untrusted peer", remote: "198.51.100.1:1", hdr: hdrs,
+			want: Client{Addr: netip.MustParseAddr("198.51.100.1")}},
+		{name: "trusted peer", remote: "10.0.0.2:1", hdr: hdrs,
+			want: Client{Addr: netip.MustParseAddr("81.2.69.142"), PeerTrusted: true, Header: HeaderXForwardedFor, Proto: "https", Host: "shop.example"}},
+		{name: "trusted peer, unattributable chain", remote: "10.0.0.2:1", wantRefuse: true,
+			hdr: map[string][]string{"X-Forwarded-For": {"81.2.69.142, unknown"}, "X-Real-Ip": {"6.6.6.6"}, "Accept": {"text/html"}}},
 	}
 	r := NewResolver(mustPrefixes(t, trustedSet...))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var (
-				gotIP   netip.Addr
-				gotOK   bool
-				gotKeys []string
+				got        Client
+				gotOK      bool
+				refusedErr error
+				gotKeys    []string
 			)
-			h := r.Middleware(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-				gotIP, gotOK = FromContext(req.Context())
+			next := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				got, gotOK = ClientFromContext(req.Context())
 				for k := range req.Header {
 					gotKeys = append(gotKeys, k)
 				}
-			}))
-			req := newReq(tt.remote, hdrs)
-			h.ServeHTTP(httptest.NewRecorder(), req)
-			if !gotOK || gotIP != netip.MustParseAddr(tt.wantIP) {
-				t.Errorf("FromContext = %v, %v, want %s, true", gotIP, gotOK, tt.wantIP)
+			})
+			refuse := func(w http.ResponseWriter, req *http.Request, err error) {
+				refusedErr = err
+				for k := range req.Header {
+					gotKeys = append(gotKeys, k)
+				}
 			}
-			if diff := cmp.Diff(tt.wantHeaders, gotKeys, cmpSortStrings); diff != "" {
+			r.Middleware(next, refuse).ServeHTTP(httptest.NewRecorder(), newReq(tt.remote, tt.hdr))
+			if tt.wantRefuse {
+				if !errors.Is(refusedErr, ErrUnattributable) || gotOK {
+					t.Errorf("Middleware: refused with %v, next ran: %v; want a refusal only", refusedErr, gotOK)
+				}
+			} else if refusedErr != nil || !gotOK || got != tt.want {
+				t.Errorf("Middleware: client %+v, %v (refused: %v), want %+v", got, gotOK, refusedErr, tt.want)
+			}
+			// Whoever sent them, no claim about the client survives: what
+			// the resolver believed is in the context.
+			if diff := cmp.Diff([]string{"Accept"}, gotKeys); diff != "" {
 				t.Errorf("headers after Middleware (-want +got):\n%s", diff)
 			}
 		})
 	}
-}
 
-var cmpSortStrings = cmp.Transformer("sort", func(in []string) []string {
-	out := append([]string(nil), in...)
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j] < out[i] {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
+	// Without a refuse function, the refusal is a plain 400.
+	rec := httptest.NewRecorder()
+	r.Middleware(http.NotFoundHandler(), nil).ServeHTTP(rec, newReq("10.0.0.2:1", map[string][]string{"X-Forwarded-For": {","}}))
+	if rec.Code != http.StatusBadRequest {
+		t.Errorf("Middleware(nil refuse) status = %d, want 400", rec.Code)
 	}
-	return out
-})
+}
 
 func TestContext(t *testing.T) {
 	t.Parallel()
@@ -294,9 +312,11 @@ func TestResolveDoesNotAllocate(t *testing.T) {
 		newReq("[::1]:1", map[string][]string{"X-Forwarded-For": {"[2001:db8::1]:4711, fd00::1"}}),
 		newReq("10.0.0.2:1", map[string][]string{"Forwarded": {`for=6.6.6.6, for="[2001:db8::1]:4711";proto=https`}}),
 		newReq("198.51.100.1:5555", nil),
+		newReq("10.0.0.2:1", map[string][]string{"X-Forwarded-For": {"81.2.69.142"}, "X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"shop.example:8443"}}),
+		newReq("10.0.0.2:1", map[string][]string{"Forwarded": {`for=81.2.69.142;proto=https;host="shop.example:8443", for=10.0.0.7;by=10.0.0.2`}}),
 	}
 	for _, req := range reqs {
-		if n := testing.AllocsPerRun(100, func() { r.Resolve(req) }); n != 0 {
+		if n := testing.AllocsPerRun(100, func() { _, _ = r.Resolve(req) }); n != 0 {
 			t.Errorf("Resolve(%s %v) allocates %v times, want 0", req.RemoteAddr, req.Header, n)
 		}
 	}
@@ -305,6 +325,24 @@ func TestResolveDoesNotAllocate(t *testing.T) {
 func BenchmarkResolve(b *testing.B) {
 	r := NewResolver(mustPrefixes(b, trustedSet...))
 	req := newReq("10.0.0.2:1", map[string][]string{"X-Forwarded-For": {"6.6.6.6, 81.2.69.142, 10.1.2.3"}})
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Resolve(req)
+	}
+}
+
+func BenchmarkResolveForwarded(b *testing.B) {
+	r := NewResolver(mustPrefixes(b, trustedSet...))
+	req := newReq("10.0.0.2:1", map[string][]string{"Forwarded": {`for=6.6.6.6, for="[2001:db8::1]:4711";proto=https, for=10.1.2.3`}})
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Resolve(req)
+	}
+}
+
+func BenchmarkResolveUntrustedPeer(b *testing.B) {
+	r := NewResolver(mustPrefixes(b, trustedSet...))
+	req := newReq("198.51.100.1:5555", map[string][]string{"X-Forwarded-For": {"6.6.6.6"}})
 	b.ReportAllocs()
 	for b.Loop() {
 		r.Resolve(req)

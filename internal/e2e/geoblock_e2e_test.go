@@ -429,8 +429,9 @@ func TestGeoblockTrustedProxy(t *testing.T) {
 		name   string
 		path   string
 		header http.Header
-		// blocked: a 451, as JSON when wantJSON.
-		blocked, wantJSON bool
+		// blocked: a 451, as JSON when wantJSON. refused: a 400 (the
+		// client cannot be attributed).
+		blocked, wantJSON, refused bool
 		// Otherwise the upstream answers; wantCountry is the
 		// X-Client-Country it saw (nil: none), wantXFF its
 		// X-Forwarded-For (nil: not checked).
@@ -450,21 +451,22 @@ func TestGeoblockTrustedProxy(t *testing.T) {
 		{name: "EU visitor, XFF over Forwarded", path: "/", header: hdr("X-Forwarded-For", "89.160.20.112", "Forwarded", "for=81.2.69.142"), blocked: true},
 		{
 			name: "GB allowed", path: "/cart", header: hdr("X-Forwarded-For", "81.2.69.142"),
-			wantCountry: []string{"GB"}, wantXFF: []string{"81.2.69.142, 127.0.0.1"},
+			wantCountry: []string{"GB"}, wantXFF: []string{"81.2.69.142"},
 		},
 		{
 			name: "GB with a forged X-Client-Country", path: "/cart", header: hdr("X-Forwarded-For", "81.2.69.142", "X-Client-Country", "US"),
-			wantCountry: []string{"GB"}, wantXFF: []string{"81.2.69.142, 127.0.0.1"},
+			wantCountry: []string{"GB"}, wantXFF: []string{"81.2.69.142"},
 		},
 		{
 			name: "no country in the database: geoblock.unknown allows", path: "/", header: hdr("X-Forwarded-For", "2a02:d500::1"),
-			wantXFF: []string{"2a02:d500::1, 127.0.0.1"},
+			wantXFF: []string{"2a02:d500::1"},
 		},
 		{
-			// The resolver stops at the garbage and answers with the
-			// trusted hop that reported it (127.0.0.1, unknown): a
-			// request never picks its own country.
-			name: "garbage XFF", path: "/", header: hdr("X-Forwarded-For", "89.160.20.112, not-an-ip"),
+			// The trusted proxy reported garbage where the client should
+			// be: the request cannot be attributed and is refused, never
+			// answered with the proxy's own address (no country, so
+			// geoblock.unknown: allow would let an EU visitor in).
+			name: "garbage XFF", path: "/", header: hdr("X-Forwarded-For", "89.160.20.112, not-an-ip"), refused: true,
 		},
 		{name: "exempt exact path", path: "/healthz", header: hdr("X-Forwarded-For", "89.160.20.112")},
 		{name: "exempt prefix", path: "/public/terms", header: hdr("X-Forwarded-For", "89.160.20.112")},
@@ -475,6 +477,12 @@ func TestGeoblockTrustedProxy(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := mustDo(t, client, gw.public+tc.path, tc.header)
+			if tc.refused {
+				if r.status != http.StatusBadRequest || r.fromUpstream() {
+					t.Fatalf("GET %s = %d (from upstream: %v), want 400 from the gateway; body %q", tc.path, r.status, r.fromUpstream(), r.body)
+				}
+				return
+			}
 			if tc.blocked {
 				checkBlocked(t, r, tc.wantJSON)
 				return
@@ -562,6 +570,8 @@ func TestGeoblockUntrustedPeer(t *testing.T) {
 			// Only what the gateway itself adds: the socket peer, and the
 			// host and scheme the client really used.
 			XForwardedFor:  []string{"127.0.0.1"},
+			XRealIP:        []string{"127.0.0.1"},
+			Forwarded:      []string{`for=127.0.0.1;host="` + strings.TrimPrefix(gw.public, "http://") + `";proto=http`},
 			ForwardedHost:  []string{strings.TrimPrefix(gw.public, "http://")},
 			ForwardedProto: []string{"http"},
 		}
