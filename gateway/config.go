@@ -64,6 +64,11 @@ type ProxyConfig struct {
 	// MaxIdleConnsPerHost is the keep-alive pool to the upstream; the
 	// standard library's default of 2 makes every busy gateway re-dial.
 	MaxIdleConnsPerHost int `yaml:"max_idle_conns_per_host"`
+	// WebsocketPaths are the paths where a websocket upgrade is passed on
+	// (exact, or a prefix ending in "/"); default none. No other upgrade is
+	// ever passed on: after a 101 the proxy copies bytes both ways and no
+	// later request on the connection is geo-blocked or screened.
+	WebsocketPaths []string `yaml:"websocket_paths"`
 }
 
 // SetDefaults fills unset values.
@@ -141,6 +146,11 @@ func (c *Config) Validate() error {
 	if c.Server.MaxHeaderBytes < 1024 {
 		errs = append(errs, configerr.Field("server.max_header_bytes", c.Server.MaxHeaderBytes, "must be at least 1024"))
 	}
+	for _, p := range c.Proxy.WebsocketPaths {
+		if err := validWebsocketPath(p); err != nil {
+			errs = append(errs, configerr.Field("proxy.websocket_paths", p, err.Error()))
+		}
+	}
 	if c.Proxy.MaxIdleConnsPerHost < 0 {
 		errs = append(errs, configerr.Field("proxy.max_idle_conns_per_host", c.Proxy.MaxIdleConnsPerHost, "must not be negative"))
 	}
@@ -157,6 +167,22 @@ func validListenAddr(addr string) error {
 	}
 	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
 		return errorString("host must be an IP address, localhost or empty")
+	}
+	return nil
+}
+
+// validWebsocketPath accepts a path in the canonical form of routeKey (a
+// request must arrive in that form to be upgraded), optionally ending in
+// "/" for a prefix, outside /_gateway/.
+func validWebsocketPath(p string) error {
+	exact := strings.TrimSuffix(p, "/")
+	switch {
+	case exact == "":
+		return errorString("must be a path below /: / would pass upgrades everywhere")
+	case !isRouteKey(exact):
+		return errorString("must be a clean lower-case absolute path (no //, dot segments, trailing dots or spaces, ;, \\, ?, #)")
+	case underRoute(exact, gatewayPrefix):
+		return errorString("must not be under /_gateway/")
 	}
 	return nil
 }

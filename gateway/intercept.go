@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path"
 	"strconv"
 	"strings"
 
@@ -32,25 +31,41 @@ var screeningHeaders = []string{"X-Screening-Id", "X-Screening-Decision", "X-Scr
 // or held one is forwarded byte for byte with the screening headers. When
 // screening cannot decide (Redis down), the checkout is refused with 503:
 // forwarding it unscreened would activate servers nobody checked.
+//
+// A route covers its path and every path below it, by the matching rule of
+// routeKey, and every method but GET, HEAD and OPTIONS (which carry no body
+// past the public chain's first step): PUT, PATCH, DELETE and any other
+// method is screened with the route's mapping, or refused when its body
+// does not map. The route's method is not part of the match.
 func NewInterceptor(routes []screening.InterceptRoute, orders orderSubmitter, logger *slog.Logger) func(http.Handler) http.Handler {
-	// Indexed by path, then method, so the lookup on every proxied
-	// request builds no key.
-	index := make(map[string]map[string]screening.InterceptRoute, len(routes))
+	// Indexed by canonical path, so the lookup on every proxied request
+	// builds no key.
+	index := make(map[string]screening.InterceptRoute, len(routes))
 	for _, rt := range routes {
-		key := routeKey(rt.Path)
-		if index[key] == nil {
-			index[key] = map[string]screening.InterceptRoute{}
-		}
-		index[key][strings.ToUpper(rt.Method)] = rt
+		index[routeKey(rt.Path)] = rt
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			for _, h := range screeningHeaders {
 				delete(r.Header, h)
 			}
-			route, ok := index[routeKey(r.URL.Path)][upperASCII(r.Method)]
+			route, ok := lookupRoute(index, routeKey(r.URL.Path))
 			if !ok {
 				next.ServeHTTP(w, r)
+				return
+			}
+			// No tunnel out of a checkout path: a websocket (or h2c) there
+			// would carry later requests past the screening.
+			stripUpgrade(r.Header)
+			if bodyless(r.Method) {
+				// The first step of the chain refused any body.
+				next.ServeHTTP(w, r)
+				return
+			}
+			if r.Trailer != nil || r.Header["Trailer"] != nil {
+				// Headers after the body would reach the storefront after
+				// the screening read the request.
+				checkoutError(w, r, logger, fmt.Errorf("%w: a checkout must not declare trailers", screening.ErrInvalidInput))
 				return
 			}
 			if ce := r.Header.Values("Content-Encoding"); len(ce) > 1 || len(ce) == 1 && !strings.EqualFold(ce[0], "identity") {
@@ -91,7 +106,9 @@ func NewInterceptor(routes []screening.InterceptRoute, orders orderSubmitter, lo
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
+			// Re-framed with its length: no chunks, no trailers.
 			r.ContentLength = int64(len(body))
+			r.TransferEncoding = nil
 			r.Header.Set("X-Screening-Id", res.OrderID)
 			r.Header.Set("X-Screening-Decision", string(res.Decision))
 			r.Header.Set("X-Screening-Score", strconv.Itoa(res.Score))
@@ -126,40 +143,24 @@ func checkoutError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, 
 	writeError(w, r, status, e.Code, msg)
 }
 
-// routeKey is the form a path is matched in. Storefronts are lenient about
-// paths: "//checkout", "/checkout/" and "/x/../checkout" are the checkout
-// to one that normalizes paths (nginx, most PHP routers), "/CHECKOUT" to
-// one on a case-insensitive router or file system (IIS, some frameworks),
-// "/checkout;jsessionid=1" to a servlet container. Each of those must be
-// screened, so the match is on the cleaned, lower-cased path without
-// segment parameters. It does not allocate for a path already in that form.
-func routeKey(p string) string {
-	if strings.IndexByte(p, ';') >= 0 {
-		segs := strings.Split(p, "/")
-		for i, s := range segs {
-			segs[i], _, _ = strings.Cut(s, ";")
-		}
-		p = strings.Join(segs, "/")
+// lookupRoute finds the route covering key: the longest route path equal to
+// key or above it at a segment boundary. It does not allocate.
+func lookupRoute(index map[string]screening.InterceptRoute, key string) (screening.InterceptRoute, bool) {
+	if len(index) == 0 {
+		return screening.InterceptRoute{}, false
 	}
-	return lowerASCII(path.Clean(p))
-}
-
-func lowerASCII(s string) string {
-	for i := range len(s) {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			return strings.ToLower(s)
+	for {
+		if rt, ok := index[key]; ok {
+			return rt, true
+		}
+		i := strings.LastIndexByte(key, '/')
+		if i < 0 || key == "/" {
+			return screening.InterceptRoute{}, false
+		}
+		if i == 0 {
+			key = "/"
+		} else {
+			key = key[:i]
 		}
 	}
-	return s
-}
-
-// upperASCII matches methods case-insensitively: PHP frameworks upper-case
-// the method before routing, so "post" reaches the checkout too.
-func upperASCII(s string) string {
-	for i := range len(s) {
-		if c := s[i]; c >= 'a' && c <= 'z' {
-			return strings.ToUpper(s)
-		}
-	}
-	return s
 }

@@ -243,6 +243,11 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 			{Name: "s3", Check: store.Ready},
 			{Name: "geoip", Check: func(context.Context) error { return geo.Ready() }},
 		},
+
+		// The geo-block answers its policy page itself; no upgrade passes
+		// on the paths it exempts.
+		PolicyPath: geoPolicy.PolicyPath(),
+		GeoExempt:  geoPolicy.Exempt,
 	})
 	if err != nil {
 		return err
