@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -38,18 +39,13 @@ var screeningHeaders = []string{"X-Screening-Id", "X-Screening-Decision", "X-Scr
 // method is screened with the route's mapping, or refused when its body
 // does not map. The route's method is not part of the match.
 func NewInterceptor(routes []screening.InterceptRoute, orders orderSubmitter, logger *slog.Logger) func(http.Handler) http.Handler {
-	// Indexed by canonical path, so the lookup on every proxied request
-	// builds no key.
-	index := make(map[string]screening.InterceptRoute, len(routes))
-	for _, rt := range routes {
-		index[routeKey(rt.Path)] = rt
-	}
+	index := newRouteIndex(routes)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			for _, h := range screeningHeaders {
 				delete(r.Header, h)
 			}
-			route, ok := lookupRoute(index, routeKey(r.URL.Path))
+			route, ok := index.lookup(routeKey(r.URL.Path))
 			if !ok {
 				next.ServeHTTP(w, r)
 				return
@@ -143,24 +139,49 @@ func checkoutError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, 
 	writeError(w, r, status, e.Code, msg)
 }
 
-// lookupRoute finds the route covering key: the longest route path equal to
-// key or above it at a segment boundary. It does not allocate.
-func lookupRoute(index map[string]screening.InterceptRoute, key string) (screening.InterceptRoute, bool) {
-	if len(index) == 0 {
+// routeIndex finds the route covering a canonical path. It holds every
+// route path and each of its ancestors ("/api" for "/api/checkout"; nil
+// for a path that is not itself a route), so that the walk down a request
+// path stops at its first segment that leads to no route: one map lookup
+// for an ordinary proxied path, and no allocation.
+type routeIndex map[string]*screening.InterceptRoute
+
+func newRouteIndex(routes []screening.InterceptRoute) routeIndex {
+	ix := routeIndex{}
+	routes = slices.Clone(routes) // the index points into its own copy
+	for i := range routes {
+		key := routeKey(routes[i].Path)
+		ix[key] = &routes[i]
+		for j := strings.LastIndexByte(key, '/'); j > 0; j = strings.LastIndexByte(key[:j], '/') {
+			if _, ok := ix[key[:j]]; !ok {
+				ix[key[:j]] = nil
+			}
+		}
+	}
+	return ix
+}
+
+// lookup returns the route with the longest path equal to key or above it
+// at a segment boundary.
+func (ix routeIndex) lookup(key string) (screening.InterceptRoute, bool) {
+	if len(ix) == 0 {
 		return screening.InterceptRoute{}, false
 	}
-	for {
-		if rt, ok := index[key]; ok {
-			return rt, true
+	found := ix["/"]
+	for i := 1; i <= len(key); i++ {
+		if i < len(key) && key[i] != '/' {
+			continue
 		}
-		i := strings.LastIndexByte(key, '/')
-		if i < 0 || key == "/" {
-			return screening.InterceptRoute{}, false
+		rt, ok := ix[key[:i]]
+		if !ok {
+			break
 		}
-		if i == 0 {
-			key = "/"
-		} else {
-			key = key[:i]
+		if rt != nil {
+			found = rt
 		}
 	}
+	if found == nil {
+		return screening.InterceptRoute{}, false
+	}
+	return *found, true
 }

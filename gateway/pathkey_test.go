@@ -59,14 +59,43 @@ func TestRouteKey(t *testing.T) {
 // TestRouteKeyDoesNotAllocate: the lookup every ordinary proxied request
 // pays builds no string.
 func TestRouteKeyDoesNotAllocate(t *testing.T) {
-	index := map[string]screening.InterceptRoute{"/checkout": {}, "/api/checkout": {}}
+	index := newRouteIndex(demoRoutes())
 	for _, p := range []string{"/", "/static/css/shop.css", "/products/vps-s1", "/api/orders"} {
 		n := testing.AllocsPerRun(100, func() {
-			_, _ = lookupRoute(index, routeKey(p))
+			_, _ = index.lookup(routeKey(p))
 			_ = isGatewayPath(p)
 		})
 		if n != 0 {
 			t.Errorf("matching %q allocated %v times, want 0", p, n)
+		}
+	}
+}
+
+func TestRouteIndexLookup(t *testing.T) {
+	routes := []screening.InterceptRoute{{Path: "/checkout"}, {Path: "/Shop/API/Order"}, {Path: "/shop/api/order/bulk"}}
+	tests := []struct{ key, want string }{
+		{"/checkout", "/checkout"},
+		{"/checkout/index.php", "/checkout"},
+		{"/checkouts", ""},
+		{"/shop/api/order", "/Shop/API/Order"},
+		{"/shop/api/order/x", "/Shop/API/Order"},
+		{"/shop/api/order/bulk/x", "/shop/api/order/bulk"},
+		{"/shop/api", ""},
+		{"/shop", ""},
+		{"/", ""},
+		{"/static/app.css", ""},
+	}
+	ix := newRouteIndex(routes)
+	for _, tt := range tests {
+		rt, ok := ix.lookup(tt.key)
+		if rt.Path != tt.want || ok != (tt.want != "") {
+			t.Errorf("lookup(%q) = %q, %v; want %q", tt.key, rt.Path, ok, tt.want)
+		}
+	}
+	root := newRouteIndex([]screening.InterceptRoute{{Path: "/"}, {Path: "/checkout"}})
+	for key, want := range map[string]string{"/": "/", "/x/y": "/", "/checkout/x": "/checkout"} {
+		if rt, _ := root.lookup(key); rt.Path != want {
+			t.Errorf("with a route /: lookup(%q) = %q, want %q", key, rt.Path, want)
 		}
 	}
 }
