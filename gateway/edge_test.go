@@ -475,3 +475,29 @@ func TestWebsocketPathsConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyPathOutsideGatewayNamespace: a policy_url elsewhere on the
+// gateway is exempt from the geo-block for every method too; only GET and
+// HEAD (answered by the geo-block) are served there, nothing is proxied.
+func TestPolicyPathOutsideGatewayNamespace(t *testing.T) {
+	reached := false
+	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true })
+	h := gatewayPages("/legal/eu", nil, next)
+	for _, tt := range []struct {
+		method, path string
+		want         int
+		proxied      bool
+	}{
+		{"POST", "/legal/eu", 405, false},
+		{"DELETE", "/Legal/EU/", 405, false},
+		{"GET", "/legal/eu", 200, true}, // only reached without the geo-block in front
+		{"POST", "/legal", 200, true},
+	} {
+		reached = false
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+		if rec.Code != tt.want || reached != tt.proxied {
+			t.Errorf("%s %s: status %d, proxied %v; want %d, %v", tt.method, tt.path, rec.Code, reached, tt.want, tt.proxied)
+		}
+	}
+}

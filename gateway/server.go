@@ -125,23 +125,24 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 // gatewayPages keeps the gateway's namespace off the proxy: every path under
 // /_gateway/ by the matching rule of routeKey ("/_GATEWAY/x",
 // "//_gateway/x" too) goes to the customer pages, or is answered here, and
-// never reaches the storefront, whatever the method.
+// never reaches the storefront, whatever the method. The geo-block answers
+// GET and HEAD on its policy path itself and exempts every method there, so
+// a blocked visitor's POST to it arrives here: it gets 405, wherever the
+// policy path is, never the storefront.
 func gatewayPages(policyPath string, customer, next http.Handler) http.Handler {
 	policyKey := ""
 	if policyPath != "" {
 		policyKey = routeKey(policyPath)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !isGatewayPath(r.URL.Path) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		// The geo-block answered GET and HEAD on the policy path itself
-		// (and exempts every method there, so a blocked visitor's POST
-		// arrives here: it gets 405, never the storefront).
-		if policyKey != "" && routeKey(r.URL.Path) == policyKey && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		key := routeKey(r.URL.Path)
+		if key == policyKey && r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			writeError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "This page can only be read.")
+			return
+		}
+		if !underRoute(key, gatewayPrefix) {
+			next.ServeHTTP(w, r)
 			return
 		}
 		if customer != nil {
