@@ -36,16 +36,16 @@ const maxJSONDepth = 32
 // request before forwarding it; the client IP, user agent and
 // Accept-Language come from the request itself, never from the body.
 type InterceptRoute struct {
+	// Method is optional and does not narrow the match: a PUT or DELETE
+	// to the checkout path is screened like a POST. It is kept so that
+	// older files load; when given it must be POST, PUT or PATCH.
+	Method string `yaml:"method"`
 	// Path is the checkout's path ("/checkout"). The gateway screens every
 	// request on it and below it ("/checkout/index.php", PATH_INFO), read
 	// as the most lenient storefront would (case folded, "checkout.",
 	// "checkout;x", dot segments), with every method but GET, HEAD and
 	// OPTIONS.
 	Path string `yaml:"path"`
-	// Method is optional and does not narrow the match: a PUT or DELETE
-	// to the checkout path is screened like a POST. It is kept so that
-	// older files load; when given it must be POST, PUT or PATCH.
-	Method string `yaml:"method"`
 	// Format is form, json or auto (default auto).
 	Format string `yaml:"format"`
 	// Fields maps order fields (JSON paths of the order body: "order_id",
