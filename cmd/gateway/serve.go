@@ -304,7 +304,7 @@ func printBanner(w io.Writer, cfg *config.Config, emb config.Embedded, gw *gatew
 	fmt.Fprintf(&b, " metrics:              %s/metrics\n", adm)
 	fmt.Fprintf(&b, " order API:            %s/api/v1/orders\n", adm)
 	for _, r := range routes {
-		fmt.Fprintf(&b, " screened checkout:    %s %s%s\n", r.Method, pub, r.Path)
+		fmt.Fprintf(&b, " screened checkout:    %s%s and below, every method but GET, HEAD, OPTIONS\n", pub, r.Path)
 	}
 	if demo != nil {
 		fmt.Fprintf(&b, " demo credentials:     %s (source it: . %s)\n", demo.File, demo.File)
