@@ -121,13 +121,16 @@ func foldCase(s string) string {
 	return b.String()
 }
 
-// foldRune is the lower-case form of the smallest rune case-equivalent to r.
+// foldRune maps r to the lower case of the upper case of the smallest rune
+// case-equivalent to it: routers that compare upper-cased ("ı" and "ſ"
+// upper-case to "I" and "S") and those that compare lower-cased or folded
+// ("K", the Kelvin sign, folds to "k") all land on the same rune.
 func foldRune(r rune) rune {
 	least := r
 	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
 		least = min(least, f)
 	}
-	return unicode.ToLower(least)
+	return unicode.ToLower(unicode.ToUpper(least))
 }
 
 // underRoute reports whether key is route or lies below it at a segment

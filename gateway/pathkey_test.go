@@ -41,6 +41,7 @@ func TestRouteKey(t *testing.T) {
 		{"/checkout/index.php", "/checkout/index.php"},
 		{"/che\u212Aout", "/chekout"}, // Kelvin sign folds like k
 		{"/\u017Fhop", "/shop"},       // long s folds like s
+		{"/\u0131tem", "/item"},       // dotless i upper-cases to I
 		{"/CAF\u00c9", "/caf\u00e9"},  // É
 		{"/a\xffb", "/a\xffb"},        // not UTF-8: kept
 		{"/a.b/c", "/a.b/c"},          // an inner dot is a name
@@ -219,6 +220,13 @@ func FuzzCheckoutRouting(f *testing.F) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 
+		// The fast path agrees with the slow one, and a key is its own key.
+		if p := req.URL.Path; isRouteKey(p) && canonicalize(p) != p {
+			t.Fatalf("isRouteKey(%q) but canonicalize gives %q", p, canonicalize(p))
+		}
+		if k := routeKey(req.URL.Path); routeKey(k) != k {
+			t.Fatalf("routeKey(%q) = %q, whose own key is %q", req.URL.Path, k, routeKey(k))
+		}
 		ref := referenceRoute(req.RequestURI)
 		checkout := false
 		for _, rt := range routes {
