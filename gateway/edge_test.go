@@ -17,6 +17,7 @@ import (
 
 	"github.com/vpsgate/gateway/geoblock"
 	"github.com/vpsgate/gateway/internal/embedded/geoip"
+	"github.com/vpsgate/gateway/internal/testenv"
 	"github.com/vpsgate/gateway/screening"
 )
 
@@ -284,32 +285,14 @@ func newSwitchingUpstream(t *testing.T) *switchingUpstream {
 	t.Helper()
 	u := &switchingUpstream{}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		to := r.Header.Get("Upgrade")
 		u.mu.Lock()
-		u.upgrades = append(u.upgrades, r.URL.Path+" upgrade="+to+" http2-settings="+r.Header.Get("HTTP2-Settings"))
+		u.upgrades = append(u.upgrades, r.URL.Path+" upgrade="+r.Header.Get("Upgrade")+" http2-settings="+r.Header.Get("HTTP2-Settings"))
 		u.mu.Unlock()
-		if to == "" {
-			to = "websocket"
-		}
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: %s\r\nConnection: Upgrade\r\n\r\n", to)
-		_ = brw.Flush()
-		for {
-			req, err := http.ReadRequest(brw.Reader)
-			if err != nil {
-				return
-			}
-			_, _ = io.Copy(io.Discard, req.Body)
+		testenv.SwitchAndReadHTTP(w, r, func(req string) {
 			u.mu.Lock()
-			u.tunneled = append(u.tunneled, req.Method+" "+req.URL.Path+" decision="+req.Header.Get("X-Screening-Decision"))
-			u.mu.Unlock()
-			fmt.Fprint(brw, "HTTP/1.1 200 OK\r\nX-Tunneled: 1\r\nContent-Length: 0\r\n\r\n")
-			_ = brw.Flush()
-		}
+			defer u.mu.Unlock()
+			u.tunneled = append(u.tunneled, req)
+		})
 	}))
 	t.Cleanup(u.Close)
 	return u

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vpsgate/gateway/internal/testenv"
 )
 
 // edgeUpstream is the storefront behind the public edge tests. It records
@@ -37,23 +39,7 @@ func startEdgeUpstream(t *testing.T) *edgeUpstream {
 			w.Header().Set(upstreamHeader, "1")
 			return
 		}
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: %s\r\nConnection: Upgrade\r\n\r\n", up)
-		_ = brw.Flush()
-		for {
-			req, err := http.ReadRequest(brw.Reader)
-			if err != nil {
-				return
-			}
-			_, _ = io.Copy(io.Discard, req.Body)
-			u.record(&u.tunneled, req.Method+" "+req.URL.Path)
-			fmt.Fprintf(brw, "HTTP/1.1 200 OK\r\n%s: 1\r\nContent-Length: 0\r\n\r\n", upstreamHeader)
-			_ = brw.Flush()
-		}
+		testenv.SwitchAndReadHTTP(w, r, func(req string) { u.record(&u.tunneled, req) })
 	}))
 	t.Cleanup(u.Close)
 	return u
