@@ -60,3 +60,21 @@ func BenchmarkPublicChainProxied(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEdgeStepsOrdinaryPath is what the public edge's own steps
+// (hygiene, gateway pages, upgrade and trailer filters) add to an ordinary
+// GET, without the proxy.
+func BenchmarkEdgeStepsOrdinaryPath(b *testing.B) {
+	logger := slog.New(slog.DiscardHandler)
+	var h http.Handler = http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	h = dropTrailers(h)
+	h = filterUpgrades(newWebsocketPaths([]string{"/ws"}), func(string) bool { return false }, h)
+	h = gatewayPages("/_gateway/blocked", nil, h)
+	h = refuseAmbiguousRequests(logger, h)
+	req := httptest.NewRequest(http.MethodGet, "/static/css/shop.css", nil)
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(w, req)
+	}
+}
