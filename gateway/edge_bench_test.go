@@ -70,7 +70,10 @@ func BenchmarkEdgeStepsOrdinaryPath(b *testing.B) {
 	h = dropTrailers(h)
 	h = filterUpgrades(newWebsocketPaths([]string{"/ws"}), func(string) bool { return false }, h)
 	h = gatewayPages("/_gateway/blocked", nil, h)
-	h = refuseAmbiguousRequests(logger, h)
+	h, err := refuseAmbiguousRequests(logger, prometheus.NewRegistry(), h)
+	if err != nil {
+		b.Fatal(err)
+	}
 	req := httptest.NewRequest(http.MethodGet, "/static/css/shop.css", nil)
 	w := httptest.NewRecorder()
 	b.ReportAllocs()

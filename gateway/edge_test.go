@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vpsgate/gateway/geoblock"
 	"github.com/vpsgate/gateway/internal/embedded/geoip"
@@ -385,7 +386,8 @@ func TestUpgradesOnlyListedWebsocket(t *testing.T) {
 func TestBodylessMethodsRefused(t *testing.T) {
 	up := newRecordingUpstream(t)
 	geo, policy := edgeGeoblock(t)
-	pub, _ := startGateway(t, Config{}, Deps{Upstream: mustURL(t, up.URL), Geoblock: geo, GeoExempt: policy.Exempt})
+	reg := prometheus.NewRegistry()
+	pub, _ := startGateway(t, Config{}, Deps{Upstream: mustURL(t, up.URL), Geoblock: geo, GeoExempt: policy.Exempt, Registry: reg})
 	smuggled := formRequest("POST", "/checkout")
 	tests := []struct {
 		name, raw string
@@ -414,6 +416,22 @@ func TestBodylessMethodsRefused(t *testing.T) {
 			seen = append(seen, r.Method+" "+r.Path)
 		}
 		t.Errorf("the storefront received %v", seen)
+	}
+	refused := map[string]float64{}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range families {
+		if mf.GetName() != "gateway_public_refused_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			refused[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	if diff := cmp.Diff(map[string]float64{"body": 6, "method": 4, "path": 0}, refused); diff != "" {
+		t.Errorf("gateway_public_refused_total (-want +got):\n%s", diff)
 	}
 	// Without a body they pass.
 	for _, m := range []string{"GET", "OPTIONS"} {

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // refuseAmbiguousRequests is the first step of the public chain, before the
@@ -17,23 +19,38 @@ import (
 //     kept-alive connection they would read it as the next request, one
 //     the gateway never saw.
 //   - A path that can be read two ways (see pathAmbiguity): 400.
-func refuseAmbiguousRequests(logger *slog.Logger, next http.Handler) http.Handler {
+//
+// It runs before the access log; refusals are counted in
+// gateway_public_refused_total by what was refused (method, body, path)
+// and logged at debug level.
+func refuseAmbiguousRequests(logger *slog.Logger, reg prometheus.Registerer, next http.Handler) (http.Handler, error) {
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_public_refused_total",
+		Help: "Public requests refused before the geo-block because they could be read two ways, by what was refused (method, body, path).",
+	}, []string{"what"})
+	if err := reg.Register(refused); err != nil {
+		return nil, err
+	}
+	byMethod, byBody, byPath := refused.WithLabelValues("method"), refused.WithLabelValues("body"), refused.WithLabelValues("path")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m := r.Method
 		switch {
 		case strings.EqualFold(m, http.MethodConnect), strings.EqualFold(m, http.MethodTrace), strings.EqualFold(m, "TRACK"):
+			byMethod.Inc()
 			refuse(w, r, logger, http.StatusMethodNotAllowed, "method_not_allowed", "The method "+m+" is not served here.")
 			return
 		case bodyless(m) && (r.ContentLength != 0 || len(r.TransferEncoding) > 0):
+			byBody.Inc()
 			refuse(w, r, logger, http.StatusBadRequest, "bad_request", "A "+strings.ToUpper(m)+" request must not carry a body.")
 			return
 		}
 		if reason := pathAmbiguity(r.URL.Path, r.URL.RawPath); reason != "" {
+			byPath.Inc()
 			refuse(w, r, logger, http.StatusBadRequest, "bad_request", "The address of this request is not valid: "+reason+".")
 			return
 		}
 		next.ServeHTTP(w, r)
-	})
+	}), nil
 }
 
 // bodyless reports whether the method is GET, HEAD or OPTIONS, in any case

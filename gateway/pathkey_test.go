@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vpsgate/gateway/internal/clientip"
 	"github.com/vpsgate/gateway/screening"
 )
@@ -216,7 +218,10 @@ func FuzzCheckoutRouting(f *testing.F) {
 			screened = r.Header.Get("X-Screening-Decision") != ""
 			_, _ = io.Copy(io.Discard, r.Body)
 		})
-		h := refuseAmbiguousRequests(logger, NewInterceptor(routes, orders, logger)(upstream))
+		h, err := refuseAmbiguousRequests(logger, prometheus.NewRegistry(), NewInterceptor(routes, orders, logger)(upstream))
+		if err != nil {
+			t.Fatal(err)
+		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 

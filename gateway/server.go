@@ -103,7 +103,9 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	// line reads the same address the geo-block judged.
 	public = resolver.Middleware(public)
 	public = dropUnderscoreHeaders(public)
-	public = refuseAmbiguousRequests(deps.Logger, public)
+	if public, err = refuseAmbiguousRequests(deps.Logger, deps.Registry, public); err != nil {
+		return nil, fmt.Errorf("registering the public refusal metric: %w", err)
+	}
 	admin := observe("admin", deps.Logger, metrics, mode, adminRoute,
 		adminMux(deps.Ready, deps.Registry, deps.API, deps.Console, cfg.AdminPprof))
 
