@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/vpsgate/gateway/internal/clientip"
 	"github.com/vpsgate/gateway/internal/configerr"
+	"github.com/vpsgate/gateway/screening"
 )
 
 // Config is the gateway's own part of the configuration: the two listeners,
@@ -185,6 +187,26 @@ func validWebsocketPath(p string) error {
 		return errorString("must not be under /_gateway/")
 	}
 	return nil
+}
+
+// CheckWebsocketPaths reports the proxy.websocket_paths entries where no
+// upgrade would ever pass: under or above a checkout route, or exempt from
+// the geo-block (exempt may be nil). Listing them is a mistake the operator
+// should hear about at start-up, not find in a failing websocket.
+func CheckWebsocketPaths(paths []string, routes []screening.InterceptRoute, exempt func(path string) bool) error {
+	var errs []error
+	for _, p := range paths {
+		key, prefix := strings.CutSuffix(p, "/")
+		for i, rt := range routes {
+			if r := routeKey(rt.Path); underRoute(key, r) || prefix && underRoute(r, key) {
+				errs = append(errs, configerr.Field("proxy.websocket_paths", p, fmt.Sprintf("overlaps the checkout route intercept[%d] (%s): no upgrade is passed on a checkout path", i, rt.Path)))
+			}
+		}
+		if exempt != nil && (exempt(p) || exempt(key)) {
+			errs = append(errs, configerr.Field("proxy.websocket_paths", p, "is exempt from the geo-block (geoblock.exempt_paths): no upgrade is passed on an exempt path"))
+		}
+	}
+	return joinErrs(errs)
 }
 
 func validHTTPURL(s string) error {

@@ -216,6 +216,11 @@ func (c *Config) Validate() error {
 		}
 		routes[strings.ToLower(r.Path)] = i
 	}
+	var exempt func(string) bool
+	if p, err := geoblock.NewPolicy(c.Geoblock); err == nil { // else reported above
+		exempt = p.Exempt
+	}
+	errs = append(errs, gateway.CheckWebsocketPaths(c.Proxy.WebsocketPaths, c.Intercept, exempt))
 	return joinSorted(errs)
 }
 

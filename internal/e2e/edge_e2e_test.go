@@ -114,7 +114,7 @@ func TestPublicEdge(t *testing.T) {
 		"GATEWAY_UPSTREAM":              up.URL,
 		"GATEWAY_TRUSTED_PROXIES":       "127.0.0.1",
 		"GATEWAY_GEOBLOCK_EXEMPT_PATHS": "/hooks/",
-		"GATEWAY_PROXY_WEBSOCKET_PATHS": "/ws,/hooks/ws",
+		"GATEWAY_PROXY_WEBSOCKET_PATHS": "/ws",
 		"GATEWAY_LOG_LEVEL":             "warn",
 		"GATEWAY_INTERCEPT":             `[{"path": "/checkout", "format": "form", "fields": {"order_id": "order_id", "account.email": "email", "billing.country": "country", "amount": "amount", "currency": "currency"}}]`,
 	})
