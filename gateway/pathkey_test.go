@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vpsgate/gateway/geoblock"
 	"github.com/vpsgate/gateway/internal/clientip"
 	"github.com/vpsgate/gateway/screening"
 )
@@ -244,6 +245,47 @@ func FuzzCheckoutRouting(f *testing.F) {
 		}
 		if reached && screened && len(orders.submitted) == 0 {
 			t.Fatalf("%s %q: forwarded with a screening header nobody set", method, target)
+		}
+	})
+}
+
+// FuzzExemptPathsCannotBeStretched: a path the public chain lets through
+// and the geo-block exempts (here "/hooks/" and the policy page) is, to a
+// lenient storefront router, still under that exemption: no spelling
+// stretches an exempt prefix to another page.
+func FuzzExemptPathsCannotBeStretched(f *testing.F) {
+	for _, target := range []string{
+		"/hooks/x", "/hooks/../checkout", "/hooks/..;/checkout", "/hooks/..%2fcheckout", `/hooks/..\checkout`,
+		"/hooks/...%20/checkout", "/hooks/%2e%2e/checkout", "/hooks/%252e%252e/checkout", "/hooks/a../..%5c..%5ccheckout",
+		"/_gateway/blocked", "/_gateway/blocked/../../checkout", "/hooks/x%00/../../checkout",
+	} {
+		f.Add(target)
+	}
+	cfg := geoblock.Config{ExemptPaths: []string{"/hooks/"}}
+	cfg.SetDefaults()
+	policy, err := geoblock.NewPolicy(cfg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	logger := slog.New(slog.DiscardHandler)
+	f.Fuzz(func(t *testing.T, target string) {
+		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET " + target + " HTTP/1.1\r\nHost: shop\r\n\r\n")))
+		if err != nil {
+			return
+		}
+		var exempt bool
+		h, err := refuseAmbiguousRequests(logger, prometheus.NewRegistry(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			exempt = policy.Exempt(r.URL.Path)
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		if !exempt {
+			return
+		}
+		if ref := referenceRoute(req.RequestURI); !underRoute(ref, "/hooks") && ref != "/_gateway/blocked" {
+			t.Fatalf("%q is exempt from the geo-block, and a storefront routes it to %s", target, ref)
 		}
 	})
 }
