@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/vpsgate/gateway/internal/clientip"
 	"github.com/vpsgate/gateway/internal/configerr"
+	"github.com/vpsgate/gateway/screening"
 )
 
 // Config is the gateway's own part of the configuration: the two listeners,
@@ -65,6 +67,11 @@ type ProxyConfig struct {
 	// MaxIdleConnsPerHost is the keep-alive pool to the upstream; the
 	// standard library's default of 2 makes every busy gateway re-dial.
 	MaxIdleConnsPerHost int `yaml:"max_idle_conns_per_host"`
+	// WebsocketPaths are the paths where a websocket upgrade is passed on
+	// (exact, or a prefix ending in "/"); default none. No other upgrade is
+	// ever passed on: after a 101 the proxy copies bytes both ways and no
+	// later request on the connection is geo-blocked or screened.
+	WebsocketPaths []string `yaml:"websocket_paths"`
 }
 
 // SetDefaults fills unset values.
@@ -142,6 +149,11 @@ func (c *Config) Validate() error {
 	if c.Server.MaxHeaderBytes < 1024 {
 		errs = append(errs, configerr.Field("server.max_header_bytes", c.Server.MaxHeaderBytes, "must be at least 1024"))
 	}
+	for _, p := range c.Proxy.WebsocketPaths {
+		if err := validWebsocketPath(p); err != nil {
+			errs = append(errs, configerr.Field("proxy.websocket_paths", p, err.Error()))
+		}
+	}
 	if c.Proxy.MaxIdleConnsPerHost < 0 {
 		errs = append(errs, configerr.Field("proxy.max_idle_conns_per_host", c.Proxy.MaxIdleConnsPerHost, "must not be negative"))
 	}
@@ -160,6 +172,42 @@ func validListenAddr(addr string) error {
 		return errorString("host must be an IP address, localhost or empty")
 	}
 	return nil
+}
+
+// validWebsocketPath accepts a path in the canonical form of routeKey (a
+// request must arrive in that form to be upgraded), optionally ending in
+// "/" for a prefix, outside /_gateway/.
+func validWebsocketPath(p string) error {
+	exact := strings.TrimSuffix(p, "/")
+	switch {
+	case exact == "":
+		return errorString("must be a path below /: / would pass upgrades everywhere")
+	case !isRouteKey(exact):
+		return errorString("must be a clean lower-case absolute path (no //, dot segments, trailing dots or spaces, ;, \\, ?, #)")
+	case underRoute(exact, gatewayPrefix):
+		return errorString("must not be under /_gateway/")
+	}
+	return nil
+}
+
+// CheckWebsocketPaths reports the proxy.websocket_paths entries where no
+// upgrade would ever pass: under or above a checkout route, or exempt from
+// the geo-block (exempt may be nil). Listing them is a mistake the operator
+// should hear about at start-up, not find in a failing websocket.
+func CheckWebsocketPaths(paths []string, routes []screening.InterceptRoute, exempt func(path string) bool) error {
+	var errs []error
+	for _, p := range paths {
+		key, prefix := strings.CutSuffix(p, "/")
+		for i, rt := range routes {
+			if r := routeKey(rt.Path); underRoute(key, r) || prefix && underRoute(r, key) {
+				errs = append(errs, configerr.Field("proxy.websocket_paths", p, fmt.Sprintf("overlaps the checkout route intercept[%d] (%s): no upgrade is passed on a checkout path", i, rt.Path)))
+			}
+		}
+		if exempt != nil && (exempt(p) || exempt(key)) {
+			errs = append(errs, configerr.Field("proxy.websocket_paths", p, "is exempt from the geo-block (geoblock.exempt_paths): no upgrade is passed on an exempt path"))
+		}
+	}
+	return joinErrs(errs)
 }
 
 func validHTTPURL(s string) error {

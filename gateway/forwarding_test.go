@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -12,27 +11,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 )
-
-// recordingUpstream is a storefront that records the headers of every
-// request it receives.
-type recordingUpstream struct {
-	srv  *httptest.Server
-	hits atomic.Int64
-	last atomic.Pointer[http.Header]
-}
-
-func newRecordingUpstream(t *testing.T) *recordingUpstream {
-	t.Helper()
-	u := &recordingUpstream{}
-	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := r.Header.Clone()
-		u.last.Store(&h)
-		u.hits.Add(1)
-		_, _ = io.WriteString(w, "storefront")
-	}))
-	t.Cleanup(u.srv.Close)
-	return u
-}
 
 // forwardingOutcome is what the storefront must be told (or that the
 // gateway refuses). Empty addr means the socket peer (127.0.0.1), empty
@@ -169,7 +147,7 @@ func TestForwardingHeadersToStorefront(t *testing.T) {
 		{"trusted/forwarded", []string{"127.0.0.1"}, "forwarded", func(i int) forwardingOutcome { return tests[i].fwd }},
 	}
 	for _, g := range gws {
-		pub, _ := startGateway(t, Config{TrustedProxies: g.trusted, ForwardedHeader: g.mode}, Deps{Upstream: mustURL(t, up.srv.URL)})
+		pub, _ := startGateway(t, Config{TrustedProxies: g.trusted, ForwardedHeader: g.mode}, Deps{Upstream: mustURL(t, up.URL)})
 		for i, tt := range tests {
 			t.Run(g.name+"/"+tt.name, func(t *testing.T) {
 				want := g.pick(i)
@@ -178,7 +156,7 @@ func TestForwardingHeadersToStorefront(t *testing.T) {
 					req.Header[k] = v
 				}
 				req.Header.Set("Accept", "application/json")
-				before := up.hits.Load()
+				before := up.hits()
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					t.Fatal(err)
@@ -190,7 +168,7 @@ func TestForwardingHeadersToStorefront(t *testing.T) {
 					if resp.StatusCode != http.StatusBadRequest || json.Unmarshal(body, &e) != nil || e.Error.Code != "unattributable_client" {
 						t.Errorf("status %d, body %s; want 400 unattributable_client", resp.StatusCode, body)
 					}
-					if up.hits.Load() != before {
+					if up.hits() != before {
 						t.Errorf("a refused request reached the storefront")
 					}
 					if resp.Header.Get("X-Request-Id") == "" {
@@ -198,7 +176,7 @@ func TestForwardingHeadersToStorefront(t *testing.T) {
 					}
 					return
 				}
-				if resp.StatusCode != http.StatusOK || up.hits.Load() != before+1 {
+				if resp.StatusCode != http.StatusOK || up.hits() != before+1 {
 					t.Fatalf("status %d, body %s; want 200 from the storefront", resp.StatusCode, body)
 				}
 				addr, proto, host := want.addr, want.proto, want.host
@@ -211,7 +189,7 @@ func TestForwardingHeadersToStorefront(t *testing.T) {
 				if host == "" {
 					host = strings.TrimPrefix(pub, "http://")
 				}
-				got := *up.last.Load()
+				got := up.lastHeader()
 				wantHeaders := map[string][]string{
 					"X-Forwarded-For":   {addr},
 					"X-Real-Ip":         {addr},
@@ -237,7 +215,7 @@ func TestForwardingHeadersToStorefront(t *testing.T) {
 // (and the logs) only when it is a short safe token.
 func TestRequestIDToStorefront(t *testing.T) {
 	up := newRecordingUpstream(t)
-	pub, _ := startGateway(t, Config{}, Deps{Upstream: mustURL(t, up.srv.URL)})
+	pub, _ := startGateway(t, Config{}, Deps{Upstream: mustURL(t, up.URL)})
 	tests := []struct {
 		name string
 		in   []string
@@ -260,7 +238,7 @@ func TestRequestIDToStorefront(t *testing.T) {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			got := (*up.last.Load())["X-Request-Id"]
+			got := up.lastHeader()["X-Request-Id"]
 			if len(got) != 1 || got[0] != resp.Header.Get("X-Request-Id") {
 				t.Fatalf("X-Request-Id at the storefront %q, in the response %q: want one, the same", got, resp.Header.Get("X-Request-Id"))
 			}
@@ -294,7 +272,7 @@ func TestRefusalBeforeGeoblock(t *testing.T) {
 		})
 	}
 	pub, _ := startGateway(t, Config{TrustedProxies: []string{"127.0.0.1"}}, Deps{
-		Upstream:  mustURL(t, up.srv.URL),
+		Upstream:  mustURL(t, up.URL),
 		Geoblock:  func(next http.Handler) (http.Handler, error) { return count(next), nil },
 		Customer:  count(http.NotFoundHandler()),
 		Intercept: count,
@@ -311,7 +289,7 @@ func TestRefusalBeforeGeoblock(t *testing.T) {
 			t.Errorf("POST %s = %d, want 400", path, resp.StatusCode)
 		}
 	}
-	if n := inner.Load(); n != 0 || up.hits.Load() != 0 {
-		t.Errorf("inner handlers ran %d times, the storefront %d times: want neither", n, up.hits.Load())
+	if n := inner.Load(); n != 0 || up.hits() != 0 {
+		t.Errorf("inner handlers ran %d times, the storefront %d times: want neither", n, up.hits())
 	}
 }

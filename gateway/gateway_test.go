@@ -277,7 +277,7 @@ func TestProxyWebsocketUpgrade(t *testing.T) {
 		_ = brw.Flush()
 	}))
 	t.Cleanup(up.Close)
-	pub, _ := startGateway(t, Config{}, Deps{Upstream: mustURL(t, up.URL)})
+	pub, _ := startGateway(t, Config{Proxy: ProxyConfig{WebsocketPaths: []string{"/ws"}}}, Deps{Upstream: mustURL(t, up.URL)})
 	conn, err := net.Dial("tcp", strings.TrimPrefix(pub, "http://"))
 	if err != nil {
 		t.Fatal(err)

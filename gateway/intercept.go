@@ -8,7 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -32,25 +32,36 @@ var screeningHeaders = []string{"X-Screening-Id", "X-Screening-Decision", "X-Scr
 // or held one is forwarded byte for byte with the screening headers. When
 // screening cannot decide (Redis down), the checkout is refused with 503:
 // forwarding it unscreened would activate servers nobody checked.
+//
+// A route covers its path and every path below it, by the matching rule of
+// routeKey, and every method but GET, HEAD and OPTIONS (which carry no body
+// past the public chain's first step): PUT, PATCH, DELETE and any other
+// method is screened with the route's mapping, or refused when its body
+// does not map. The route's method is not part of the match.
 func NewInterceptor(routes []screening.InterceptRoute, orders orderSubmitter, logger *slog.Logger) func(http.Handler) http.Handler {
-	// Indexed by path, then method, so the lookup on every proxied
-	// request builds no key.
-	index := make(map[string]map[string]screening.InterceptRoute, len(routes))
-	for _, rt := range routes {
-		key := routeKey(rt.Path)
-		if index[key] == nil {
-			index[key] = map[string]screening.InterceptRoute{}
-		}
-		index[key][strings.ToUpper(rt.Method)] = rt
-	}
+	index := newRouteIndex(routes)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			for _, h := range screeningHeaders {
 				delete(r.Header, h)
 			}
-			route, ok := index[routeKey(r.URL.Path)][upperASCII(r.Method)]
+			route, ok := index.lookup(routeKey(r.URL.Path))
 			if !ok {
 				next.ServeHTTP(w, r)
+				return
+			}
+			// No tunnel out of a checkout path: a websocket (or h2c) there
+			// would carry later requests past the screening.
+			stripUpgrade(r.Header)
+			if bodyless(r.Method) {
+				// The first step of the chain refused any body.
+				next.ServeHTTP(w, r)
+				return
+			}
+			if r.Trailer != nil || r.Header["Trailer"] != nil {
+				// Headers after the body would reach the storefront after
+				// the screening read the request.
+				checkoutError(w, r, logger, fmt.Errorf("%w: a checkout must not declare trailers", screening.ErrInvalidInput))
 				return
 			}
 			if ce := r.Header.Values("Content-Encoding"); len(ce) > 1 || len(ce) == 1 && !strings.EqualFold(ce[0], "identity") {
@@ -91,7 +102,9 @@ func NewInterceptor(routes []screening.InterceptRoute, orders orderSubmitter, lo
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
+			// Re-framed with its length: no chunks, no trailers.
 			r.ContentLength = int64(len(body))
+			r.TransferEncoding = nil
 			r.Header.Set("X-Screening-Id", res.OrderID)
 			r.Header.Set("X-Screening-Decision", string(res.Decision))
 			r.Header.Set("X-Screening-Score", strconv.Itoa(res.Score))
@@ -126,40 +139,49 @@ func checkoutError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, 
 	writeError(w, r, status, e.Code, msg)
 }
 
-// routeKey is the form a path is matched in. Storefronts are lenient about
-// paths: "//checkout", "/checkout/" and "/x/../checkout" are the checkout
-// to one that normalizes paths (nginx, most PHP routers), "/CHECKOUT" to
-// one on a case-insensitive router or file system (IIS, some frameworks),
-// "/checkout;jsessionid=1" to a servlet container. Each of those must be
-// screened, so the match is on the cleaned, lower-cased path without
-// segment parameters. It does not allocate for a path already in that form.
-func routeKey(p string) string {
-	if strings.IndexByte(p, ';') >= 0 {
-		segs := strings.Split(p, "/")
-		for i, s := range segs {
-			segs[i], _, _ = strings.Cut(s, ";")
+// routeIndex finds the route covering a canonical path. It holds every
+// route path and each of its ancestors ("/api" for "/api/checkout"; nil
+// for a path that is not itself a route), so that the walk down a request
+// path stops at its first segment that leads to no route: one map lookup
+// for an ordinary proxied path, and no allocation.
+type routeIndex map[string]*screening.InterceptRoute
+
+func newRouteIndex(routes []screening.InterceptRoute) routeIndex {
+	ix := routeIndex{}
+	routes = slices.Clone(routes) // the index points into its own copy
+	for i := range routes {
+		key := routeKey(routes[i].Path)
+		ix[key] = &routes[i]
+		for j := strings.LastIndexByte(key, '/'); j > 0; j = strings.LastIndexByte(key[:j], '/') {
+			if _, ok := ix[key[:j]]; !ok {
+				ix[key[:j]] = nil
+			}
 		}
-		p = strings.Join(segs, "/")
 	}
-	return lowerASCII(path.Clean(p))
+	return ix
 }
 
-func lowerASCII(s string) string {
-	for i := range len(s) {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			return strings.ToLower(s)
+// lookup returns the route with the longest path equal to key or above it
+// at a segment boundary.
+func (ix routeIndex) lookup(key string) (screening.InterceptRoute, bool) {
+	if len(ix) == 0 {
+		return screening.InterceptRoute{}, false
+	}
+	found := ix["/"]
+	for i := 1; i <= len(key); i++ {
+		if i < len(key) && key[i] != '/' {
+			continue
+		}
+		rt, ok := ix[key[:i]]
+		if !ok {
+			break
+		}
+		if rt != nil {
+			found = rt
 		}
 	}
-	return s
-}
-
-// upperASCII matches methods case-insensitively: PHP frameworks upper-case
-// the method before routing, so "post" reaches the checkout too.
-func upperASCII(s string) string {
-	for i := range len(s) {
-		if c := s[i]; c >= 'a' && c <= 'z' {
-			return strings.ToUpper(s)
-		}
+	if found == nil {
+		return screening.InterceptRoute{}, false
 	}
-	return s
+	return *found, true
 }

@@ -26,6 +26,7 @@ func TestInterceptor(t *testing.T) {
 		ctype        string
 		body         string
 		headers      map[string]string
+		trailer      bool
 		decision     screening.Outcome
 		err          error
 		wantStatus   int
@@ -51,6 +52,20 @@ func TestInterceptor(t *testing.T) {
 		{name: "dot segment screened", method: "POST", path: "/./checkout", ctype: "application/x-www-form-urlencoded", body: form, decision: screening.Reject, wantStatus: 403},
 		{name: "compressed body refused", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form, headers: map[string]string{"Content-Encoding": "gzip"}, decision: screening.Accept, wantStatus: 415},
 		{name: "identity encoding forwarded", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form, headers: map[string]string{"Content-Encoding": "identity"}, decision: screening.Accept, wantStatus: 200, wantUpstream: true, wantDecision: "accept"},
+		// Every method with a body is screened with the route's mapping,
+		// and the route covers the paths below it (issue 7, finding 3).
+		{name: "PUT screened", method: "PUT", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form, decision: screening.Reject, wantStatus: 403},
+		{name: "PATCH screened", method: "PATCH", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form, decision: screening.Reject, wantStatus: 403},
+		{name: "DELETE screened", method: "DELETE", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form, decision: screening.Reject, wantStatus: 403},
+		{name: "custom method screened", method: "ORDER", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form, decision: screening.Reject, wantStatus: 403},
+		{name: "PATH_INFO screened", method: "POST", path: "/checkout/x", ctype: "application/x-www-form-urlencoded", body: form, decision: screening.Reject, wantStatus: 403},
+		{name: "directory index screened", method: "POST", path: "/checkout/index.php", ctype: "application/x-www-form-urlencoded", body: form, decision: screening.Reject, wantStatus: 403},
+		{name: "trailing dot screened", method: "POST", path: "/checkout.", ctype: "application/x-www-form-urlencoded", body: form, decision: screening.Reject, wantStatus: 403},
+		{name: "trailing space screened", method: "POST", path: "/checkout%20", ctype: "application/x-www-form-urlencoded", body: form, decision: screening.Reject, wantStatus: 403},
+		{name: "accepted PUT forwarded with its decision", method: "PUT", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form, decision: screening.Accept, wantStatus: 200, wantUpstream: true, wantDecision: "accept"},
+		{name: "GET on the checkout forwarded unscreened", method: "GET", path: "/checkout", decision: screening.Reject, wantStatus: 200, wantUpstream: true},
+		{name: "neighbour path not a checkout", method: "POST", path: "/checkouts", ctype: "application/x-www-form-urlencoded", body: form, decision: screening.Reject, wantStatus: 200, wantUpstream: true},
+		{name: "declared trailers refused", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form, trailer: true, decision: screening.Accept, wantStatus: 400},
 		{name: "spoofed decision on checkout replaced", method: "POST", path: "/checkout", ctype: "application/x-www-form-urlencoded", body: form, headers: map[string]string{"X-Screening-Decision": "accept"}, decision: screening.Review, wantStatus: 200, wantUpstream: true, wantDecision: "review"},
 	}
 	for _, tt := range tests {
@@ -71,6 +86,9 @@ func TestInterceptor(t *testing.T) {
 			}
 			for k, v := range tt.headers {
 				req.Header.Set(k, v)
+			}
+			if tt.trailer {
+				req.Trailer = http.Header{"X-Screening-Decision": nil}
 			}
 			rec := httptest.NewRecorder()
 			const requestID = "req-intercept-0001" // set by the outer middleware in production
@@ -94,7 +112,7 @@ func TestInterceptor(t *testing.T) {
 			if gotDecision != tt.wantDecision {
 				t.Errorf("X-Screening-Decision upstream = %q, want %q", gotDecision, tt.wantDecision)
 			}
-			if tt.method == "POST" {
+			if tt.decision != "" && tt.method != "GET" && tt.path != "/checkouts" {
 				if gotBody != tt.body {
 					t.Errorf("forwarded body = %q, want the original bytes %q", gotBody, tt.body)
 				}

@@ -45,8 +45,11 @@ func newProxy(target *url.URL, cfg ProxyConfig, logger *slog.Logger) *httputil.R
 				}
 			}
 		},
-		Transport:  tr,
-		BufferPool: newBufferPool(),
+		// A 101 opens a tunnel only for an allowed websocket handshake
+		// (see upgrade.go).
+		ModifyResponse: refuseUnrequestedSwitch,
+		Transport:      tr,
+		BufferPool:     newBufferPool(),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			status := proxyErrorStatus(r.Context(), err)
 			if status == statusClientClosedRequest {

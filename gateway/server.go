@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,8 +26,17 @@ type Deps struct {
 	// Geoblock wraps the public chain after client IP resolution. Nil
 	// means no geo-blocking.
 	Geoblock func(next http.Handler) (http.Handler, error)
-	// Customer serves /_gateway/... on the public side. May be nil.
+	// Customer serves /_gateway/... on the public side. May be nil: then
+	// every path there is 404 (405 for the policy page's other methods).
+	// Nothing under /_gateway/ is ever proxied either way.
 	Customer http.Handler
+	// PolicyPath is the path on this gateway where the geo-block answers
+	// GET and HEAD with its policy page ("/_gateway/blocked"), or "" when
+	// it serves none there. Other methods on it are 405.
+	PolicyPath string
+	// GeoExempt reports the geo-block's exempt paths, where no upgrade is
+	// passed on. Nil: none.
+	GeoExempt func(path string) bool
 	// Intercept screens checkout routes before they reach the proxy. May be
 	// nil.
 	Intercept func(next http.Handler) http.Handler
@@ -71,14 +79,15 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	}
 	resolver := clientip.NewResolver(trusted, clientip.WithHeader(header))
 
-	// Innermost first: proxy <- intercept <- customer pages <- geoblock <- client IP.
+	// Innermost first: proxy <- upgrade and trailer filters <- intercept
+	// <- gateway pages <- geoblock <- observe <- client IP <- hygiene.
 	var public http.Handler = newProxy(deps.Upstream, cfg.Proxy, deps.Logger)
+	public = dropTrailers(public)
+	public = filterUpgrades(newWebsocketPaths(cfg.Proxy.WebsocketPaths), deps.GeoExempt, public)
 	if deps.Intercept != nil {
 		public = deps.Intercept(public)
 	}
-	if deps.Customer != nil {
-		public = withPrefix("/_gateway/", deps.Customer, public)
-	}
+	public = gatewayPages(deps.PolicyPath, deps.Customer, public)
 	if deps.Geoblock != nil {
 		if public, err = deps.Geoblock(public); err != nil {
 			return nil, fmt.Errorf("building geo-block: %w", err)
@@ -101,6 +110,9 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		observed(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { refuse(w, r, err) })).ServeHTTP(w, r)
 	})
 	public = dropUnderscoreHeaders(public)
+	if public, err = refuseAmbiguousRequests(deps.Logger, deps.Registry, public); err != nil {
+		return nil, fmt.Errorf("registering the public refusal metric: %w", err)
+	}
 	admin := observe("admin", deps.Logger, metrics, mode, adminRoute,
 		adminMux(deps.Ready, deps.Registry, deps.API, deps.Console, cfg.AdminPprof))
 
@@ -119,19 +131,39 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	return &Gateway{cfg: cfg, logger: deps.Logger, public: server(public), admin: server(admin)}, nil
 }
 
-// withPrefix sends paths under prefix to h and everything else to next.
-func withPrefix(prefix string, h, next http.Handler) http.Handler {
+// gatewayPages keeps the gateway's namespace off the proxy: every path under
+// /_gateway/ by the matching rule of routeKey ("/_GATEWAY/x",
+// "//_gateway/x" too) goes to the customer pages, or is answered here, and
+// never reaches the storefront, whatever the method. The geo-block answers
+// GET and HEAD on its policy path itself and exempts every method there, so
+// a blocked visitor's POST to it arrives here: it gets 405, wherever the
+// policy path is, never the storefront.
+func gatewayPages(policyPath string, customer, next http.Handler) http.Handler {
+	policyKey := ""
+	if policyPath != "" {
+		policyKey = routeKey(policyPath)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, prefix) {
-			h.ServeHTTP(w, r)
+		key := routeKey(r.URL.Path)
+		if key == policyKey && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "This page can only be read.")
 			return
 		}
-		next.ServeHTTP(w, r)
+		if !underRoute(key, gatewayPrefix) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if customer != nil {
+			customer.ServeHTTP(w, r)
+			return
+		}
+		writeError(w, r, http.StatusNotFound, "not_found", "There is no page at this address.")
 	})
 }
 
 func publicRoute(r *http.Request) string {
-	if strings.HasPrefix(r.URL.Path, "/_gateway/") {
+	if isGatewayPath(r.URL.Path) {
 		return "gateway"
 	}
 	return "proxy"

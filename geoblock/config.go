@@ -328,11 +328,13 @@ func (p *Policy) ReportOnly() bool { return p.report }
 // BlocksUnknown reports whether an unknown country is blocked.
 func (p *Policy) BlocksUnknown() bool { return p.unknownBlock }
 
-// Exempts reports whether the geo-block lets path through whatever the
-// country (an exempt_paths entry or the policy page), by the same rule the
-// Blocker applies; configuration checks use it to find exemptions that
-// cover the whole site or a checkout.
-func (p *Policy) Exempts(path string) bool { return p.exempt(path) }
+// PolicyPath is the path on this gateway where the Blocker serves the
+// policy page (GET and HEAD), or "" when policy_url points elsewhere.
+func (p *Policy) PolicyPath() string { return p.policyPath }
+
+// Exempt reports whether the geo-block never blocks path (exempt_paths and
+// the policy page), for checks that must not be loosened there.
+func (p *Policy) Exempt(path string) bool { return p.exempt(path) }
 
 func (p *Policy) exempt(path string) bool {
 	if p.policyPath != "" && path == p.policyPath {

@@ -36,10 +36,16 @@ const maxJSONDepth = 32
 // request before forwarding it; the client IP, user agent and
 // Accept-Language come from the request itself, never from the body.
 type InterceptRoute struct {
-	// Method and Path match the checkout request exactly ("POST",
-	// "/checkout").
+	// Method is optional and does not narrow the match: a PUT or DELETE
+	// to the checkout path is screened like a POST. It is kept so that
+	// older files load; when given it must be POST, PUT or PATCH.
 	Method string `yaml:"method"`
-	Path   string `yaml:"path"`
+	// Path is the checkout's path ("/checkout"). The gateway screens every
+	// request on it and below it ("/checkout/index.php", PATH_INFO), read
+	// as the most lenient storefront would (case folded, "checkout.",
+	// "checkout;x", dot segments), with every method but GET, HEAD and
+	// OPTIONS.
+	Path string `yaml:"path"`
 	// Format is form, json or auto (default auto).
 	Format string `yaml:"format"`
 	// Fields maps order fields (JSON paths of the order body: "order_id",
@@ -85,12 +91,12 @@ func (r InterceptRoute) Validate() error {
 		errs = append(errs, configerr.Field(key, value, problem))
 	}
 	switch r.Method {
-	case "POST", "PUT", "PATCH":
+	case "", "POST", "PUT", "PATCH":
 	default:
-		add("method", r.Method, "must be POST, PUT or PATCH")
+		add("method", r.Method, "must be POST, PUT or PATCH, or left out (every method with a body is screened)")
 	}
-	if !strings.HasPrefix(r.Path, "/") || path.Clean(r.Path) != r.Path {
-		add("path", r.Path, "must be a clean absolute path like /checkout")
+	if problem := routePathProblem(r.Path); problem != "" {
+		add("path", r.Path, problem)
 	}
 	switch r.Format {
 	case FormatForm, FormatJSON, FormatAuto:
@@ -143,6 +149,27 @@ func (r InterceptRoute) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// routePathProblem says what is wrong with a route path, or "". A route
+// path is written in the form the gateway matches in (apart from case), so
+// that the file says what is screened.
+func routePathProblem(p string) string {
+	if !strings.HasPrefix(p, "/") || path.Clean(p) != p {
+		return "must be a clean absolute path like /checkout"
+	}
+	if strings.ContainsAny(p, "\\;?#%") || strings.ContainsFunc(p, unicode.IsControl) {
+		return `must not contain \, ;, ?, #, % or control characters`
+	}
+	for seg := range strings.SplitSeq(p[1:], "/") {
+		if strings.HasSuffix(seg, ".") || strings.HasSuffix(seg, " ") {
+			return "a segment must not end in a dot or a space (storefronts on Windows drop them)"
+		}
+	}
+	if lower := strings.ToLower(p); lower == "/_gateway" || strings.HasPrefix(lower, "/_gateway/") {
+		return "must not be under /_gateway/ (the gateway's own pages, never proxied)"
+	}
+	return ""
 }
 
 // orderPathIndex reports whether p is a settable order path, and for

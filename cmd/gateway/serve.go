@@ -256,6 +256,11 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 			{Name: "s3", Check: store.Ready},
 			{Name: "geoip", Check: func(context.Context) error { return geo.Ready() }},
 		},
+
+		// The geo-block answers its policy page itself; no upgrade passes
+		// on the paths it exempts.
+		PolicyPath: geoPolicy.PolicyPath(),
+		GeoExempt:  geoPolicy.Exempt,
 	})
 	if err != nil {
 		return err
@@ -319,7 +324,7 @@ func printBanner(w io.Writer, cfg *config.Config, emb config.Embedded, gw *gatew
 	fmt.Fprintf(&b, " metrics:              %s/metrics\n", adm)
 	fmt.Fprintf(&b, " order API:            %s/api/v1/orders\n", adm)
 	for _, r := range routes {
-		fmt.Fprintf(&b, " screened checkout:    %s %s%s\n", r.Method, pub, r.Path)
+		fmt.Fprintf(&b, " screened checkout:    %s%s and below, every method but GET, HEAD, OPTIONS\n", pub, r.Path)
 	}
 	if demo != nil {
 		fmt.Fprintf(&b, " demo credentials:     %s (source it: . %s)\n", demo.File, demo.File)

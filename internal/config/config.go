@@ -215,12 +215,18 @@ func (c *Config) Validate() error {
 	for i, r := range c.Intercept {
 		key := fmt.Sprintf("intercept[%d]", i)
 		errs = append(errs, configerr.Prefix(key, r.Validate()))
-		if j, dup := routes[r.Method+" "+r.Path]; dup {
-			errs = append(errs, configerr.Field(key+".path", r.Path, fmt.Sprintf("%s %s is already intercept[%d]", r.Method, r.Path, j)))
+		// Routes match by path alone (case folded), whatever the method.
+		if j, dup := routes[strings.ToLower(r.Path)]; dup {
+			errs = append(errs, configerr.Field(key+".path", r.Path, fmt.Sprintf("is already intercept[%d] (a route covers every method with a body)", j)))
 		}
-		routes[r.Method+" "+r.Path] = i
+		routes[strings.ToLower(r.Path)] = i
 	}
 	errs = append(errs, c.validateRisks()...)
+	var exempt func(string) bool
+	if p, err := geoblock.NewPolicy(c.Geoblock); err == nil { // else reported above
+		exempt = p.Exempt
+	}
+	errs = append(errs, gateway.CheckWebsocketPaths(c.Proxy.WebsocketPaths, c.Intercept, exempt))
 	return joinSorted(errs)
 }
 

@@ -120,7 +120,7 @@ func (c *Config) Risks() []Risk {
 		if p == nil {
 			continue // Validate reports it
 		}
-		if p.Exempts("/") && p.Exempts("/checkout") && p.Exempts("/index.php") {
+		if p.Exempt("/") && p.Exempt("/checkout") && p.Exempt("/index.php") {
 			rs = append(rs, Risk{Name: RiskExemptWholeSite, Key: "geoblock.exempt_paths", Value: raw, Refused: true,
 				Message: "exempts every path from the geo-block, so it blocks nobody (use mode: report to observe without blocking)"})
 			continue
@@ -128,7 +128,7 @@ func (c *Config) Risks() []Risk {
 		for _, r := range c.Intercept {
 			// The storefront may serve the checkout under these too
 			// (PATH_INFO, a directory's index.php).
-			if p.Exempts(r.Path) || p.Exempts(r.Path+"/") || p.Exempts(strings.TrimSuffix(r.Path, "/")+"/index.php") {
+			if p.Exempt(r.Path) || p.Exempt(r.Path+"/") || p.Exempt(strings.TrimSuffix(r.Path, "/")+"/index.php") {
 				rs = append(rs, Risk{Name: RiskExemptCheckout, Key: "geoblock.exempt_paths", Value: raw, Refused: true,
 					Message: fmt.Sprintf("exempts the checkout route %s %s from the geo-block: visitors from blocked countries can check out", r.Method, r.Path)})
 				break
