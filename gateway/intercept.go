@@ -73,7 +73,7 @@ func NewInterceptor(routes []screening.InterceptRoute, orders orderSubmitter, lo
 				return
 			}
 			ip, _ := clientip.FromContext(ctx)
-			order, err := route.MapOrder(r.Header.Get("Content-Type"), body, ip, r.UserAgent(), r.Header.Get("Accept-Language"))
+			order, err := route.MapOrder(r.Header.Get("Content-Type"), r.URL.RawQuery, body, ip, r.UserAgent(), r.Header.Get("Accept-Language"))
 			if err != nil {
 				checkoutError(w, r, logger, err)
 				return

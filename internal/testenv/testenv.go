@@ -37,6 +37,9 @@ const (
 	// EnvMinIOServer is the path of a minio binary, for tests that run
 	// their own MinIO server.
 	EnvMinIOServer = "GATEWAY_TEST_MINIO_SERVER"
+	// EnvPHP is the path of a php CLI binary (Debian's php-cli), for
+	// tests that run PHP's built-in web server as the storefront.
+	EnvPHP = "GATEWAY_TEST_PHP"
 )
 
 // opTimeout bounds every call this package makes to a server, so that a

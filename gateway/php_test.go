@@ -1,0 +1,243 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/vpsgate/gateway/internal/testenv"
+	"github.com/vpsgate/gateway/screening"
+)
+
+// phpINI are the settings of the PHP storefront: PHP's built-in defaults
+// (the server runs with -n, no php.ini), except variables_order and
+// request_order, which are php.ini-production's: $_REQUEST merges $_GET and
+// $_POST, $_POST winning. Warnings go to the server's log, not into the
+// JSON answer.
+var phpINI = map[string]string{
+	"variables_order":          "GPCS",
+	"request_order":            "GP",
+	"max_input_vars":           "1000",
+	"file_uploads":             "1",
+	"enable_post_data_reading": "1",
+	"post_max_size":            "8M",
+	"upload_max_filesize":      "2M",
+	"display_errors":           "0",
+	"log_errors":               "1",
+}
+
+// recordingOrders accepts every order and records what was screened, so
+// that a test can compare it with what the storefront acted on.
+type recordingOrders struct {
+	mu     sync.Mutex
+	orders []screening.Order
+}
+
+func (r *recordingOrders) Submit(ctx context.Context, o screening.Order) (screening.Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.orders = append(r.orders, o)
+	return screening.Result{OrderID: o.OrderID, Decision: screening.Accept, Score: 0}, nil
+}
+
+// take returns the orders recorded since the last call.
+func (r *recordingOrders) take() []screening.Order {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o := r.orders
+	r.orders = nil
+	return o
+}
+
+// phpSeen is what the PHP router (testdata/php/router.php) parsed.
+type phpSeen struct {
+	Method, Path, URI string
+	Post, Get         map[string]any
+	Request           map[string]any
+	Files             map[string]any
+	Screening         map[string]string
+}
+
+// TestPHPDifferential sends the corpus of ambiguous checkouts
+// (testdata/checkouts) through a gateway with the demo storefront's
+// interception routes in front of a real PHP, and checks the product's
+// rule: whenever PHP received a request, every order field PHP acts on
+// (in $_POST and in $_REQUEST) is the value the gateway screened;
+// otherwise the gateway refused it with a 4xx. The same requests, read by
+// net/http as a Go storefront would, must give the same order too.
+func TestPHPDifferential(t *testing.T) {
+	php := testenv.StartPHPServer(t, "testdata/php/router.php", phpINI)
+	routes := screening.DemoInterceptRoutes()
+	for i := range routes {
+		routes[i].SetDefaults()
+	}
+	form := routes[0] // POST /checkout, the form route every case aims at
+	rec := &recordingOrders{}
+	public, _ := startGateway(t, Config{}, Deps{
+		Upstream:  mustURL(t, php.URL),
+		Intercept: NewInterceptor(routes, rec, slog.New(slog.DiscardHandler)),
+	})
+	addr := strings.TrimPrefix(public, "http://")
+	log := &seenLog{path: filepath.Join(php.Dir, "seen.jsonl")}
+
+	for _, c := range loadCheckoutCases(t, "testdata/checkouts") {
+		t.Run(c.name, func(t *testing.T) {
+			status, answer := sendRaw(t, addr, c.raw())
+			orders := rec.take()
+			seen := log.next(t)
+			switch {
+			case len(seen) == 0:
+				if status < 400 || status >= 500 {
+					t.Fatalf("PHP saw nothing, but the gateway answered %d (want a 4xx): %s", status, answer)
+				}
+				if c.want != "refused" {
+					t.Fatalf("refused with %d, want forwarded: %s", status, answer)
+				}
+				return
+			case len(seen) > 1:
+				t.Fatalf("PHP saw %d requests for one", len(seen))
+			}
+			s := seen[0]
+			if c.want != "forwarded" {
+				t.Errorf("forwarded (PHP answered %d), want refused", status)
+			}
+			if len(orders) != 1 {
+				for _, reading := range []map[string]any{s.Post, s.Request} {
+					if k, ok := mappedKey(form, reading); ok {
+						t.Fatalf("PHP received field %q of a checkout the gateway did not screen (%d orders)", k, len(orders))
+					}
+				}
+				return
+			}
+			screened := orders[0]
+			for _, r := range []struct {
+				name string
+				form url.Values
+			}{
+				{"PHP $_POST", phpValues(s.Post)},
+				{"PHP $_REQUEST", phpValues(s.Request)},
+			} {
+				checkSameOrder(t, form, r.name, r.form, screened)
+			}
+			if got := s.Screening["HTTP_X_SCREENING_DECISION"]; got != "accept" {
+				t.Errorf("PHP got X-Screening-Decision %q, want accept", got)
+			}
+			if goForm, ok := c.goForm(); ok {
+				checkSameOrder(t, form, "Go net/http Request.Form", goForm, screened)
+			}
+		})
+	}
+}
+
+// checkSameOrder maps a storefront's reading of the form with the same
+// route and checks that it gives the order the gateway screened.
+func checkSameOrder(t *testing.T, route screening.InterceptRoute, reader string, form url.Values, screened screening.Order) {
+	t.Helper()
+	ip, err := netip.ParseAddr(screened.IP)
+	if err != nil {
+		t.Fatalf("screened order has IP %q: %v", screened.IP, err)
+	}
+	acted, err := route.MapOrder("application/x-www-form-urlencoded", "", []byte(form.Encode()), ip, screened.UserAgent, screened.AcceptLanguage)
+	if err != nil {
+		t.Errorf("the gateway screened an order, but %s (%v) gives none: %v", reader, form, err)
+		return
+	}
+	if diff := cmp.Diff(screened, acted); diff != "" {
+		t.Errorf("%s acts on another order than the one screened (-screened +%s):\n%s", reader, reader, diff)
+	}
+}
+
+// phpValues turns a PHP superglobal, as the router encodes it, into form
+// values: a string as it is, an array as "key[]" (which the route refuses
+// for a mapped field).
+func phpValues(m map[string]any) url.Values {
+	v := url.Values{}
+	for k, x := range m {
+		if s, ok := x.(string); ok {
+			v.Add(k, s)
+			continue
+		}
+		v.Add(k+"[]", fmt.Sprint(x))
+	}
+	return v
+}
+
+// mappedKey returns a key of a PHP superglobal that the route maps.
+func mappedKey(route screening.InterceptRoute, m map[string]any) (string, bool) {
+	for k := range m {
+		for _, name := range route.Fields {
+			if k == name {
+				return k, true
+			}
+		}
+	}
+	return "", false
+}
+
+// sendRaw writes a raw request to the gateway and returns the status and
+// body of its answer.
+func sendRaw(t *testing.T, addr string, raw []byte) (int, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write(raw); err != nil {
+		t.Fatalf("writing the request: %v", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// seenLog reads the lines the PHP router appended since the last call.
+type seenLog struct {
+	path   string
+	offset int
+}
+
+func (l *seenLog) next(t *testing.T) []phpSeen {
+	t.Helper()
+	b, err := os.ReadFile(l.path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = b[l.offset:]
+	l.offset += len(b)
+	var out []phpSeen
+	for line := range bytes.Lines(b) {
+		var s phpSeen
+		if err := json.Unmarshal(line, &s); err != nil {
+			t.Fatalf("PHP router wrote %q: %v", line, err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
