@@ -41,6 +41,11 @@ func formLookup(mt, contentType string, params map[string]string, body []byte) (
 	if mt == "multipart/form-data" {
 		form, err = multipartForm(contentType, params, body)
 	} else {
+		if cs, ok := params["charset"]; ok && !plainCharset(cs) {
+			// PHP and Go ignore the charset, a parser that honours it
+			// would decode other text than the bytes screened.
+			return nil, fmt.Errorf("form body in charset %q, not UTF-8: %w", clip(cs), ErrUnsupportedMediaType)
+		}
 		form.values, err = urlencodedValues(string(body))
 	}
 	if err != nil {

@@ -154,6 +154,8 @@ func TestMapOrderErrors(t *testing.T) {
 		{"text/plain", "/checkout", "text/plain", "a=b", ErrUnsupportedMediaType, ""},
 		{"no content type", "/checkout", "", "a=b", ErrUnsupportedMediaType, ""},
 		{"multipart without boundary", "/checkout", "multipart/form-data", "x", ErrInvalidInput, ""},
+		{"form in another charset", "/checkout", formType + "; charset=utf-16", demoForm().Encode(), ErrUnsupportedMediaType, ""},
+		{"two content types", "/checkout", formType + ", multipart/form-data; boundary=X", demoForm().Encode(), ErrUnsupportedMediaType, ""},
 		{"json duplicate key", "/api/checkout", "application/json", `{"country":"US","country":"DE"}`, ErrInvalidInput, ""},
 		{"json nested duplicate key", "/api/checkout", "application/json", `{"a":{"b":1,"b":2}}`, ErrInvalidInput, ""},
 		{"json keys differing in case", "/api/checkout", "application/json",
