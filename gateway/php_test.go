@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -241,3 +243,90 @@ func (l *seenLog) next(t *testing.T) []phpSeen {
 	}
 	return out
 }
+
+// TestPHPMutatedCheckouts is the fuzz property against the real PHP:
+// the forwarded cases of the corpus are mutated (bytes from the
+// separators, quotes, escapes and names the parsers disagree on are
+// inserted into the body, Content-Type and query, or bytes deleted), and
+// whatever MapOrder accepts is sent to PHP directly, which must act on the
+// order screened ($_POST and $_REQUEST). Deterministic, so that a failure
+// reproduces; run longer with -php.mutants.
+func TestPHPMutatedCheckouts(t *testing.T) {
+	php := testenv.StartPHPServer(t, "testdata/php/router.php", phpINI)
+	route := screening.DemoInterceptRoutes()[0]
+	route.SetDefaults()
+	var seeds []checkoutCase
+	for _, c := range loadCheckoutCases(t, "testdata/checkouts") {
+		if c.want == "forwarded" {
+			seeds = append(seeds, c)
+		}
+	}
+	bodyTokens := []string{" ", "\t", "\r", "\n", "\r\n", `"`, "'", ";", "=", `\`, "--X", "[", "]", ".", "%", "+", "\x00",
+		"name", "filename", "*", ":", ",", "%00", "%zz", "&", "country", "\r\n--X\r\n", "\r\n--X--\r\n",
+		"Content-Disposition: form-data; name=\"country\"\r\n\r\nDE\r\n", "\xc0", "é", "boundary=", `"X"`, "X"}
+	queryTokens := []string{"&", ";", "=", "%", "%00", "%zz", "+", ".", "[", "]", "country", "card_bin", "card", "bin", "_", "%63", "%5B", "%2E", "%20"}
+	rng := rand.New(rand.NewPCG(7, 1))
+	insert := func(s string, toks []string) string {
+		p := rng.IntN(len(s) + 1)
+		return s[:p] + toks[rng.IntN(len(toks))] + s[p:]
+	}
+	ip := netip.MustParseAddr("127.0.0.1")
+	client := &http.Client{Timeout: 10 * time.Second}
+	accepted, tried := 0, 0
+	for ; accepted < *phpMutants && tried < 1000**phpMutants; tried++ {
+		c := seeds[rng.IntN(len(seeds))]
+		body, ct, query := string(c.body), c.header[0], "utm=1"
+		ct = strings.TrimPrefix(ct, "Content-Type: ")
+		for range 1 + rng.IntN(3) {
+			switch rng.IntN(6) {
+			case 0, 1, 2:
+				body = insert(body, bodyTokens)
+			case 3:
+				p := rng.IntN(len(body))
+				body = body[:p] + body[min(len(body), p+1+rng.IntN(8)):]
+			case 4:
+				ct = insert(ct, bodyTokens)
+			case 5:
+				query = insert(query, queryTokens)
+			}
+		}
+		if strings.ContainsAny(ct, "\r\n\x00") {
+			continue // no HTTP server delivers such a header
+		}
+		screened, err := route.MapOrder(ct, query, []byte(body), ip, "", "")
+		if err != nil {
+			continue
+		}
+		req, err := http.NewRequest("POST", php.URL+"/checkout?"+query, strings.NewReader(body))
+		if err != nil {
+			continue // no client sends that URL
+		}
+		accepted++
+		req.Header.Set("Content-Type", ct)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s phpSeen
+		err = json.NewDecoder(resp.Body).Decode(&s)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("decoding PHP's answer: %v", err)
+		}
+		for _, r := range []struct {
+			name string
+			form url.Values
+		}{{"PHP $_POST", phpValues(s.Post)}, {"PHP $_REQUEST", phpValues(s.Request)}} {
+			checkSameOrder(t, route, r.name, r.form, screened)
+		}
+		if t.Failed() {
+			t.Fatalf("Content-Type %q, query %q, body %q", ct, query, body)
+		}
+	}
+	t.Logf("%d mutants, %d accepted and sent to PHP", tried, accepted)
+	if accepted < *phpMutants {
+		t.Errorf("only %d of %d mutants were accepted: the mutations no longer exercise the gateway", accepted, *phpMutants)
+	}
+}
+
+var phpMutants = flag.Int("php.mutants", 300, "accepted mutants TestPHPMutatedCheckouts sends to PHP")

@@ -36,6 +36,16 @@ type formFields struct {
 }
 
 func formLookup(mt, contentType string, params map[string]string, body []byte) (lookupFunc, error) {
+	// PHP (sapi_read_post_data) takes the media type up to the first ';',
+	// ',' or space and parses no body it does not know: with a tab before
+	// the ';' the storefront would act on no field at all.
+	php, _, _ := strings.Cut(contentType, ";")
+	if i := strings.IndexAny(php, ", "); i >= 0 {
+		php = php[:i]
+	}
+	if lowerASCIIBytes(php) != mt {
+		return nil, fmt.Errorf("content type %q is read as another media type by PHP: %w", clip(contentType), ErrUnsupportedMediaType)
+	}
 	var form formFields
 	var err error
 	if mt == "multipart/form-data" {

@@ -155,6 +155,7 @@ func TestMapOrderErrors(t *testing.T) {
 		{"no content type", "/checkout", "", "a=b", ErrUnsupportedMediaType, ""},
 		{"multipart without boundary", "/checkout", "multipart/form-data", "x", ErrInvalidInput, ""},
 		{"form in another charset", "/checkout", formType + "; charset=utf-16", demoForm().Encode(), ErrUnsupportedMediaType, ""},
+		{"tab before the parameters", "/checkout", "multipart/form-data\t; boundary=X", "--X--\r\n", ErrUnsupportedMediaType, ""},
 		{"two content types", "/checkout", formType + ", multipart/form-data; boundary=X", demoForm().Encode(), ErrUnsupportedMediaType, ""},
 		{"json duplicate key", "/api/checkout", "application/json", `{"country":"US","country":"DE"}`, ErrInvalidInput, ""},
 		{"json nested duplicate key", "/api/checkout", "application/json", `{"a":{"b":1,"b":2}}`, ErrInvalidInput, ""},
