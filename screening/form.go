@@ -20,9 +20,10 @@ import (
 // ErrInvalidInput (400) and never forwarded. The PHP behaviour cited below
 // is that of php-src main/rfc1867.c (rfc1867_post_handler, find_boundary,
 // multipart_buffer_headers, php_ap_getword, php_ap_getword_conf,
-// multipart_buffer_read) and main/php_variables.c
-// (php_register_variable_ex, php_default_treat_data); the tests check it
-// against a real PHP (gateway's TestPHPDifferential).
+// multipart_buffer_read), main/SAPI.c (sapi_read_post_data) and
+// main/php_variables.c (php_register_variable_ex, php_default_treat_data);
+// the tests check it against a real PHP (gateway's TestPHPDifferential and
+// TestPHPMutatedCheckouts).
 
 // maxFormFields is PHP's default max_input_vars. PHP silently drops the
 // variables after it, so a field the gateway read past that point would
@@ -35,6 +36,8 @@ type formFields struct {
 	files  []string   // names of the file parts (multipart only)
 }
 
+// formLookup reads a form body of media type mt (contentType as sent,
+// params parsed by mime.ParseMediaType) and returns its field lookup.
 func formLookup(mt, contentType string, params map[string]string, body []byte) (lookupFunc, error) {
 	// PHP (sapi_read_post_data) takes the media type up to the first ';',
 	// ',' or space and parses no body it does not know: with a tab before
@@ -394,7 +397,7 @@ func formPart(part []byte) (name string, isFile bool, value []byte, err error) {
 		if strings.ContainsAny(line, "\r\n") {
 			return "", false, nil, errors.New("bare CR or LF in the part's headers")
 		}
-		if line[0] == ' ' || line[0] == '\t' {
+		if line == "" || line[0] == ' ' || line[0] == '\t' {
 			// PHP appends a folded line (and a line without a colon)
 			// to the previous header; Go refuses both.
 			return "", false, nil, errors.New("folded header line")
