@@ -74,7 +74,7 @@ func NewInterceptor(routes []screening.InterceptRoute, orders orderSubmitter, lo
 			}
 			ip, _ := clientip.FromContext(ctx)
 			// Every Content-Type sent: with two, parsers may read either.
-			order, err := route.MapOrder(strings.Join(r.Header.Values("Content-Type"), ", "), r.URL.RawQuery, body, ip, r.UserAgent(), r.Header.Get("Accept-Language"))
+			order, err := route.MapOrder(strings.Join(r.Header.Values("Content-Type"), ", "), r.URL.RawQuery, r.Header.Values("Cookie"), body, ip, r.UserAgent(), r.Header.Get("Accept-Language"))
 			if err != nil {
 				checkoutError(w, r, logger, err)
 				return

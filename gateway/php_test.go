@@ -83,8 +83,22 @@ type phpSeen struct {
 // (in $_POST and in $_REQUEST) is the value the gateway screened;
 // otherwise the gateway refused it with a 4xx. The same requests, read by
 // net/http as a Go storefront would, must give the same order too.
+//
+// It runs against two PHP configurations: php.ini-production's
+// request_order (GP), and PHP's own defaults with no php.ini, where
+// $_REQUEST also merges cookies (variables_order EGPCS, no request_order).
 func TestPHPDifferential(t *testing.T) {
-	php := testenv.StartPHPServer(t, "testdata/php/router.php", phpINI)
+	noINI := map[string]string{"display_errors": "0", "log_errors": "1"}
+	for name, ini := range map[string]map[string]string{"production": phpINI, "no php.ini": noINI} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testPHPDifferential(t, ini)
+		})
+	}
+}
+
+func testPHPDifferential(t *testing.T, ini map[string]string) {
+	php := testenv.StartPHPServer(t, "testdata/php/router.php", ini)
 	routes := screening.DemoInterceptRoutes()
 	for i := range routes {
 		routes[i].SetDefaults()
@@ -155,7 +169,7 @@ func checkSameOrder(t *testing.T, route screening.InterceptRoute, reader string,
 	if err != nil {
 		t.Fatalf("screened order has IP %q: %v", screened.IP, err)
 	}
-	acted, err := route.MapOrder("application/x-www-form-urlencoded", "", []byte(form.Encode()), ip, screened.UserAgent, screened.AcceptLanguage)
+	acted, err := route.MapOrder("application/x-www-form-urlencoded", "", nil, []byte(form.Encode()), ip, screened.UserAgent, screened.AcceptLanguage)
 	if err != nil {
 		t.Errorf("the gateway screened an order, but %s (%v) gives none: %v", reader, form, err)
 		return
@@ -293,7 +307,7 @@ func TestPHPMutatedCheckouts(t *testing.T) {
 		if strings.ContainsAny(ct, "\r\n\x00") {
 			continue // no HTTP server delivers such a header
 		}
-		screened, err := route.MapOrder(ct, query, []byte(body), ip, "", "")
+		screened, err := route.MapOrder(ct, query, nil, []byte(body), ip, "", "")
 		if err != nil {
 			continue
 		}

@@ -212,6 +212,29 @@ func (r InterceptRoute) CheckQuery(rawQuery string) error {
 	return nil
 }
 
+// CheckCookies refuses a checkout with a cookie named like one of the
+// route's body fields (under any PHP spelling). PHP's $_REQUEST merges
+// cookies over the form wherever request_order is unset and
+// variables_order includes C, as with no php.ini at all (PHP's default
+// "EGPCS"): a cookie country=DE then replaces the body's country=US.
+func (r InterceptRoute) CheckCookies(headers []string) error {
+	var keys []string
+	for _, h := range headers {
+		// PHP splits the Cookie header at ';', some parsers at ',' too.
+		for pair := range strings.FieldsFuncSeq(h, func(c rune) bool { return c == ';' || c == ',' }) {
+			keys = append(keys, queryKeys(strings.TrimLeft(pair, " \t"))...)
+		}
+	}
+	for _, name := range sortedValues(r.Fields) {
+		for _, k := range keys {
+			if formKeyIs(k, name) {
+				return fieldErr(name, fmt.Sprintf("must not be the name of a cookie (%q): the storefront may read it instead of the body", clip(k)))
+			}
+		}
+	}
+	return nil
+}
+
 // queryKeys returns the key of one query pair as PHP decodes it (a
 // malformed escape kept as it is) and as Go decodes it, when that differs.
 func queryKeys(pair string) []string {

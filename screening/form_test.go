@@ -125,7 +125,7 @@ func TestMapOrderMultipartStrict(t *testing.T) {
 // that it was refused with ErrInvalidInput when want is "".
 func checkCountry(t *testing.T, contentType, body, want string) {
 	t.Helper()
-	o, err := demoRoute(t, "/checkout").MapOrder(contentType, "", []byte(body), clientIP, "UA", "en")
+	o, err := demoRoute(t, "/checkout").MapOrder(contentType, "", nil, []byte(body), clientIP, "UA", "en")
 	if want == "" {
 		if !errors.Is(err, ErrInvalidInput) {
 			t.Fatalf("MapOrder() = %v, %v; want ErrInvalidInput", o.Billing.Country, err)
@@ -206,7 +206,7 @@ func TestMapOrderQuery(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.query, func(t *testing.T) {
 			t.Parallel()
-			_, err := demoRoute(t, "/checkout").MapOrder("application/x-www-form-urlencoded", tc.query, body, clientIP, "UA", "en")
+			_, err := demoRoute(t, "/checkout").MapOrder("application/x-www-form-urlencoded", tc.query, nil, body, clientIP, "UA", "en")
 			if tc.field == "" {
 				if err != nil {
 					t.Fatalf("MapOrder(query %q) = %v", tc.query, err)
@@ -220,10 +220,49 @@ func TestMapOrderQuery(t *testing.T) {
 		})
 	}
 	// The JSON route's fields are refused in its query too.
-	_, err := demoRoute(t, "/api/checkout").MapOrder("application/json", "email=x%40y.z",
+	_, err := demoRoute(t, "/api/checkout").MapOrder("application/json", "email=x%40y.z", nil,
 		[]byte(`{"order_id":"a","email":"a@example.com","country":"US","plan":"p","amount":"1"}`), clientIP, "", "")
 	if !errors.Is(err, ErrInvalidInput) {
 		t.Errorf("JSON route with email in the query: MapOrder() = %v, want ErrInvalidInput", err)
+	}
+}
+
+// TestMapOrderCookies: PHP without request_order (as with no php.ini)
+// merges cookies over the form in $_REQUEST, so a cookie named like a body
+// field is refused.
+func TestMapOrderCookies(t *testing.T) {
+	t.Parallel()
+	body := []byte(demoForm().Encode())
+	tests := []struct {
+		cookies []string
+		field   string // "" means accepted
+	}{
+		{nil, ""},
+		{[]string{"session=abc; theme=dark"}, ""},
+		{[]string{"countryx=DE"}, ""},
+		{[]string{"country=DE"}, "country"},
+		{[]string{"session=abc; country=DE"}, "country"},
+		{[]string{"session=abc;country=DE"}, "country"},
+		{[]string{"session=abc", "card.bin=555555"}, "card_bin"},
+		{[]string{"a=1, card_bin=555555"}, "card_bin"},
+		{[]string{"%63ountry=DE"}, "country"},
+		{[]string{"country[x]=DE"}, "country"},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.cookies, "|"), func(t *testing.T) {
+			t.Parallel()
+			_, err := demoRoute(t, "/checkout").MapOrder("application/x-www-form-urlencoded", "", tc.cookies, body, clientIP, "UA", "en")
+			if tc.field == "" {
+				if err != nil {
+					t.Fatalf("MapOrder(cookies %q) = %v", tc.cookies, err)
+				}
+				return
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field {
+				t.Fatalf("MapOrder(cookies %q) = %v, want a FieldError for %s", tc.cookies, err, tc.field)
+			}
+		})
 	}
 }
 
@@ -273,7 +312,7 @@ func FuzzMapOrderForm(f *testing.F) {
 	f.Add("application/x-www-form-urlencoded", "a=1", []byte(demoForm().Encode()))
 	route := demoRoute(f, "/checkout")
 	f.Fuzz(func(t *testing.T, contentType, rawQuery string, body []byte) {
-		screened, err := route.MapOrder(contentType, rawQuery, body, clientIP, "UA", "en")
+		screened, err := route.MapOrder(contentType, rawQuery, nil, body, clientIP, "UA", "en")
 		if err != nil {
 			return
 		}
@@ -292,7 +331,7 @@ func FuzzMapOrderForm(f *testing.F) {
 			{"net/http Request.Form", req.Form},
 			{"PHP model $_REQUEST", phpModelForm(contentType, rawQuery, body)},
 		} {
-			acted, err := route.MapOrder("application/x-www-form-urlencoded", "", []byte(r.form.Encode()), clientIP, "UA", "en")
+			acted, err := route.MapOrder("application/x-www-form-urlencoded", "", nil, []byte(r.form.Encode()), clientIP, "UA", "en")
 			if err != nil {
 				t.Fatalf("the gateway screened %+v, but %s (%v) gives no order: %v", screened, r.reader, r.form, err)
 			}

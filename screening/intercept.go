@@ -231,19 +231,23 @@ func setOrderField(o *Order, p, v string) error {
 }
 
 // MapOrder builds a normalized order from a checkout request: its
-// Content-Type, raw query string and body. The IP, user agent and
-// Accept-Language come from the gateway; an over-long user agent or
-// Accept-Language is cut rather than failing the checkout. A body field
-// named in the query string is refused (see CheckQuery), as is a form body
-// that the storefront's parser could read differently (see form.go).
+// Content-Type, raw query string, Cookie headers and body. The IP, user
+// agent and Accept-Language come from the gateway; an over-long user agent
+// or Accept-Language is cut rather than failing the checkout. A body field
+// named in the query string or a cookie is refused (see CheckQuery and
+// CheckCookies), as is a form body that the storefront's parser could read
+// differently (see form.go).
 // Errors wrap ErrUnsupportedMediaType (Content-Type does not fit the
 // route), ErrTooLarge, or ErrInvalidInput; a *FieldError names the body
 // field (the order field when the value came from Defaults).
-func (r InterceptRoute) MapOrder(contentType, rawQuery string, body []byte, clientIP netip.Addr, userAgent, acceptLanguage string) (Order, error) {
+func (r InterceptRoute) MapOrder(contentType, rawQuery string, cookies []string, body []byte, clientIP netip.Addr, userAgent, acceptLanguage string) (Order, error) {
 	if len(body) > MaxOrderBytes {
 		return Order{}, fmt.Errorf("checkout body over %d bytes: %w", MaxOrderBytes, ErrTooLarge)
 	}
 	if err := r.CheckQuery(rawQuery); err != nil {
+		return Order{}, err
+	}
+	if err := r.CheckCookies(cookies); err != nil {
 		return Order{}, err
 	}
 	lookup, err := r.bodyLookup(contentType, body)
