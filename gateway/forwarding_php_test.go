@@ -4,68 +4,13 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vpsgate/gateway/internal/testenv"
 )
-
-// startPHPServer runs PHP's built-in server with router as its front
-// controller on a free loopback port and returns its base URL. Without php
-// the test skips loudly, and fails when CI is set.
-func startPHPServer(t *testing.T, router string) string {
-	t.Helper()
-	php, err := exec.LookPath("php")
-	if err != nil {
-		msg := "\n\n    !!! php is not installed: this test uses PHP's own request parsing as its oracle.\n" +
-			"    !!! Run `make test` (scripts/test.sh) or apt-get install php-cli.\n"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg + "    !!! CI is set, so this is a failure, not a skip.\n")
-		}
-		t.Skip(msg)
-	}
-	abs, err := filepath.Abs(router)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := testenv.FreeAddr(t)
-	var out testenv.Buffer
-	cmd := exec.Command(php, "-S", addr, abs)
-	cmd.Dir = filepath.Dir(abs)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting php -S: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("php -S output:\n%s", out.String())
-		}
-	})
-	base := "http://" + addr
-	deadline := time.After(10 * time.Second)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		resp, err := http.Get(base + "/")
-		if err == nil {
-			resp.Body.Close()
-			return base
-		}
-		select {
-		case <-deadline:
-			t.Fatalf("php -S on %s did not answer: %v\n%s", addr, err, out.String())
-		case <-tick.C:
-		}
-	}
-}
 
 // TestForwardingPHPReaders is the storefront's side of finding 6 of issue
 // 7: behind the gateway, PHP code that reads the client address the ways
@@ -75,7 +20,7 @@ func startPHPServer(t *testing.T, router string) string {
 // of the request headers carries an address the client wrote to pose as
 // another.
 func TestForwardingPHPReaders(t *testing.T) {
-	php := startPHPServer(t, "testdata/client_ip_readers.php")
+	php := testenv.StartPHPServer(t, "testdata/client_ip_readers.php", nil).URL
 	const spoof = "203.0.113.66"
 	// Header names PHP shops read a client address from; every one carries
 	// the spoofed address.

@@ -84,7 +84,8 @@ func NewInterceptor(routes []screening.InterceptRoute, orders orderSubmitter, lo
 				return
 			}
 			ip, _ := clientip.FromContext(ctx)
-			order, err := route.MapOrder(r.Header.Get("Content-Type"), body, ip, r.UserAgent(), r.Header.Get("Accept-Language"))
+			// Every Content-Type sent: with two, parsers may read either.
+			order, err := route.MapOrder(strings.Join(r.Header.Values("Content-Type"), ", "), r.URL.RawQuery, r.Header.Values("Cookie"), body, ip, r.UserAgent(), r.Header.Get("Accept-Language"))
 			if err != nil {
 				checkoutError(w, r, logger, err)
 				return

@@ -3,13 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"log/slog"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/vpsgate/gateway/internal/testenv"
 	"github.com/vpsgate/gateway/screening"
@@ -36,65 +30,13 @@ echo json_encode([
 ]);
 `
 
-// startPHPDocroot runs php -S on a free loopback port over phpDocroot,
-// without a router script and without a php.ini, so that PHP resolves every
-// path itself.
-func startPHPDocroot(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("php")
-	if err != nil {
-		msg := "\n\n    !!! php is not installed: the PHP path oracle needs php-cli (make test installs it).\n"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg + "    !!! CI is set, so this is a failure, not a skip.\n")
-		}
-		t.Skip(msg)
-	}
-	dir := t.TempDir()
-	for name, body := range phpDocroot {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	addr := testenv.FreeAddr(t)
-	var out testenv.Buffer
-	cmd := exec.Command(bin, "-n", "-S", addr, "-t", dir)
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting php -S: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("php -S output:\n%s", out.String())
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return "http://" + addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("php -S did not listen on %s: %v\n%s", addr, err, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestPHPPathOracle sends a corpus of checkout spellings and methods
 // through the gateway to PHP's built-in server. Property: whenever PHP runs
 // a checkout script for a request with a method that carries a body, the
 // request was screened (it arrives with X-Screening-Decision) or the
 // gateway refused it and PHP never saw it.
 func TestPHPPathOracle(t *testing.T) {
-	php := startPHPDocroot(t)
+	php := testenv.StartPHPDocroot(t, phpDocroot, nil).URL
 	routes := []screening.InterceptRoute{demoRoutes()[0], demoRoutes()[0]}
 	routes[0].Path, routes[1].Path = "/checkout", "/cart.php"
 	orders := &fakeOrders{result: screening.Result{Decision: screening.Accept}}

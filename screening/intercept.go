@@ -8,9 +8,7 @@ import (
 	"io"
 	"maps"
 	"mime"
-	"mime/multipart"
 	"net/netip"
-	"net/url"
 	"path"
 	"slices"
 	"strconv"
@@ -259,15 +257,25 @@ func setOrderField(o *Order, p, v string) error {
 	return nil
 }
 
-// MapOrder builds a normalized order from a checkout request body. The IP,
-// user agent and Accept-Language come from the gateway; an over-long user
-// agent or Accept-Language is cut rather than failing the checkout. Errors
-// wrap ErrUnsupportedMediaType (Content-Type does not fit the route),
-// ErrTooLarge, or ErrInvalidInput; a *FieldError names the body field (the
-// order field when the value came from Defaults).
-func (r InterceptRoute) MapOrder(contentType string, body []byte, clientIP netip.Addr, userAgent, acceptLanguage string) (Order, error) {
+// MapOrder builds a normalized order from a checkout request: its
+// Content-Type, raw query string, Cookie headers and body. The IP, user
+// agent and Accept-Language come from the gateway; an over-long user agent
+// or Accept-Language is cut rather than failing the checkout. A body field
+// named in the query string or a cookie is refused (see CheckQuery and
+// CheckCookies), as is a form body that the storefront's parser could read
+// differently (see form.go).
+// Errors wrap ErrUnsupportedMediaType (Content-Type does not fit the
+// route), ErrTooLarge, or ErrInvalidInput; a *FieldError names the body
+// field (the order field when the value came from Defaults).
+func (r InterceptRoute) MapOrder(contentType, rawQuery string, cookies []string, body []byte, clientIP netip.Addr, userAgent, acceptLanguage string) (Order, error) {
 	if len(body) > MaxOrderBytes {
 		return Order{}, fmt.Errorf("checkout body over %d bytes: %w", MaxOrderBytes, ErrTooLarge)
+	}
+	if err := r.CheckQuery(rawQuery); err != nil {
+		return Order{}, err
+	}
+	if err := r.CheckCookies(cookies); err != nil {
+		return Order{}, err
 	}
 	lookup, err := r.bodyLookup(contentType, body)
 	if err != nil {
@@ -332,109 +340,9 @@ func (r InterceptRoute) bodyLookup(contentType string, body []byte) (lookupFunc,
 	case isJSON && (r.Format == FormatJSON || r.Format == FormatAuto):
 		return jsonLookup(body)
 	case isForm && (r.Format == FormatForm || r.Format == FormatAuto):
-		return formLookup(mt, params, body)
+		return formLookup(mt, contentType, params, body)
 	}
 	return nil, fmt.Errorf("content type %q for a %s route: %w", mt, r.Format, ErrUnsupportedMediaType)
-}
-
-func formLookup(mt string, params map[string]string, body []byte) (lookupFunc, error) {
-	var values url.Values
-	if mt == "multipart/form-data" {
-		var err error
-		if values, err = multipartValues(body, params["boundary"]); err != nil {
-			return nil, err
-		}
-	} else {
-		var err error
-		if values, err = url.ParseQuery(string(body)); err != nil {
-			return nil, fmt.Errorf("malformed form body: %w", ErrInvalidInput)
-		}
-	}
-	// PHP, which most storefronts of VPS sellers run on, files several
-	// keys under one name ("card.bin", "card bin" and " card_bin" all
-	// become $_POST['card_bin']) and makes "card_bin[]" an array: every key
-	// PHP files under a field's name counts as that field.
-	byName := make(map[string][]string, len(values))
-	for k := range values {
-		n, _ := phpFormName(k)
-		byName[n] = append(byName[n], k)
-	}
-	return func(name string) (string, bool, error) {
-		keys := []string{name}
-		if !strings.ContainsRune(name, '[') { // a nested name is matched exactly
-			n, _ := phpFormName(name)
-			keys = byName[n]
-		}
-		var vs []string
-		for _, k := range keys {
-			if _, array := phpFormName(k); array && k != name {
-				return "", false, errors.New("must be a single value, not an array")
-			}
-			vs = append(vs, values[k]...)
-		}
-		switch {
-		case len(vs) == 0:
-			return "", false, nil
-		case len(vs) > 1:
-			// The storefront's framework may read the first or the last
-			// copy: screening a different value than it uses would be a
-			// bypass.
-			return "", false, errors.New("given more than once")
-		}
-		return vs[0], true, nil
-	}, nil
-}
-
-// phpFormName returns the name under which PHP's form parser files a key,
-// and whether it makes that name an array: PHP cuts the key at a NUL byte,
-// drops leading spaces, turns ' ' and '.' into '_' before the first '[',
-// makes "name[...]" an element of the array name, and turns a '[' that is
-// never closed into '_'.
-func phpFormName(k string) (string, bool) {
-	if i := strings.IndexByte(k, 0); i >= 0 {
-		k = k[:i]
-	}
-	k = strings.TrimLeft(k, " ")
-	base, rest := k, ""
-	if i := strings.IndexByte(k, '['); i >= 0 {
-		base, rest = k[:i], k[i:]
-	}
-	base = strings.NewReplacer(" ", "_", ".", "_").Replace(base)
-	switch {
-	case rest == "":
-		return base, false
-	case strings.IndexByte(rest, ']') >= 0:
-		return base, true
-	}
-	return base + "_" + rest[1:], false
-}
-
-// multipartValues reads the text fields of a multipart body; file parts are
-// skipped.
-func multipartValues(body []byte, boundary string) (url.Values, error) {
-	if boundary == "" {
-		return nil, fmt.Errorf("multipart body without boundary: %w", ErrInvalidInput)
-	}
-	values := url.Values{}
-	mr := multipart.NewReader(bytes.NewReader(body), boundary)
-	for {
-		p, err := mr.NextPart()
-		if err == io.EOF {
-			return values, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("malformed multipart body: %w", ErrInvalidInput)
-		}
-		name := p.FormName()
-		if name == "" || p.FileName() != "" {
-			continue
-		}
-		v, err := io.ReadAll(io.LimitReader(p, MaxOrderBytes))
-		if err != nil {
-			return nil, fmt.Errorf("malformed multipart body: %w", ErrInvalidInput)
-		}
-		values[name] = append(values[name], string(v))
-	}
 }
 
 func jsonLookup(body []byte) (lookupFunc, error) {

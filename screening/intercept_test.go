@@ -113,7 +113,7 @@ func TestMapOrderDemo(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := demoRoute(t, tc.path).MapOrder(tc.contentType, []byte(tc.body), clientIP, "Mozilla/5.0", "en-US")
+			got, err := demoRoute(t, tc.path).MapOrder(tc.contentType, "", nil, []byte(tc.body), clientIP, "Mozilla/5.0", "en-US")
 			if err != nil {
 				t.Fatalf("MapOrder() = %v", err)
 			}
@@ -154,6 +154,9 @@ func TestMapOrderErrors(t *testing.T) {
 		{"text/plain", "/checkout", "text/plain", "a=b", ErrUnsupportedMediaType, ""},
 		{"no content type", "/checkout", "", "a=b", ErrUnsupportedMediaType, ""},
 		{"multipart without boundary", "/checkout", "multipart/form-data", "x", ErrInvalidInput, ""},
+		{"form in another charset", "/checkout", formType + "; charset=utf-16", demoForm().Encode(), ErrUnsupportedMediaType, ""},
+		{"tab before the parameters", "/checkout", "multipart/form-data\t; boundary=X", "--X--\r\n", ErrUnsupportedMediaType, ""},
+		{"two content types", "/checkout", formType + ", multipart/form-data; boundary=X", demoForm().Encode(), ErrUnsupportedMediaType, ""},
 		{"json duplicate key", "/api/checkout", "application/json", `{"country":"US","country":"DE"}`, ErrInvalidInput, ""},
 		{"json nested duplicate key", "/api/checkout", "application/json", `{"a":{"b":1,"b":2}}`, ErrInvalidInput, ""},
 		{"json keys differing in case", "/api/checkout", "application/json",
@@ -173,7 +176,7 @@ func TestMapOrderErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := demoRoute(t, tc.path).MapOrder(tc.contentType, []byte(tc.body), clientIP, "UA", "en")
+			_, err := demoRoute(t, tc.path).MapOrder(tc.contentType, "", nil, []byte(tc.body), clientIP, "UA", "en")
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("MapOrder() = %v, want %v", err, tc.wantErr)
 			}
@@ -191,7 +194,7 @@ func TestMapOrderGatewayFields(t *testing.T) {
 	t.Parallel()
 	r := demoRoute(t, "/checkout")
 	long := strings.Repeat("é", maxUserAgent+10)
-	o, err := r.MapOrder("application/x-www-form-urlencoded", []byte(demoForm().Encode()+"&ip=10.0.0.1"),
+	o, err := r.MapOrder("application/x-www-form-urlencoded", "", nil, []byte(demoForm().Encode()+"&ip=10.0.0.1"),
 		netip.MustParseAddr("2001:db8::7"), long, strings.Repeat("x", 300))
 	if err != nil {
 		t.Fatalf("MapOrder() = %v", err)
@@ -205,7 +208,7 @@ func TestMapOrderGatewayFields(t *testing.T) {
 	if n := len(o.AcceptLanguage); n != maxString {
 		t.Errorf("accept language has %d bytes, want it cut to %d", n, maxString)
 	}
-	if _, err := r.MapOrder("application/x-www-form-urlencoded", []byte(demoForm().Encode()), netip.Addr{}, "", ""); err == nil {
+	if _, err := r.MapOrder("application/x-www-form-urlencoded", "", nil, []byte(demoForm().Encode()), netip.Addr{}, "", ""); err == nil {
 		t.Error("MapOrder(no client IP) = nil error")
 	}
 }
@@ -227,7 +230,7 @@ func TestMapOrderCustomJSONRoute(t *testing.T) {
 	}
 	body := `{"cart":{"id":"C-9","total":30,"currency":"eur","lines":[{"sku":"vps-1","qty":2},{"sku":"ip-4","qty":1}]},
 	          "customer":{"id":7,"contact":{"email":"bo@example.org"},"address":{"country":"ch"}}}`
-	got, err := r.MapOrder("application/vnd.shop+json", []byte(body), clientIP, "", "")
+	got, err := r.MapOrder("application/vnd.shop+json", "", nil, []byte(body), clientIP, "", "")
 	if err != nil {
 		t.Fatalf("MapOrder() = %v", err)
 	}
@@ -240,7 +243,7 @@ func TestMapOrderCustomJSONRoute(t *testing.T) {
 		t.Errorf("MapOrder() mismatch (-want +got):\n%s", diff)
 	}
 	// A quantity that is not a number names the body field.
-	_, err = r.MapOrder("application/json", []byte(strings.Replace(body, `"qty":2`, `"qty":"two"`, 1)), clientIP, "", "")
+	_, err = r.MapOrder("application/json", "", nil, []byte(strings.Replace(body, `"qty":2`, `"qty":"two"`, 1)), clientIP, "", "")
 	var fe *FieldError
 	if !errors.As(err, &fe) || fe.Field != "cart.lines.0.qty" {
 		t.Errorf("MapOrder(bad qty) = %v, want a FieldError for cart.lines.0.qty", err)
@@ -306,7 +309,7 @@ func FuzzMapOrder(f *testing.F) {
 		if path == routes[1].Path {
 			r = routes[1]
 		}
-		o, err := r.MapOrder(contentType, body, clientIP, "UA", "en")
+		o, err := r.MapOrder(contentType, "", nil, body, clientIP, "UA", "en")
 		if err != nil {
 			if !errors.Is(err, ErrInvalidInput) && !errors.Is(err, ErrUnsupportedMediaType) && !errors.Is(err, ErrTooLarge) {
 				t.Fatalf("MapOrder() = %v, want one of the sentinel errors", err)

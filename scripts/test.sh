@@ -2,11 +2,12 @@
 # The project's test command (`make test`, and CI through .ci/run).
 #
 # On a fresh Debian machine, as root, it installs what is missing (redis-server
-# from Debian; the MinIO server with `go install`, cached in GOBIN), starts a
-# private Redis and a private MinIO on free loopback ports with temporary data
-# directories, exports their addresses for the tests (GATEWAY_TEST_*, read by
-# internal/testenv), checks formatting, runs go vet and go test -race, and
-# stops the servers on exit, whatever happened.
+# and php-cli from Debian; the MinIO server with `go install`, cached in
+# GOBIN), starts a private Redis and a private MinIO on free loopback ports
+# with temporary data directories, exports their addresses and the php binary
+# for the tests (GATEWAY_TEST_*, read by internal/testenv), checks formatting,
+# runs go vet and go test -race, and stops the servers on exit, whatever
+# happened.
 #
 # Usage: scripts/test.sh [go test flags] [packages]
 #   scripts/test.sh                              # every package (./...)
@@ -91,6 +92,14 @@ install_redis() {
 	REDIS_SERVER="$(command -v redis-server)"
 }
 
+# PHP's own form parser is the test oracle of checkout interception: the
+# gateway tests run PHP's built-in web server as the storefront.
+install_php() {
+	command -v php >/dev/null || apt_install php-cli
+	GATEWAY_TEST_PHP="$(command -v php)"
+	export GATEWAY_TEST_PHP
+}
+
 install_minio() {
 	MINIO_SERVER="$(gobin)/minio"
 	if [[ ! -x $MINIO_SERVER ]]; then
@@ -104,6 +113,7 @@ install_all() {
 	install_go_check
 	install_curl
 	install_redis
+	install_php
 	install_minio
 }
 

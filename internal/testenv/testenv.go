@@ -42,6 +42,9 @@ const (
 	// shared/testdata beside the repository (../shared/testdata from the
 	// module root), when there is one.
 	EnvSharedTestdata = "GATEWAY_TEST_SHARED_TESTDATA"
+	// EnvPHP is the path of a php CLI binary (Debian's php-cli), for
+	// tests that run PHP's built-in web server as the storefront.
+	EnvPHP = "GATEWAY_TEST_PHP"
 )
 
 // opTimeout bounds every call this package makes to a server, so that a
