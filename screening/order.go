@@ -56,6 +56,21 @@ type Order struct {
 	Amount         Decimal `json:"amount"`
 	Currency       string  `json:"currency"`
 	Items          []Item  `json:"items"`
+
+	// ScreeningID is not part of the body: Orders.Submit sets it to the
+	// order's screening id (see Owner), under which the velocity counters
+	// and minFraud know the order. Empty (Screener.Screen called on its
+	// own), OrderID stands in.
+	ScreeningID string `json:"-"`
+}
+
+// countingID is the id the velocity counters and minFraud know the order
+// by.
+func (o *Order) countingID() string {
+	if o.ScreeningID != "" {
+		return o.ScreeningID
+	}
+	return o.OrderID
 }
 
 // Account is the customer's account at the storefront.
@@ -411,6 +426,10 @@ func (v *validator) orderID(field, s string) {
 			v.fail(field, "only letters, digits and . _ - : are allowed")
 			return
 		}
+	}
+	if IsScreeningID(s) {
+		// The API reads an id of this shape as a screening id.
+		v.fail(field, "has the shape of a screening id (scr_ and 22 characters), which is reserved")
 	}
 }
 

@@ -403,7 +403,7 @@ func (s *Screener) redisRoundTrip(ctx context.Context, o *Order, ip netip.Addr, 
 		Card:        ids.card,
 	}
 	vo := velocity.Order{
-		ID:      o.OrderID,
+		ID:      o.countingID(),
 		IP:      ip,
 		Email:   ids.email,
 		Account: o.Account.ID,
