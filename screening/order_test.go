@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/vpsgate/gateway/screening/ident"
 )
 
 // exampleOrder is the body shown in PRODUCT.md §4 "Orders".
@@ -357,7 +359,7 @@ func FuzzDecodeOrder(f *testing.F) {
 		// blocklist and velocity counters can hash, a card fingerprint
 		// whenever both card fields are given, a minFraud request that
 		// encodes.
-		ids := identifiers(&o)
+		ids := identifiers(&o, ident.EmailProvider)
 		if ids.email == "" || ids.emailDomain == "" {
 			t.Fatalf("accepted email %q has no identifier", o.Account.Email)
 		}

@@ -74,7 +74,7 @@ func newFusedStack(t testing.TB, url string, mf ...MinFraudScorer) *fusedStack {
 		scorer = mf[0]
 	}
 	screener, err := New(cfg, Deps{Locator: f.locator, Policy: euPolicy, Velocity: counter,
-		Blocklist: blocklist.New(rdb, h, prefix+"bl:"), MinFraud: scorer, Redis: rdb}, nil, prometheus.NewRegistry())
+		Blocklist: blocklist.New(rdb, h, prefix+"bl:", ident.EmailProvider), MinFraud: scorer, Redis: rdb}, nil, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
