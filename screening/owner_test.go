@@ -105,3 +105,39 @@ func TestOrderNamespaces(t *testing.T) {
 		}
 	}
 }
+
+// TestLegacyOrders: an order stored before owners existed (keyed by its
+// order_id, no owner in its record) is reached by officers with
+// ?owner=legacy, events included, and by no storefront.
+func TestLegacyOrders(t *testing.T) {
+	t.Parallel()
+	f := newOrdersFixture(t)
+	svc := f.orders(t)
+	ctx := context.Background()
+	old := `{"order_id":"INV-OLD","status":"held","decision":"review","score":60,"reasons":[],` +
+		`"requirements":{"email_verification":"pending","kyc":"not_required","manual_review":"pending"},"links":{},"created_at":"2026-01-01T00:00:00Z"}`
+	if err := f.rdb.HSet(ctx, svc.recordKey("INV-OLD"), "result", old, "private", `{"account_id":"42","ip":"198.51.100.7"}`, "emitted", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	legacy := Access{Officer: true, Owner: LegacyOwner}
+	if res, err := svc.Get(ctx, legacy, "INV-OLD"); err != nil || res.OrderID != "INV-OLD" {
+		t.Errorf("officer Get(legacy INV-OLD) = %+v, %v", res, err)
+	}
+	if _, err := svc.RecordEvent(ctx, legacy, "INV-OLD", Event{Type: EventChargeback}); err != nil {
+		t.Errorf("officer RecordEvent(legacy chargeback) = %v", err)
+	}
+	if res, err := svc.Review(ctx, legacy, "INV-OLD", ManualReview{Decision: Reject, Reason: "old"}, "olga"); err != nil || res.Status != StatusRejected {
+		t.Errorf("officer Review(legacy) = %+v, %v", res, err)
+	}
+	for _, a := range []Access{{Owner: testOwner}, {Owner: LegacyOwner}, {Owner: CheckoutOwner}} {
+		if _, err := svc.Get(ctx, a, "INV-OLD"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Get(%+v, INV-OLD) = %v, want ErrNotFound", a, err)
+		}
+	}
+	if _, err := ParseOwner("owner", "legacy"); err != nil {
+		t.Errorf("ParseOwner(legacy) = %v", err)
+	}
+	if _, err := svc.Submit(ctx, LegacyOwner, exampleOrderValue()); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("Submit(legacy owner) = %v, want ErrInvalidInput", err)
+	}
+}
