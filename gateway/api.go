@@ -23,10 +23,10 @@ import (
 // orderService is what the API needs of screening's *Orders.
 type orderService interface {
 	orderSubmitter
-	Get(ctx context.Context, id string) (screening.Result, error)
-	Timeline(ctx context.Context, id string) ([]screening.TimelineEntry, error)
-	RecordEvent(ctx context.Context, id string, e screening.Event) (screening.Result, error)
-	Review(ctx context.Context, id string, rv screening.ManualReview, officer string) (screening.Result, error)
+	Get(ctx context.Context, a screening.Access, id string) (screening.Result, error)
+	Timeline(ctx context.Context, a screening.Access, id string) (screening.Result, []screening.TimelineEntry, error)
+	RecordEvent(ctx context.Context, a screening.Access, id string, e screening.Event) (screening.Result, error)
+	Review(ctx context.Context, a screening.Access, id string, rv screening.ManualReview, officer string) (screening.Result, error)
 }
 
 // blocklistService is what the API needs of blocklist's *List.
@@ -182,7 +182,8 @@ func (a *api) submitOrder(c *gin.Context) {
 		return
 	}
 	ctx := logctx.With(c.Request.Context(), slog.String("order_id", o.OrderID))
-	res, err := a.Orders.Submit(ctx, o)
+	// A storefront's order_id lives in its own key's namespace.
+	res, err := a.Orders.Submit(ctx, screening.APIKeyOwner(principal(c).Name), o)
 	if err != nil {
 		c.Request = c.Request.WithContext(ctx)
 		a.fail(c, err)
@@ -191,8 +192,35 @@ func (a *api) submitOrder(c *gin.Context) {
 	a.ok(c, http.StatusOK, res)
 }
 
+// orderAccess says who addresses an order: a storefront in its own key's
+// namespace; an officer anywhere, naming the owner of a bare order_id
+// with ?owner= (screening.Access).
+func orderAccess(c *gin.Context) (screening.Access, error) {
+	p := principal(c)
+	if !p.Can(auth.RoleOfficer) {
+		if c.Query("owner") != "" {
+			return screening.Access{}, &screening.FieldError{Field: "owner", Problem: "only officers name an owner; a storefront reads its own orders"}
+		}
+		return screening.Access{Owner: screening.APIKeyOwner(p.Name)}, nil
+	}
+	acc := screening.Access{Officer: true}
+	if s := c.Query("owner"); s != "" {
+		o, err := screening.ParseOwner("owner", s)
+		if err != nil {
+			return screening.Access{}, err
+		}
+		acc.Owner = o
+	}
+	return acc, nil
+}
+
 func (a *api) getOrder(c *gin.Context) {
-	res, err := a.Orders.Get(c.Request.Context(), c.Param("id"))
+	acc, err := orderAccess(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	res, err := a.Orders.Get(c.Request.Context(), acc, c.Param("id"))
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -201,12 +229,17 @@ func (a *api) getOrder(c *gin.Context) {
 }
 
 func (a *api) orderTimeline(c *gin.Context) {
-	tl, err := a.Orders.Timeline(c.Request.Context(), c.Param("id"))
+	acc, err := orderAccess(c)
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	a.ok(c, http.StatusOK, map[string]any{"order_id": c.Param("id"), "timeline": tl})
+	res, tl, err := a.Orders.Timeline(c.Request.Context(), acc, c.Param("id"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.ok(c, http.StatusOK, map[string]any{"screening_id": res.ScreeningID, "order_id": res.OrderID, "owner": res.Owner, "timeline": tl})
 }
 
 func (a *api) orderEvent(c *gin.Context) {
@@ -220,7 +253,12 @@ func (a *api) orderEvent(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	res, err := a.Orders.RecordEvent(c.Request.Context(), c.Param("id"), ev)
+	acc, err := orderAccess(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	res, err := a.Orders.RecordEvent(c.Request.Context(), acc, c.Param("id"), ev)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -241,8 +279,13 @@ func (a *api) reviewOrder(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	acc, err := orderAccess(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
 	ctx := logctx.With(c.Request.Context(), slog.String("order_id", c.Param("id")))
-	res, err := a.Orders.Review(ctx, c.Param("id"), rv, principal(c).Name)
+	res, err := a.Orders.Review(ctx, acc, c.Param("id"), rv, principal(c).Name)
 	if err != nil {
 		c.Request = c.Request.WithContext(ctx)
 		a.fail(c, err)

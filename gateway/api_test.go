@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/vpsgate/gateway/internal/auth"
 	"github.com/vpsgate/gateway/screening"
 	"github.com/vpsgate/gateway/screening/blocklist"
@@ -22,36 +24,45 @@ import (
 // service itself is tested against real Redis in screening and cmd/gateway.
 type fakeOrders struct {
 	submitted []screening.Order
+	owners    []screening.Owner
+	access    []screening.Access // of every call addressing a stored order
 	err       error
 	result    screening.Result
 }
 
-func (f *fakeOrders) Submit(ctx context.Context, o screening.Order) (screening.Result, error) {
+// Submit answers with a made-up screening id that names the owner, so
+// tests see which namespace the order went to.
+func (f *fakeOrders) Submit(ctx context.Context, owner screening.Owner, o screening.Order) (screening.Result, error) {
 	f.submitted = append(f.submitted, o)
+	f.owners = append(f.owners, owner)
 	if f.err != nil {
 		return screening.Result{}, f.err
 	}
 	r := f.result
-	r.OrderID = o.OrderID
+	r.OrderID, r.Owner, r.ScreeningID = o.OrderID, owner, "sid("+string(owner)+"/"+o.OrderID+")"
 	return r, nil
 }
 
-func (f *fakeOrders) Get(ctx context.Context, id string) (screening.Result, error) {
+func (f *fakeOrders) Get(ctx context.Context, a screening.Access, id string) (screening.Result, error) {
+	f.access = append(f.access, a)
 	if id != "INV-1" {
 		return screening.Result{}, fmt.Errorf("order %s: %w", id, screening.ErrNotFound)
 	}
 	return screening.Result{OrderID: id, Status: screening.StatusHeld}, nil
 }
 
-func (f *fakeOrders) Timeline(ctx context.Context, id string) ([]screening.TimelineEntry, error) {
-	return []screening.TimelineEntry{{Type: "screened"}}, nil
+func (f *fakeOrders) Timeline(ctx context.Context, a screening.Access, id string) (screening.Result, []screening.TimelineEntry, error) {
+	f.access = append(f.access, a)
+	return screening.Result{OrderID: id}, []screening.TimelineEntry{{Type: "screened"}}, nil
 }
 
-func (f *fakeOrders) RecordEvent(ctx context.Context, id string, e screening.Event) (screening.Result, error) {
+func (f *fakeOrders) RecordEvent(ctx context.Context, a screening.Access, id string, e screening.Event) (screening.Result, error) {
+	f.access = append(f.access, a)
 	return screening.Result{OrderID: id}, nil
 }
 
-func (f *fakeOrders) Review(ctx context.Context, id string, rv screening.ManualReview, officer string) (screening.Result, error) {
+func (f *fakeOrders) Review(ctx context.Context, a screening.Access, id string, rv screening.ManualReview, officer string) (screening.Result, error) {
+	f.access = append(f.access, a)
 	if f.err != nil {
 		return screening.Result{}, f.err
 	}
@@ -167,6 +178,56 @@ func TestAPI(t *testing.T) {
 				if err := json.Unmarshal(body, &e); err != nil || e["error"].Code == "" {
 					t.Errorf("error body %s is not {\"error\":{\"code\":...}}", body)
 				}
+			}
+		})
+	}
+}
+
+// TestAPIOrderNamespaces: the API puts a storefront's orders in its own
+// key's namespace and reads only that namespace for it; an officer reads
+// any, naming the owner of a bare order_id with ?owner=.
+func TestAPIOrderNamespaces(t *testing.T) {
+	shop := screening.Access{Owner: screening.APIKeyOwner("shop")}
+	tests := []struct {
+		name       string
+		method     string
+		path       string
+		as         string
+		body       string
+		wantStatus int
+		wantAccess []screening.Access
+		wantOwners []screening.Owner
+	}{
+		{name: "submit in the key's namespace", method: "POST", path: "/api/v1/orders", as: "shop", body: validOrder, wantStatus: 200,
+			wantOwners: []screening.Owner{screening.APIKeyOwner("shop")}},
+		{name: "shop reads its namespace", method: "GET", path: "/api/v1/orders/INV-1", as: "shop", wantStatus: 200, wantAccess: []screening.Access{shop}},
+		{name: "shop events in its namespace", method: "POST", path: "/api/v1/orders/INV-1/events", as: "shop", body: `{"type":"refund"}`, wantStatus: 200, wantAccess: []screening.Access{shop}},
+		{name: "shop cannot name another owner", method: "GET", path: "/api/v1/orders/INV-1?owner=checkout", as: "shop", wantStatus: 400},
+		{name: "shop cannot name another key", method: "POST", path: "/api/v1/orders/INV-1/events?owner=key:other", as: "shop", body: `{"type":"chargeback"}`, wantStatus: 400},
+		{name: "officer without owner", method: "GET", path: "/api/v1/orders/INV-1", as: "officer", wantStatus: 200, wantAccess: []screening.Access{{Officer: true}}},
+		{name: "officer names checkout", method: "GET", path: "/api/v1/orders/INV-1/timeline?owner=checkout", as: "officer", wantStatus: 200,
+			wantAccess: []screening.Access{{Officer: true, Owner: screening.CheckoutOwner}}},
+		{name: "officer names a key", method: "POST", path: "/api/v1/orders/INV-1/review?owner=key:shop", as: "officer", body: `{"decision":"accept","reason":"ok"}`, wantStatus: 200,
+			wantAccess: []screening.Access{{Officer: true, Owner: screening.APIKeyOwner("shop")}}},
+		{name: "officer bad owner", method: "GET", path: "/api/v1/orders/INV-1?owner=shop", as: "officer", wantStatus: 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			orders := &fakeOrders{}
+			h, creds := newTestAPI(t, orders, &fakeBlocklist{})
+			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+creds[tt.as])
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("%s %s = %d, want %d; body %s", tt.method, tt.path, rec.Code, tt.wantStatus, rec.Body)
+			}
+			if diff := cmp.Diff(tt.wantAccess, orders.access); diff != "" {
+				t.Errorf("access (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantOwners, orders.owners); diff != "" {
+				t.Errorf("owners (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -445,7 +445,7 @@ func TestProxyKeepsGatewayHeadersNamedInConnection(t *testing.T) {
 	e, resp := getEcho(t, req)
 	want := map[string]string{
 		"X-Screening-Decision": "review",
-		"X-Screening-Id":       "DEMO-1",
+		"X-Screening-Id":       "sid(checkout/DEMO-1)", // the checkout namespace (fakeOrders.Submit)
 		"X-Screening-Score":    "60",
 		"X-Request-Id":         resp.Header.Get("X-Request-Id"),
 	}

@@ -17,9 +17,9 @@ import (
 	"github.com/vpsgate/gateway/screening"
 )
 
-// orderSubmitter screens an order (screening's *Orders).
+// orderSubmitter screens an order of an owner (screening's *Orders).
 type orderSubmitter interface {
-	Submit(ctx context.Context, o screening.Order) (screening.Result, error)
+	Submit(ctx context.Context, owner screening.Owner, o screening.Order) (screening.Result, error)
 }
 
 // screeningHeaders (in canonical form) are what the gateway tells the
@@ -91,7 +91,9 @@ func NewInterceptor(routes []screening.InterceptRoute, orders orderSubmitter, lo
 				return
 			}
 			ctx = logctx.With(ctx, slog.String("order_id", order.OrderID))
-			res, err := orders.Submit(ctx, order)
+			// A visitor chooses the order_id of a checkout: it lives in
+			// the checkout namespace, apart from every API key's orders.
+			res, err := orders.Submit(ctx, screening.CheckoutOwner, order)
 			if err != nil {
 				checkoutError(w, r.WithContext(ctx), logger, err)
 				return
@@ -106,7 +108,7 @@ func NewInterceptor(routes []screening.InterceptRoute, orders orderSubmitter, lo
 			// Re-framed with its length: no chunks, no trailers.
 			r.ContentLength = int64(len(body))
 			r.TransferEncoding = nil
-			r.Header.Set("X-Screening-Id", res.OrderID)
+			r.Header.Set("X-Screening-Id", res.ScreeningID)
 			r.Header.Set("X-Screening-Decision", string(res.Decision))
 			r.Header.Set("X-Screening-Score", strconv.Itoa(res.Score))
 			next.ServeHTTP(w, r.WithContext(ctx))

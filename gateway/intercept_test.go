@@ -116,8 +116,10 @@ func TestInterceptor(t *testing.T) {
 				if gotBody != tt.body {
 					t.Errorf("forwarded body = %q, want the original bytes %q", gotBody, tt.body)
 				}
-				if gotID != "DEMO-1" {
-					t.Errorf("X-Screening-Id = %q, want DEMO-1", gotID)
+				// The checkout namespace's screening id, not the visitor's
+				// order_id (see fakeOrders.Submit).
+				if want := "sid(checkout/DEMO-1)"; gotID != want {
+					t.Errorf("X-Screening-Id = %q, want %s", gotID, want)
 				}
 			}
 		})

@@ -48,7 +48,10 @@ type recordingOrders struct {
 	orders []screening.Order
 }
 
-func (r *recordingOrders) Submit(ctx context.Context, o screening.Order) (screening.Result, error) {
+func (r *recordingOrders) Submit(ctx context.Context, owner screening.Owner, o screening.Order) (screening.Result, error) {
+	if owner != screening.CheckoutOwner {
+		return screening.Result{}, fmt.Errorf("intercepted checkout submitted as %q, want the checkout owner", owner)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.orders = append(r.orders, o)

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vpsgate/gateway/internal/configerr"
+	"github.com/vpsgate/gateway/screening/ident"
 	"github.com/vpsgate/gateway/screening/velocity"
 )
 
@@ -16,6 +17,8 @@ const (
 	DefaultRejectAt       = 90
 	DefaultKeyPrefix      = "gw:"
 	DefaultOrderRetention = 180 * 24 * time.Hour
+	// DefaultEmailNormalization is email_normalization's default.
+	DefaultEmailNormalization = "provider"
 	// MinHashKeyLen is the shortest hash_key accepted: 32 characters of
 	// secret, e.g. `openssl rand -hex 16` or more.
 	MinHashKeyLen = 32
@@ -37,6 +40,12 @@ type Config struct {
 	// domain lists (one domain per line).
 	DisposableDomainsFile string `yaml:"disposable_domains_file"`
 	FreeDomainsFile       string `yaml:"free_domains_file"`
+	// EmailNormalization decides which spellings of an email address the
+	// velocity counters and the blocklist treat as one: "provider" (the
+	// default) also folds what mailbox providers document as one mailbox
+	// (Gmail's dots, googlemail.com, ...: ident.MailboxEmail); "basic"
+	// folds only case and "+tag" sub-addresses.
+	EmailNormalization string `yaml:"email_normalization"`
 	// KeyPrefix starts every Redis key of the orders service.
 	KeyPrefix string `yaml:"key_prefix"`
 	// OrderRetention is how long an order record (result, timeline and the
@@ -60,6 +69,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.KeyPrefix == "" {
 		c.KeyPrefix = DefaultKeyPrefix
+	}
+	if c.EmailNormalization == "" {
+		c.EmailNormalization = DefaultEmailNormalization
 	}
 	if c.OrderRetention == 0 {
 		c.OrderRetention = DefaultOrderRetention
@@ -90,6 +102,9 @@ func (c *Config) Validate() error {
 	if c.KeyPrefix == "" {
 		errs = append(errs, configerr.Field("key_prefix", nil, "must not be empty"))
 	}
+	if _, err := c.EmailRules(); err != nil {
+		errs = append(errs, configerr.Field("email_normalization", c.EmailNormalization, "must be provider or basic"))
+	}
 	if c.OrderRetention < time.Hour {
 		errs = append(errs, configerr.Field("order_retention", c.OrderRetention, "must be at least 1h"))
 	}
@@ -113,4 +128,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, configerr.Prefix("velocity", err))
 	}
 	return errors.Join(errs...)
+}
+
+// EmailRules returns email_normalization as ident's rules.
+func (c *Config) EmailRules() (ident.EmailRules, error) {
+	return ident.ParseEmailRules(c.EmailNormalization)
 }

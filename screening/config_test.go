@@ -17,7 +17,7 @@ func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
 	var c Config
 	c.SetDefaults()
-	want := Config{ReviewAt: 50, RejectAt: 90, KeyPrefix: "gw:", OrderRetention: 180 * 24 * time.Hour}
+	want := Config{ReviewAt: 50, RejectAt: 90, KeyPrefix: "gw:", OrderRetention: 180 * 24 * time.Hour, EmailNormalization: "provider"}
 	want.Velocity.SetDefaults()
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("SetDefaults() mismatch (-want +got):\n%s", diff)
@@ -46,6 +46,7 @@ func TestConfigValidate(t *testing.T) {
 		{"review above reject", func(c *Config) { c.ReviewAt, c.RejectAt = 95, 90 }, []string{"review_at"}},
 		{"reject out of range", func(c *Config) { c.RejectAt = 101 }, []string{"reject_at"}},
 		{"retention", func(c *Config) { c.OrderRetention = time.Minute }, []string{"order_retention"}},
+		{"email normalization", func(c *Config) { c.EmailNormalization = "gmail" }, []string{"email_normalization"}},
 		{"bad rule", func(c *Config) { c.RulesFile = badRules }, []string{"rules_file"}},
 		{"missing rules file", func(c *Config) { c.RulesFile = filepath.Join(dir, "nope.yaml") }, []string{"rules_file"}},
 		{"velocity section", func(c *Config) { c.Velocity.Windows = nil }, []string{"velocity.windows"}},

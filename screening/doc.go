@@ -4,8 +4,10 @@
 //
 // Place in the flow: the gateway decodes an order from POST /api/v1/orders
 // (DecodeOrder) or reads it out of an intercepted storefront checkout
-// (InterceptRoute.MapOrder), then calls Orders.Submit, which screens it once
-// (Screener.Screen) and stores the answer under its order_id. Screening
+// (InterceptRoute.MapOrder), then calls Orders.Submit with the order's owner
+// (the API key, or the public checkout: see Owner), which screens it once
+// (Screener.Screen) and stores the answer under its screening id, a keyed
+// hash of owner and order_id. Screening
 // gathers signals (Signals): GeoIP facts and the geo policy through
 // interfaces the gateway adapts from geoblock, the email domain lists shipped
 // in emaildomains/, the blocklists and velocity counters (screening/blocklist,

@@ -34,7 +34,7 @@ func demoForm() url.Values {
 func demoOrder() Order {
 	return Order{
 		OrderID:        "demo-17",
-		Account:        Account{Email: "ann@example.com", Name: "Ann Lee", Phone: "+1 415 555 0100"},
+		Account:        Account{Email: "ann@example.com", Name: "Ann Lee", Phone: "+14155550100"},
 		IP:             "203.0.113.9",
 		UserAgent:      "Mozilla/5.0",
 		AcceptLanguage: "en-US",
@@ -236,7 +236,7 @@ func TestMapOrderCustomJSONRoute(t *testing.T) {
 	}
 	want := Order{
 		OrderID: "C-9", Account: Account{ID: "7", Email: "bo@example.org"}, IP: "203.0.113.9",
-		Billing: Billing{Country: "CH"}, Amount: "30", Currency: "EUR",
+		Billing: Billing{Country: "CH"}, Amount: "30.00", Currency: "EUR",
 		Items: []Item{{SKU: "vps-1", Quantity: 2}, {SKU: "ip-4", Quantity: 1}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

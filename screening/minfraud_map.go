@@ -23,7 +23,7 @@ func minFraudRequest(o *Order, ip netip.Addr, now time.Time) minfraud.Request {
 			AcceptLanguage: o.AcceptLanguage,
 		},
 		Event: &minfraud.Event{
-			TransactionID: o.OrderID,
+			TransactionID: o.countingID(),
 			Time:          now.UTC(),
 			Type:          "purchase",
 		},

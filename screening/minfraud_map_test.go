@@ -56,7 +56,7 @@ func TestMinFraudRequest(t *testing.T) {
 				Account: &minfraud.Account{UserID: "42"},
 				Email:   minfraud.HashedEmail("ann@example.com"),
 				Billing: &minfraud.Address{FirstName: "Ann", LastName: "Lee", Address: "1 Main St", City: "San Francisco",
-					Region: "CA", Country: "US", Postal: "94107", PhoneNumber: "+1 415 555 0100"},
+					Region: "CA", Country: "US", Postal: "94107", PhoneNumber: "+14155550100"},
 				Payment:      &minfraud.Payment{Method: "card", Processor: "stripe"},
 				CreditCard:   &minfraud.CreditCard{IssuerIDNumber: "411111", LastDigits: "1111"},
 				Order:        &minfraud.Order{Amount: "12.00", Currency: "USD"},

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/net/idna"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/vpsgate/gateway/screening/ident"
 )
@@ -56,6 +57,21 @@ type Order struct {
 	Amount         Decimal `json:"amount"`
 	Currency       string  `json:"currency"`
 	Items          []Item  `json:"items"`
+
+	// ScreeningID is not part of the body: Orders.Submit sets it to the
+	// order's screening id (see Owner), under which the velocity counters
+	// and minFraud know the order. Empty (Screener.Screen called on its
+	// own), OrderID stands in.
+	ScreeningID string `json:"-"`
+}
+
+// countingID is the id the velocity counters and minFraud know the order
+// by.
+func (o *Order) countingID() string {
+	if o.ScreeningID != "" {
+		return o.ScreeningID
+	}
+	return o.OrderID
 }
 
 // Account is the customer's account at the storefront.
@@ -283,11 +299,29 @@ func schemaProblem(v any, t reflect.Type, path string) error {
 	return nil
 }
 
-// Normalize checks every field of the order and puts it in canonical form:
-// the IP in its standard text form (an IPv4-mapped IPv6 address becomes
-// IPv4), country and currency codes in upper case. The first problem found,
-// in field order, is returned as a *FieldError.
+// Normalize checks every field of the order and puts it in canonical form,
+// so that two spellings of one order are one order (Fingerprint, and so
+// idempotency, compares canonical values):
+//
+//   - free text (names, address parts, account id, SKU, category) in
+//     Unicode NFC, surrounding white space trimmed, inner runs of white
+//     space one space;
+//   - the email lower-cased, its domain in ASCII (punycode);
+//   - country and currency codes upper case; a region code (up to three
+//     letters or digits) and the postal code upper case;
+//   - payment processor and method lower case, card digits trimmed;
+//   - the phone number without the punctuation people write in it
+//     (spaces, "-", ".", "(", ")", "/");
+//   - amounts and prices without leading zeros and with exactly the
+//     currency's minor units ("5", "5.0", "05.00" are "5.00" in USD), or
+//     more decimals when given (up to two);
+//   - the IP in its standard text form (an IPv4-mapped IPv6 address
+//     becomes IPv4).
+//
+// The first problem found, in field order, is returned as a *FieldError.
+// Normalize is idempotent.
 func (o *Order) Normalize() error {
+	o.canonicalText()
 	v := validator{}
 	v.orderID("order_id", o.OrderID)
 	v.text("account.id", o.Account.ID, maxString)
@@ -295,6 +329,9 @@ func (o *Order) Normalize() error {
 		v.fail("account.email", "required")
 	} else {
 		v.email("account.email", o.Account.Email)
+		if v.err == nil {
+			o.Account.Email = canonicalEmail(o.Account.Email)
+		}
 	}
 	v.text("account.name", o.Account.Name, maxString)
 	v.text("account.phone", o.Account.Phone, maxString)
@@ -309,7 +346,6 @@ func (o *Order) Normalize() error {
 	v.text("accept_language", o.AcceptLanguage, maxString)
 	v.text("billing.first_name", o.Billing.FirstName, maxString)
 	v.text("billing.last_name", o.Billing.LastName, maxString)
-	o.Billing.Country = strings.ToUpper(o.Billing.Country)
 	switch {
 	case o.Billing.Country == "":
 		v.fail("billing.country", "required")
@@ -328,7 +364,6 @@ func (o *Order) Normalize() error {
 	if o.Payment.CardLast4 != "" && (!allDigits(o.Payment.CardLast4) || len(o.Payment.CardLast4) != 4) {
 		v.fail("payment.card_last4", "must be the card's last 4 digits")
 	}
-	o.Currency = strings.ToUpper(o.Currency)
 	minor, knownCurrency := currencyMinorUnits(o.Currency)
 	if o.Amount == "" {
 		v.fail("amount", "required")
@@ -365,6 +400,86 @@ func (o *Order) Normalize() error {
 		}
 	}
 	return v.err
+}
+
+// canonicalText puts the text fields in their canonical spelling before
+// they are checked (see Normalize). Only differences that never change
+// what a value means are folded.
+func (o *Order) canonicalText() {
+	for _, p := range []*string{
+		&o.Account.ID, &o.Account.Name, &o.Billing.FirstName, &o.Billing.LastName,
+		&o.Billing.Region, &o.Billing.City, &o.Billing.Postal, &o.Billing.Address,
+	} {
+		*p = foldSpace(*p)
+	}
+	for i := range o.Items {
+		o.Items[i].SKU = foldSpace(o.Items[i].SKU)
+		o.Items[i].Category = foldSpace(o.Items[i].Category)
+	}
+	o.Account.Email = strings.TrimSpace(o.Account.Email)
+	// NFC last: dropping a character may bring a letter and a combining
+	// mark together.
+	o.Account.Phone = norm.NFC.String(strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) || strings.ContainsRune("-.()/", r) {
+			return -1
+		}
+		return r
+	}, o.Account.Phone))
+	o.UserAgent = strings.TrimSpace(o.UserAgent)
+	o.AcceptLanguage = strings.TrimSpace(o.AcceptLanguage)
+	o.Billing.Country = strings.ToUpper(strings.TrimSpace(o.Billing.Country))
+	o.Currency = strings.ToUpper(strings.TrimSpace(o.Currency))
+	o.Billing.Postal = strings.ToUpper(o.Billing.Postal)
+	if r := o.Billing.Region; len(r) <= 3 && isAlnumASCII(r) {
+		o.Billing.Region = strings.ToUpper(r) // an ISO 3166-2 subdivision code
+	}
+	o.Payment.Processor = strings.ToLower(strings.TrimSpace(o.Payment.Processor))
+	o.Payment.Method = strings.ToLower(strings.TrimSpace(o.Payment.Method))
+	o.Payment.CardBIN = strings.TrimSpace(o.Payment.CardBIN)
+	o.Payment.CardLast4 = strings.TrimSpace(o.Payment.CardLast4)
+	o.Amount = Decimal(strings.TrimSpace(string(o.Amount)))
+	for i := range o.Items {
+		o.Items[i].Price = Decimal(strings.TrimSpace(string(o.Items[i].Price)))
+	}
+}
+
+// foldSpace returns s in Unicode NFC with surrounding white space trimmed
+// and every inner run of spaces one space. Inner tabs, line breaks and
+// other control characters are kept, for the validator to refuse: they
+// could forge log lines or headers. Invalid UTF-8 is left as it is, for
+// the validator too.
+func foldSpace(s string) string {
+	if !utf8.ValidString(s) {
+		return s
+	}
+	s = strings.TrimSpace(s)
+	for strings.Contains(s, "  ") {
+		s = strings.ReplaceAll(s, "  ", " ")
+	}
+	return norm.NFC.String(s)
+}
+
+func isAlnumASCII(s string) bool {
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalEmail lower-cases a valid address (emailProblem passed) and
+// writes its domain in ASCII: DNS names are case-insensitive and an
+// internationalized domain has one ASCII form, and no mail provider a VPS
+// customer uses treats the local part's case as significant (the velocity
+// and blocklist identifiers fold it too, see ident.NormalizeEmail).
+func canonicalEmail(s string) string {
+	at := strings.LastIndexByte(s, '@')
+	domain, ok := emailDomainASCII(s[at+1:])
+	if !ok {
+		return s
+	}
+	return strings.ToLower(s[:at]) + "@" + domain
 }
 
 // validator keeps the first problem found.
@@ -412,6 +527,10 @@ func (v *validator) orderID(field, s string) {
 			return
 		}
 	}
+	if IsScreeningID(s) {
+		// The API reads an id of this shape as a screening id.
+		v.fail(field, "has the shape of a screening id (scr_ and 22 characters), which is reserved")
+	}
 }
 
 func isIDChar(c byte) bool {
@@ -435,27 +554,34 @@ func (v *validator) token(field, s string) {
 
 // decimal checks a non-negative amount: digits, an optional point and at
 // most max(2, the currency's minor units) decimals. It returns the amount
-// without leading zeros ("012.50" is "12.50"), the form a JSON number (and
-// so minFraud's request) can carry.
+// in canonical form: no leading zeros, trailing zeros of the fraction
+// dropped and then the fraction padded to the currency's minor units
+// ("012.5", "12.500" and 12.5 are "12.50" in USD; "500.00" is "500" in
+// JPY). It is a JSON number's text, as minFraud's request carries it.
 func (v *validator) decimal(field string, d Decimal, minor int) Decimal {
 	places := max(2, minor)
 	intPart, frac, hasPoint := strings.Cut(string(d), ".")
-	if trimmed := strings.TrimLeft(intPart, "0"); trimmed != intPart {
-		intPart = cmp.Or(trimmed, "0")
-		d = Decimal(intPart)
-		if hasPoint {
-			d += Decimal("." + frac)
-		}
-	}
 	switch {
 	case intPart == "" || !allDigits(intPart) || hasPoint && (frac == "" || !allDigits(frac)):
 		v.fail(field, "must be a non-negative decimal like \"12.00\"")
-	case len(intPart) > maxAmountDigits:
-		v.fail(field, fmt.Sprintf("more than %d digits before the point", maxAmountDigits))
+		return d
 	case len(frac) > places:
 		v.fail(field, fmt.Sprintf("more than %d decimals", places))
+		return d
 	}
-	return d
+	intPart = cmp.Or(strings.TrimLeft(intPart, "0"), "0")
+	if len(intPart) > maxAmountDigits {
+		v.fail(field, fmt.Sprintf("more than %d digits before the point", maxAmountDigits))
+		return d
+	}
+	frac = strings.TrimRight(frac, "0")
+	if len(frac) < minor {
+		frac += strings.Repeat("0", minor-len(frac))
+	}
+	if frac == "" {
+		return Decimal(intPart)
+	}
+	return Decimal(intPart + "." + frac)
 }
 
 // email checks an address the way a checkout form should: a bare address

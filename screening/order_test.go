@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/vpsgate/gateway/screening/ident"
 )
 
 // exampleOrder is the body shown in PRODUCT.md §4 "Orders".
@@ -27,8 +29,9 @@ const exampleOrder = `{"order_id": "INV-1001",
 
 func exampleOrderValue() Order {
 	return Order{
-		OrderID:        "INV-1001",
-		Account:        Account{ID: "42", Email: "ann@example.com", Name: "Ann Lee", Phone: "+1 415 555 0100"},
+		OrderID: "INV-1001",
+		// Normalized: exampleOrder's phone without its spaces.
+		Account:        Account{ID: "42", Email: "ann@example.com", Name: "Ann Lee", Phone: "+14155550100"},
 		IP:             "198.51.100.7",
 		UserAgent:      "Mozilla/5.0 ...",
 		AcceptLanguage: "en-US",
@@ -100,8 +103,9 @@ func TestDecodeOrderValid(t *testing.T) {
 		{name: "amount as JSON number", body: strings.Replace(exampleOrder, `"amount": "12.00"`, `"amount": 12.00`, 1),
 			want: func(*Order) {}},
 		{name: "amount without decimals", body: withField(t, "amount", "12", false),
-			want: func(o *Order) { o.Amount = "12" }},
-		{name: "JPY", body: withField(t, "currency", "JPY", false), want: func(o *Order) { o.Currency = "JPY" }},
+			want: func(o *Order) { o.Amount = "12.00" }},
+		{name: "JPY has no minor units", body: withField(t, "currency", "JPY", false),
+			want: func(o *Order) { o.Currency = "JPY"; o.Amount = "12"; o.Items[0].Price = "12" }},
 		{name: "KWD takes 3 decimals", body: strings.Replace(withField(t, "currency", "KWD", false), `"12.00"`, `"12.125"`, 2),
 			want: func(o *Order) { o.Currency = "KWD"; o.Amount = "12.125"; o.Items[0].Price = "12.125" }},
 		{name: "8-digit BIN", body: withField(t, "payment.card_bin", "41111111", false),
@@ -109,7 +113,7 @@ func TestDecodeOrderValid(t *testing.T) {
 		{name: "optional fields absent", body: `{"order_id":"a","account":{"email":"a@example.com"},"ip":"192.0.2.1","billing":{"country":"DE"},"amount":"0","currency":"EUR"}`,
 			want: func(o *Order) {
 				*o = Order{OrderID: "a", Account: Account{Email: "a@example.com"}, IP: "192.0.2.1",
-					Billing: Billing{Country: "DE"}, Amount: "0", Currency: "EUR"}
+					Billing: Billing{Country: "DE"}, Amount: "0.00", Currency: "EUR"}
 			}},
 		{name: "null values are absent", body: withField(t, "account.name", nil, false),
 			want: func(o *Order) { o.Account.Name = "" }},
@@ -355,7 +359,7 @@ func FuzzDecodeOrder(f *testing.F) {
 		// blocklist and velocity counters can hash, a card fingerprint
 		// whenever both card fields are given, a minFraud request that
 		// encodes.
-		ids := identifiers(&o)
+		ids := identifiers(&o, ident.EmailProvider)
 		if ids.email == "" || ids.emailDomain == "" {
 			t.Fatalf("accepted email %q has no identifier", o.Account.Email)
 		}

@@ -2,6 +2,7 @@ package screening
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 
 	"github.com/vpsgate/gateway/internal/events"
 	"github.com/vpsgate/gateway/screening/blocklist"
+	"github.com/vpsgate/gateway/screening/ident"
 	"github.com/vpsgate/gateway/screening/minfraud"
 	"github.com/vpsgate/gateway/screening/velocity"
 )
@@ -53,7 +56,14 @@ type Requirements struct {
 
 // Result is the answer of POST /api/v1/orders and GET /api/v1/orders/{id}.
 type Result struct {
-	OrderID      string            `json:"order_id"`
+	// ScreeningID is the gateway's id of the order, unique across owners
+	// (see Owner). Intercepted checkouts carry it to the storefront in
+	// X-Screening-Id; every stored key and event of the order uses it.
+	ScreeningID string `json:"screening_id"`
+	// OrderID is the id the owner gave; unique only within its owner.
+	OrderID string `json:"order_id"`
+	// Owner is who submitted the order: "checkout" or "key:<API key name>".
+	Owner        Owner             `json:"owner"`
 	Status       Status            `json:"status"`
 	Decision     Outcome           `json:"decision"`
 	Score        int               `json:"score"`
@@ -166,15 +176,18 @@ const maxEventReason = 512
 // Orders is the orders service: idempotent submission, lookup and events,
 // stored in Redis. It is safe for concurrent use.
 //
-// Keys (all of one order share the hash tag {order_id}, so they live in one
-// Redis Cluster slot and one script can touch them):
+// Orders are stored under their screening id (see Owner and screeningID),
+// never under the order_id alone, which is unique only within its owner.
+// Keys (all of one order share the hash tag {screening id}, so they live in
+// one Redis Cluster slot and one script can touch them):
 //
-//	<key_prefix>order:{ID}           hash: result (JSON), fp (SHA-256 of
-//	                                 the canonical order), private (JSON),
-//	                                 emitted (creation event published),
-//	                                 ev:<type> (once-only events seen)
-//	<key_prefix>order:{ID}:timeline  list of TimelineEntry JSON
-//	<key_prefix>order:{ID}:emit      lease of the submission publishing
+//	<key_prefix>order:{SID}          hash: result (JSON, with the owner),
+//	                                 fp (SHA-256 of the canonical order),
+//	                                 private (JSON), emitted (creation
+//	                                 event published), ev:<type>
+//	                                 (once-only events seen)
+//	<key_prefix>order:{SID}:timeline list of TimelineEntry JSON
+//	<key_prefix>order:{SID}:emit     lease of the submission publishing
 //	                                 the creation event (10 s at most),
 //	                                 only where storing and publishing are
 //	                                 separate steps (Cluster)
@@ -189,6 +202,7 @@ type Orders struct {
 	velocity  EventRecorder
 	blocklist BlocklistAdder
 	minfraud  MinFraudReporter
+	hasher    *ident.Hasher // derives screening ids
 	prefix    string
 	retention time.Duration
 	now       func() time.Time
@@ -234,6 +248,10 @@ func NewOrders(cfg Config, rdb redis.UniversalClient, deps OrderDeps, now func()
 	if now == nil {
 		errs = append(errs, errors.New("no clock"))
 	}
+	hasher, err := ident.NewHasher([]byte(cfg.HashKey))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("screening ids: %w", err))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("building orders service: %w", err)
 	}
@@ -251,6 +269,7 @@ func NewOrders(cfg Config, rdb redis.UniversalClient, deps OrderDeps, now func()
 		velocity:  deps.Velocity,
 		blocklist: deps.Blocklist,
 		minfraud:  deps.MinFraud,
+		hasher:    hasher,
 		prefix:    cfg.KeyPrefix,
 		retention: cfg.OrderRetention,
 		now:       now,
@@ -269,9 +288,10 @@ func NewOrders(cfg Config, rdb redis.UniversalClient, deps OrderDeps, now func()
 	return s, nil
 }
 
-func (s *Orders) recordKey(id string) string   { return s.prefix + "order:{" + id + "}" }
-func (s *Orders) timelineKey(id string) string { return s.recordKey(id) + ":timeline" }
-func (s *Orders) leaseKey(id string) string    { return s.recordKey(id) + ":emit" }
+// The keys of an order, named by its screening id (sid).
+func (s *Orders) recordKey(sid string) string   { return s.prefix + "order:{" + sid + "}" }
+func (s *Orders) timelineKey(sid string) string { return s.recordKey(sid) + ":timeline" }
+func (s *Orders) leaseKey(sid string) string    { return s.recordKey(sid) + ":emit" }
 
 // createScript stores a new order unless one exists (SET NX semantics for a
 // hash plus its timeline) and takes the publication lease (KEYS[3], see
@@ -353,9 +373,24 @@ return 1
 `)
 
 // Fingerprint is the SHA-256 (hex) of the order's canonical JSON: the
-// normalized order re-marshaled, so spacing, key order, "12.00" vs 12.00
-// and "us" vs "US" do not make two submissions differ.
+// normalized order (Order.Normalize puts every value in one spelling)
+// re-marshaled with its items sorted, so key order, spacing, "12.00" vs
+// 12.0, "us" vs "US" and the order in which a cart lists its items do not
+// make two submissions of one order differ. The items are a multiset: the
+// same lines in another order are the same purchase, while a line
+// repeated is not one line (quantities are not merged).
 func Fingerprint(o Order) (string, error) {
+	if len(o.Items) > 1 {
+		o.Items = slices.Clone(o.Items)
+		slices.SortFunc(o.Items, func(a, b Item) int {
+			return cmp.Or(
+				strings.Compare(a.SKU, b.SKU),
+				strings.Compare(a.Category, b.Category),
+				strings.Compare(string(a.Price), string(b.Price)),
+				cmp.Compare(a.Quantity, b.Quantity),
+			)
+		})
+	}
 	b, err := json.Marshal(o)
 	if err != nil {
 		return "", fmt.Errorf("encoding order: %w", err)
@@ -368,16 +403,21 @@ func Fingerprint(o Order) (string, error) {
 // replay.
 var recordFields = []string{"fp", "result", "emitted"}
 
-// Submit screens and stores an order, once. order_id is the idempotency
-// key: the same order again returns the stored Result without screening
-// it again (counters are not incremented twice); a different order with the
-// same id is an error wrapping ErrConflict. A Redis failure is an error
-// wrapping ErrUnavailable and leaves nothing half-done that a retry with
-// the same order_id would not finish: velocity counts are keyed by order
-// id, the record is created atomically, and the creation event is either
-// appended with it (standalone) or, if its publication failed, published
-// by the retry. OrderDeps says how many round trips this takes.
-func (s *Orders) Submit(ctx context.Context, o Order) (Result, error) {
+// Submit screens and stores an order of owner, once. (owner, order_id) is
+// the idempotency key: the same order again returns the stored Result
+// without screening it again (counters are not incremented twice); a
+// different order with the same key is an error wrapping ErrConflict. The
+// same order_id under another owner is another order (see Owner). "The
+// same order" is decided on canonical values (Fingerprint). A Redis
+// failure is an error wrapping ErrUnavailable and leaves nothing half-done
+// that a retry would not finish: velocity counts are keyed by the
+// screening id, the record is created atomically, and the creation event
+// is either appended with it (standalone) or, if its publication failed,
+// published by the retry. OrderDeps says how many round trips this takes.
+func (s *Orders) Submit(ctx context.Context, owner Owner, o Order) (Result, error) {
+	if !owner.valid() {
+		return Result{}, fmt.Errorf("submitting order: owner %q: %w", owner, ErrInvalidInput)
+	}
 	if err := o.Normalize(); err != nil {
 		return Result{}, err
 	}
@@ -385,7 +425,8 @@ func (s *Orders) Submit(ctx context.Context, o Order) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	key := s.recordKey(o.OrderID)
+	o.ScreeningID = screeningID(s.hasher, owner, o.OrderID)
+	key := s.recordKey(o.ScreeningID)
 
 	var d Decision
 	now := s.now()
@@ -396,28 +437,29 @@ func (s *Orders) Submit(ctx context.Context, o Order) (Result, error) {
 			return Result{}, err
 		}
 		if vals != nil {
-			return s.existing(ctx, o.OrderID, fp, vals[0], vals[1], vals[2] != nil)
+			return s.existing(ctx, o.ScreeningID, fp, vals[0], vals[1], vals[2] != nil)
 		}
 	} else {
 		// Fast path for retries: no screening, no counting.
 		vals, err := s.rdb.HMGet(ctx, key, recordFields...).Result()
 		if err != nil {
-			return Result{}, unavailable("reading order "+o.OrderID, err)
+			return Result{}, unavailable("reading order "+o.ScreeningID, err)
 		}
 		if vals[0] != nil {
-			return s.existing(ctx, o.OrderID, fp, vals[0], vals[1], vals[2] != nil)
+			return s.existing(ctx, o.ScreeningID, fp, vals[0], vals[1], vals[2] != nil)
 		}
 		if d, err = s.screener.Screen(ctx, o, now); err != nil {
 			return Result{}, err
 		}
 	}
-	return s.create(ctx, o, fp, d, now)
+	return s.create(ctx, owner, o, fp, d, now)
 }
 
 // create stores a screened order and publishes its creation event.
-func (s *Orders) create(ctx context.Context, o Order, fp string, d Decision, now time.Time) (Result, error) {
-	key := s.recordKey(o.OrderID)
-	res := newResult(o.OrderID, d, now)
+func (s *Orders) create(ctx context.Context, owner Owner, o Order, fp string, d Decision, now time.Time) (Result, error) {
+	sid := o.ScreeningID
+	key := s.recordKey(sid)
+	res := newResult(sid, owner, o.OrderID, d, now)
 	priv := privateData{
 		AccountID:  o.Account.ID,
 		CardBIN:    cardIIN(o.Payment.CardBIN), // blocklisted as BIN:last4 after a chargeback
@@ -437,24 +479,24 @@ func (s *Orders) create(ctx context.Context, o Order, fp string, d Decision, now
 	if s.so != nil {
 		fields, ferr := s.so.Fields(ev)
 		if ferr != nil {
-			return Result{}, fmt.Errorf("storing order %s: %w", o.OrderID, ferr)
+			return Result{}, fmt.Errorf("storing order %s: %w", sid, ferr)
 		}
 		args := make([]any, 0, 6+len(fields))
 		args = append(args, s.retention.Milliseconds(), resJSON, fp, privJSON, entryJSON, s.so.MaxLen())
 		for _, f := range fields {
 			args = append(args, f)
 		}
-		out, err = createPublishScript.Run(ctx, s.rdb, []string{key, s.timelineKey(o.OrderID), s.so.Key()}, args...).Result()
+		out, err = createPublishScript.Run(ctx, s.rdb, []string{key, s.timelineKey(sid), s.so.Key()}, args...).Result()
 	} else {
-		out, err = createScript.Run(ctx, s.rdb, []string{key, s.timelineKey(o.OrderID), s.leaseKey(o.OrderID)},
+		out, err = createScript.Run(ctx, s.rdb, []string{key, s.timelineKey(sid), s.leaseKey(sid)},
 			s.retention.Milliseconds(), resJSON, fp, privJSON, entryJSON, emitLease.Milliseconds()).Result()
 	}
 	if err != nil {
-		return Result{}, unavailable("storing order "+o.OrderID, err)
+		return Result{}, unavailable("storing order "+sid, err)
 	}
 	if existing, ok := out.([]any); ok && len(existing) == 2 {
 		// A concurrent submission of the same id won.
-		return s.existing(ctx, o.OrderID, fp, existing[0], existing[1], true)
+		return s.existing(ctx, sid, fp, existing[0], existing[1], true)
 	}
 	if s.so == nil {
 		if err := s.publishCreated(ctx, res, ev); err != nil {
@@ -475,13 +517,13 @@ func creationEvent(res Result, resJSON []byte) events.Event {
 	return events.Event{Type: typ, Data: json.RawMessage(resJSON), Time: res.CreatedAt}
 }
 
-// existing answers a submission whose id is already stored.
-func (s *Orders) existing(ctx context.Context, id, fp string, storedFP, storedResult any, emitted bool) (Result, error) {
+// existing answers a submission whose screening id sid is already stored.
+func (s *Orders) existing(ctx context.Context, sid, fp string, storedFP, storedResult any, emitted bool) (Result, error) {
 	if sfp, _ := storedFP.(string); sfp != fp {
 		s.m.submissions.WithLabelValues("conflict").Inc()
-		return Result{}, fmt.Errorf("order %s was already submitted with a different body: %w", id, ErrConflict)
+		return Result{}, fmt.Errorf("order %s was already submitted with a different body: %w", sid, ErrConflict)
 	}
-	res, err := decodeResult(id, storedResult)
+	res, err := decodeResult(sid, storedResult)
 	if err != nil {
 		return Result{}, err
 	}
@@ -504,17 +546,17 @@ func (s *Orders) existing(ctx context.Context, id, fp string, storedFP, storedRe
 // stays at least once: a failure after the append and before the mark means
 // a retry appends again.
 func (s *Orders) emitCreated(ctx context.Context, res Result) error {
-	ok, err := claimScript.Run(ctx, s.rdb, []string{s.recordKey(res.OrderID), s.leaseKey(res.OrderID)},
+	ok, err := claimScript.Run(ctx, s.rdb, []string{s.recordKey(res.ScreeningID), s.leaseKey(res.ScreeningID)},
 		emitLease.Milliseconds()).Int()
 	if err != nil {
-		return unavailable("publishing order "+res.OrderID, err)
+		return unavailable("publishing order "+res.ScreeningID, err)
 	}
 	if ok == 0 {
 		return nil // published meanwhile, or another submission publishes
 	}
 	resJSON, err := json.Marshal(res)
 	if err != nil {
-		return fmt.Errorf("encoding order %s: %w", res.OrderID, err)
+		return fmt.Errorf("encoding order %s: %w", res.ScreeningID, err)
 	}
 	return s.publishCreated(ctx, res, creationEvent(res, resJSON))
 }
@@ -526,14 +568,14 @@ func (s *Orders) publishCreated(ctx context.Context, res Result, ev events.Event
 	if _, err := s.outbox.Append(ctx, ev); err != nil {
 		// Let the storefront's retry publish at once; if this fails too
 		// the lease expires on its own.
-		_ = s.rdb.Del(context.WithoutCancel(ctx), s.leaseKey(res.OrderID)).Err()
-		return unavailable("publishing "+typ+" for order "+res.OrderID, err)
+		_ = s.rdb.Del(context.WithoutCancel(ctx), s.leaseKey(res.ScreeningID)).Err()
+		return unavailable("publishing "+typ+" for order "+res.ScreeningID, err)
 	}
 	pipe := s.rdb.TxPipeline()
-	pipe.HSet(ctx, s.recordKey(res.OrderID), "emitted", "1")
-	pipe.Del(ctx, s.leaseKey(res.OrderID))
+	pipe.HSet(ctx, s.recordKey(res.ScreeningID), "emitted", "1")
+	pipe.Del(ctx, s.leaseKey(res.ScreeningID))
 	if _, err := pipe.Exec(ctx); err != nil {
-		return unavailable("marking order "+res.OrderID+" published", err)
+		return unavailable("marking order "+res.ScreeningID+" published", err)
 	}
 	return nil
 }
@@ -542,14 +584,16 @@ func (s *Orders) publishCreated(ctx context.Context, res Result, ev events.Event
 // (the holds issue), the requirements are fixed: email verification is
 // always pending, manual review pending only on review, KYC not required;
 // links stay empty.
-func newResult(id string, d Decision, now time.Time) Result {
+func newResult(sid string, owner Owner, orderID string, d Decision, now time.Time) Result {
 	res := Result{
-		OrderID:   id,
-		Decision:  d.Outcome,
-		Score:     d.Score,
-		Reasons:   d.Reasons,
-		Links:     map[string]string{},
-		CreatedAt: now.UTC(),
+		ScreeningID: sid,
+		OrderID:     orderID,
+		Owner:       owner,
+		Decision:    d.Outcome,
+		Score:       d.Score,
+		Reasons:     d.Reasons,
+		Links:       map[string]string{},
+		CreatedAt:   now.UTC(),
 	}
 	if res.Reasons == nil {
 		res.Reasons = []Reason{}
@@ -577,45 +621,64 @@ func decodeResult(id string, v any) (Result, error) {
 	return res, nil
 }
 
-// Get returns the stored answer for an order id, or an error wrapping
-// ErrNotFound.
-func (s *Orders) Get(ctx context.Context, id string) (Result, error) {
-	if !validOrderID(id) {
-		return Result{}, fmt.Errorf("order %q: %w", id, ErrNotFound)
-	}
-	v, err := s.rdb.HGet(ctx, s.recordKey(id), "result").Result()
-	if errors.Is(err, redis.Nil) {
-		return Result{}, fmt.Errorf("order %s: %w", id, ErrNotFound)
-	}
+// Get returns the stored answer of the order a names by id (a screening
+// id, or an order_id; see Access), or an error wrapping ErrNotFound, also
+// for an order a may not see.
+func (s *Orders) Get(ctx context.Context, a Access, id string) (Result, error) {
+	sid, err := s.resolve(a, id)
 	if err != nil {
-		return Result{}, unavailable("reading order "+id, err)
+		return Result{}, err
 	}
-	return decodeResult(id, v)
+	v, err := s.rdb.HMGet(ctx, s.recordKey(sid), "result").Result()
+	if err != nil {
+		return Result{}, unavailable("reading order "+sid, err)
+	}
+	return visible(a, id, sid, v[0])
 }
 
-// Timeline returns an order's history, oldest first.
-func (s *Orders) Timeline(ctx context.Context, id string) ([]TimelineEntry, error) {
-	if !validOrderID(id) {
-		return nil, fmt.Errorf("order %q: %w", id, ErrNotFound)
+// visible decodes a stored result (nil: none stored) and hides it from a
+// caller that may not see it: both are "not found", so a storefront cannot
+// learn that another key's order exists.
+func visible(a Access, id, sid string, raw any) (Result, error) {
+	if raw == nil {
+		return Result{}, fmt.Errorf("order %s: %w", id, ErrNotFound)
+	}
+	res, err := decodeResult(sid, raw)
+	if err != nil {
+		return Result{}, err
+	}
+	if !a.permits(res) {
+		return Result{}, fmt.Errorf("order %s: %w", id, ErrNotFound)
+	}
+	return res, nil
+}
+
+// Timeline returns an order's answer and its history, oldest first; a and
+// id are as for Get.
+func (s *Orders) Timeline(ctx context.Context, a Access, id string) (Result, []TimelineEntry, error) {
+	sid, err := s.resolve(a, id)
+	if err != nil {
+		return Result{}, nil, err
 	}
 	pipe := s.rdb.Pipeline()
-	exists := pipe.Exists(ctx, s.recordKey(id))
-	list := pipe.LRange(ctx, s.timelineKey(id), 0, -1)
+	rec := pipe.HMGet(ctx, s.recordKey(sid), "result")
+	list := pipe.LRange(ctx, s.timelineKey(sid), 0, -1)
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, unavailable("reading timeline of order "+id, err)
+		return Result{}, nil, unavailable("reading timeline of order "+sid, err)
 	}
-	if exists.Val() == 0 {
-		return nil, fmt.Errorf("order %s: %w", id, ErrNotFound)
+	res, err := visible(a, id, sid, rec.Val()[0])
+	if err != nil {
+		return Result{}, nil, err
 	}
 	out := make([]TimelineEntry, 0, len(list.Val()))
 	for _, raw := range list.Val() {
 		var e TimelineEntry
 		if err := json.Unmarshal([]byte(raw), &e); err != nil {
-			return nil, fmt.Errorf("decoding timeline of order %s: %w", id, err)
+			return Result{}, nil, fmt.Errorf("decoding timeline of order %s: %w", sid, err)
 		}
 		out = append(out, e)
 	}
-	return out, nil
+	return res, out, nil
 }
 
 func validOrderID(id string) bool {
@@ -656,14 +719,19 @@ func validOrderID(id string) bool {
 // deliveries of the same chargeback that both pass the check before either
 // is recorded can each emit them. Consumers de-duplicate by order id and
 // event type; nothing is ever lost.
-func (s *Orders) RecordEvent(ctx context.Context, id string, e Event) (Result, error) {
+//
+// a and id name the order as for Get: a storefront reports events on its
+// own orders and on intercepted checkouts (by screening id), never on
+// another key's.
+func (s *Orders) RecordEvent(ctx context.Context, a Access, id string, e Event) (Result, error) {
 	if err := validateEvent(e); err != nil {
 		return Result{}, err
 	}
-	if !validOrderID(id) {
-		return Result{}, fmt.Errorf("order %q: %w", id, ErrNotFound)
+	sid, err := s.resolve(a, id)
+	if err != nil {
+		return Result{}, err
 	}
-	key := s.recordKey(id)
+	key := s.recordKey(sid)
 	once := ""
 	if e.Type != EventPaymentFailed {
 		once = "ev:" + string(e.Type)
@@ -675,12 +743,9 @@ func (s *Orders) RecordEvent(ctx context.Context, id string, e Event) (Result, e
 		seen = pipe.HExists(ctx, key, once)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return Result{}, unavailable("reading order "+id, err)
+		return Result{}, unavailable("reading order "+sid, err)
 	}
-	if hm.Val()[0] == nil {
-		return Result{}, fmt.Errorf("order %s: %w", id, ErrNotFound)
-	}
-	res, err := decodeResult(id, hm.Val()[0])
+	res, err := visible(a, id, sid, hm.Val()[0])
 	if err != nil {
 		return Result{}, err
 	}
@@ -691,40 +756,40 @@ func (s *Orders) RecordEvent(ctx context.Context, id string, e Event) (Result, e
 	var priv privateData
 	if raw, _ := hm.Val()[1].(string); raw != "" {
 		if err := json.Unmarshal([]byte(raw), &priv); err != nil {
-			return Result{}, fmt.Errorf("decoding stored order %s: %w", id, err)
+			return Result{}, fmt.Errorf("decoding stored order %s: %w", sid, err)
 		}
 	}
 
 	now := s.now()
 	var did []string
 	if kind, counted := velocityKind(e.Type); counted && priv.AccountID != "" {
-		if _, err := s.velocity.RecordEvent(ctx, now, kind, priv.AccountID, id); err != nil {
-			return Result{}, unavailable("counting "+string(e.Type)+" of order "+id, err)
+		if _, err := s.velocity.RecordEvent(ctx, now, kind, priv.AccountID, sid); err != nil {
+			return Result{}, unavailable("counting "+string(e.Type)+" of order "+sid, err)
 		}
 		did = append(did, "counted on the account")
 	}
 	if _, err := s.outbox.Append(ctx, events.Event{
 		Type: "order." + string(e.Type),
-		Data: map[string]string{"order_id": id, "type": string(e.Type), "reason": e.Reason},
+		Data: map[string]string{"screening_id": sid, "order_id": res.OrderID, "owner": string(res.Owner), "type": string(e.Type), "reason": e.Reason},
 		Time: now,
 	}); err != nil {
-		return Result{}, unavailable("publishing "+string(e.Type)+" of order "+id, err)
+		return Result{}, unavailable("publishing "+string(e.Type)+" of order "+sid, err)
 	}
 	if e.Type == EventChargeback {
-		restricted, err := s.restrict(ctx, id, priv, now)
+		restricted, err := s.restrict(ctx, res, priv, now)
 		if err != nil {
 			return Result{}, err
 		}
 		did = append(did, restricted...)
 	}
 	if tag := reportTag(e.Type); tag != "" && s.minfraud != nil {
-		did = append(did, s.report(ctx, id, tag, e.Reason, priv))
+		did = append(did, s.report(ctx, sid, tag, e.Reason, priv))
 	}
 
 	entry, _ := json.Marshal(TimelineEntry{Time: now, Type: string(e.Type), Reason: e.Reason, Detail: strings.Join(did, "; ")})
-	out, err := eventScript.Run(ctx, s.rdb, []string{key, s.timelineKey(id)}, once, entry, maxTimeline, now.UTC().Format(time.RFC3339Nano)).Int()
+	out, err := eventScript.Run(ctx, s.rdb, []string{key, s.timelineKey(sid)}, once, entry, maxTimeline, now.UTC().Format(time.RFC3339Nano)).Int()
 	if err != nil {
-		return Result{}, unavailable("recording "+string(e.Type)+" of order "+id, err)
+		return Result{}, unavailable("recording "+string(e.Type)+" of order "+sid, err)
 	}
 	switch out {
 	case -1:
@@ -736,7 +801,7 @@ func (s *Orders) RecordEvent(ctx context.Context, id string, e Event) (Result, e
 		s.m.events.WithLabelValues(string(e.Type), "recorded").Inc()
 	}
 	s.logger.LogAttrs(ctx, slog.LevelInfo, "order event recorded",
-		slog.String("order_id", id), slog.String("type", string(e.Type)))
+		slog.String("screening_id", sid), slog.String("type", string(e.Type)))
 	return res, nil
 }
 
@@ -744,9 +809,10 @@ func (s *Orders) RecordEvent(ctx context.Context, id string, e Event) (Result, e
 // publishes account.restricted. An identifier the blocklist refuses as
 // invalid is logged and skipped (retrying would not help); a Redis failure
 // is an error, so the storefront's retry blocklists it.
-func (s *Orders) restrict(ctx context.Context, id string, priv privateData, now time.Time) ([]string, error) {
+func (s *Orders) restrict(ctx context.Context, res Result, priv privateData, now time.Time) ([]string, error) {
 	var did []string
-	reason := "chargeback on order " + id
+	id := res.ScreeningID
+	reason := "chargeback on order " + res.OrderID + " (" + id + ")"
 	add := func(kind blocklist.Kind, value, what string) error {
 		_, err := s.blocklist.Add(ctx, blocklist.Entry{Kind: kind, Value: value, Reason: reason, AddedBy: "chargeback event", AddedAt: now})
 		switch {
@@ -754,7 +820,7 @@ func (s *Orders) restrict(ctx context.Context, id string, priv privateData, now 
 			did = append(did, what+" blocklisted")
 		case errors.Is(err, blocklist.ErrInvalidInput):
 			s.logger.LogAttrs(ctx, slog.LevelError, "cannot blocklist after chargeback",
-				slog.String("order_id", id), slog.String("kind", string(kind)), slog.String("error", err.Error()))
+				slog.String("screening_id", id), slog.String("kind", string(kind)), slog.String("error", err.Error()))
 			did = append(did, what+" could not be blocklisted")
 		default:
 			return unavailable("blocklisting the "+what+" of order "+id, err)
@@ -773,7 +839,7 @@ func (s *Orders) restrict(ctx context.Context, id string, priv privateData, now 
 	}
 	if _, err := s.outbox.Append(ctx, events.Event{
 		Type: events.AccountRestricted,
-		Data: map[string]string{"account_id": priv.AccountID, "order_id": id, "reason": "chargeback"},
+		Data: map[string]string{"account_id": priv.AccountID, "screening_id": id, "order_id": res.OrderID, "owner": string(res.Owner), "reason": "chargeback"},
 		Time: now,
 	}); err != nil {
 		return nil, unavailable("publishing account.restricted for order "+id, err)
@@ -781,7 +847,8 @@ func (s *Orders) restrict(ctx context.Context, id string, priv privateData, now 
 	return did, nil
 }
 
-// report sends a Report Transactions call and says how it went.
+// report sends a Report Transactions call and says how it went. id is the
+// screening id, the transaction id the order was scored under.
 func (s *Orders) report(ctx context.Context, id, tag, reason string, priv privateData) string {
 	r := minfraud.ReportRequest{Tag: tag, TransactionID: id, MinFraudID: priv.MinFraudID, Notes: reason}
 	if ip, err := netip.ParseAddr(priv.IP); err == nil {
@@ -791,7 +858,7 @@ func (s *Orders) report(ctx context.Context, id, tag, reason string, priv privat
 		// The minfraud client logged the cause; say what it means here.
 		s.m.reportFailures.Inc()
 		s.logger.LogAttrs(ctx, slog.LevelError, "minfraud report failed, report it by hand",
-			slog.String("order_id", id), slog.String("tag", tag), slog.String("error", err.Error()))
+			slog.String("screening_id", id), slog.String("tag", tag), slog.String("error", err.Error()))
 		return "minFraud report (" + tag + ") failed"
 	}
 	return "reported to minFraud as " + tag

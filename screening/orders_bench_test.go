@@ -63,7 +63,7 @@ func BenchmarkSubmit(b *testing.B) {
 	st := newFusedStack(b, "", minFraudStub(b))
 	ctx := context.Background()
 	var seq atomic.Int64 // the key prefix is the run's own: ids may repeat across runs
-	if _, err := st.orders.Submit(ctx, benchSubmitOrder(seq.Add(1))); err != nil {
+	if _, err := st.orders.Submit(ctx, testOwner, benchSubmitOrder(seq.Add(1))); err != nil {
 		b.Fatal(err) // warm-up: scripts, connections
 	}
 	before := testenv.CommandStats(b, st.rdb)
@@ -77,7 +77,7 @@ func BenchmarkSubmit(b *testing.B) {
 		var mine []time.Duration
 		for pb.Next() {
 			start := time.Now()
-			if _, err := st.orders.Submit(ctx, benchSubmitOrder(seq.Add(1))); err != nil {
+			if _, err := st.orders.Submit(ctx, testOwner, benchSubmitOrder(seq.Add(1))); err != nil {
 				b.Error(err)
 				return
 			}

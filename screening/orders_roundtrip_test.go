@@ -74,7 +74,7 @@ func newFusedStack(t testing.TB, url string, mf ...MinFraudScorer) *fusedStack {
 		scorer = mf[0]
 	}
 	screener, err := New(cfg, Deps{Locator: f.locator, Policy: euPolicy, Velocity: counter,
-		Blocklist: blocklist.New(rdb, h, prefix+"bl:"), MinFraud: scorer, Redis: rdb}, nil, prometheus.NewRegistry())
+		Blocklist: blocklist.New(rdb, h, prefix+"bl:", ident.EmailProvider), MinFraud: scorer, Redis: rdb}, nil, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,10 +143,10 @@ func TestSubmitRoundTrips(t *testing.T) {
 	}
 	// Warm up: the scripts reach the fresh server by EVAL after NOSCRIPT,
 	// and go-redis opens its connections.
-	if _, err := st.orders.Submit(ctx, order(0)); err != nil {
+	if _, err := st.orders.Submit(ctx, testOwner, order(0)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.orders.Submit(ctx, order(0)); err != nil {
+	if _, err := st.orders.Submit(ctx, testOwner, order(0)); err != nil {
 		t.Fatal(err)
 	}
 	before := testenv.CommandStats(t, stats)
@@ -154,14 +154,14 @@ func TestSubmitRoundTrips(t *testing.T) {
 	const n = 30
 	for i := 1; i <= n; i++ {
 		st.hook.Reset()
-		if _, err := st.orders.Submit(ctx, order(i)); err != nil {
+		if _, err := st.orders.Submit(ctx, testOwner, order(i)); err != nil {
 			t.Fatal(err)
 		}
 		if p, c, d := st.hook.Pipelines.Load(), st.hook.Cmds.Load(), st.hook.Dials.Load(); p != 1 || c != 1 || d != 0 {
 			t.Fatalf("new order %d: %d pipelines, %d single commands, %d dials; want 1, 1, 0", i, p, c, d)
 		}
 		st.hook.Reset()
-		if _, err := st.orders.Submit(ctx, order(i)); err != nil {
+		if _, err := st.orders.Submit(ctx, testOwner, order(i)); err != nil {
 			t.Fatal(err)
 		}
 		if p, c := st.hook.Pipelines.Load(), st.hook.Cmds.Load(); p != 1 || c != 0 {
@@ -203,12 +203,12 @@ func TestSubmitFusedIdempotent(t *testing.T) {
 	t.Parallel()
 	st := newFusedStack(t, "")
 	ctx := context.Background()
-	first, err := st.orders.Submit(ctx, exampleOrderValue())
+	first, err := st.orders.Submit(ctx, testOwner, exampleOrderValue())
 	if err != nil {
 		t.Fatal(err)
 	}
 	st.clock = st.clock.Add(time.Minute)
-	again, err := st.orders.Submit(ctx, exampleOrderValue())
+	again, err := st.orders.Submit(ctx, testOwner, exampleOrderValue())
 	if err != nil {
 		t.Fatalf("Submit(same order) = %v", err)
 	}
@@ -218,7 +218,7 @@ func TestSubmitFusedIdempotent(t *testing.T) {
 	other := exampleOrderValue()
 	other.IP = "203.0.113.9"
 	other.Account.Email = "bob@example.com"
-	if _, err := st.orders.Submit(ctx, other); !errors.Is(err, ErrConflict) {
+	if _, err := st.orders.Submit(ctx, testOwner, other); !errors.Is(err, ErrConflict) {
 		t.Fatalf("Submit(other body, same id) = %v, want ErrConflict", err)
 	}
 	if n := st.screen.calls.Load(); n != 1 {
@@ -257,7 +257,7 @@ func TestSubmitFusedConcurrent(t *testing.T) {
 			if i%2 == 1 {
 				o.Amount = "99.00"
 			}
-			results[i], errs[i] = st.orders.Submit(ctx, o)
+			results[i], errs[i] = st.orders.Submit(ctx, testOwner, o)
 		})
 	}
 	close(start)
@@ -330,33 +330,33 @@ func TestSubmitFusedStoreFails(t *testing.T) {
 			hook := &failCreate{afterRun: afterRun}
 			st.rdb.AddHook(hook)
 			ctx := context.Background()
-			if _, err := st.orders.Submit(ctx, exampleOrderValue()); err != nil { // loads the scripts
+			if _, err := st.orders.Submit(ctx, testOwner, exampleOrderValue()); err != nil { // loads the scripts
 				t.Fatal(err)
 			}
 			o := exampleOrderValue()
 			o.OrderID = "FAIL-1"
 			hook.armed.Store(true)
-			if _, err := st.orders.Submit(ctx, o); !errors.Is(err, ErrUnavailable) {
+			if _, err := st.orders.Submit(ctx, testOwner, o); !errors.Is(err, ErrUnavailable) {
 				t.Fatalf("Submit(store fails) = %v, want ErrUnavailable", err)
 			}
 			wantEvents := 1
 			if afterRun {
 				wantEvents = 2
 			}
-			if _, err := st.orders.Get(ctx, "FAIL-1"); afterRun != (err == nil) {
+			if _, err := st.orders.Get(ctx, testAccess, "FAIL-1"); afterRun != (err == nil) {
 				t.Errorf("Get after the failure = %v; stored: want %v", err, afterRun)
 			}
 			if evs := st.events(t); len(evs) != wantEvents {
 				t.Errorf("outbox after the failure = %v, want %d events (all or nothing)", eventTypes(evs), wantEvents)
 			}
-			res, err := st.orders.Submit(ctx, o)
+			res, err := st.orders.Submit(ctx, testOwner, o)
 			if err != nil {
 				t.Fatalf("retry Submit() = %v", err)
 			}
 			if res.OrderID != "FAIL-1" || res.Status != StatusHeld {
 				t.Errorf("retry Submit() = %+v", res)
 			}
-			if _, err := st.orders.Submit(ctx, o); err != nil {
+			if _, err := st.orders.Submit(ctx, testOwner, o); err != nil {
 				t.Fatal(err)
 			}
 			if evs := st.events(t); len(evs) != 2 {
@@ -386,14 +386,14 @@ func TestSubmitFusedRedisDown(t *testing.T) {
 	srv.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := st.orders.Submit(ctx, exampleOrderValue()); !errors.Is(err, ErrUnavailable) {
+	if _, err := st.orders.Submit(ctx, testOwner, exampleOrderValue()); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Submit(Redis down) = %v, want ErrUnavailable", err)
 	}
 	if n := st.minfraudCalls(); n != 0 {
 		t.Errorf("minFraud called %d times with Redis down, want 0", n)
 	}
 	srv.Start()
-	if _, err := st.orders.Submit(ctx, exampleOrderValue()); err != nil {
+	if _, err := st.orders.Submit(ctx, testOwner, exampleOrderValue()); err != nil {
 		t.Errorf("Submit after Redis came back = %v", err)
 	}
 }
@@ -465,17 +465,17 @@ func TestSubmitEmbeddedServer(t *testing.T) {
 	t.Parallel()
 	st := newFusedStack(t, "redis://"+miniredis.RunT(t).Addr()+"/0")
 	ctx := context.Background()
-	first, err := st.orders.Submit(ctx, exampleOrderValue())
+	first, err := st.orders.Submit(ctx, testOwner, exampleOrderValue())
 	if err != nil {
 		t.Fatalf("Submit() = %v", err)
 	}
-	again, err := st.orders.Submit(ctx, exampleOrderValue())
+	again, err := st.orders.Submit(ctx, testOwner, exampleOrderValue())
 	if err != nil || !cmp.Equal(first, again) {
 		t.Errorf("replay = %+v, %v; want %+v", again, err, first)
 	}
 	other := exampleOrderValue()
 	other.IP = "203.0.113.9"
-	if _, err := st.orders.Submit(ctx, other); !errors.Is(err, ErrConflict) {
+	if _, err := st.orders.Submit(ctx, testOwner, other); !errors.Is(err, ErrConflict) {
 		t.Errorf("Submit(other body) = %v, want ErrConflict", err)
 	}
 	if got := st.ipCount(t, "203.0.113.9"); got != 1 {
@@ -489,7 +489,7 @@ func TestSubmitEmbeddedServer(t *testing.T) {
 	if err := json.Unmarshal(evs[0].Data, &data); err != nil || !cmp.Equal(data, first) {
 		t.Errorf("order.held data = %s (%v), want the Result", evs[0].Data, err)
 	}
-	tl, err := st.orders.Timeline(ctx, first.OrderID)
+	_, tl, err := st.orders.Timeline(ctx, testAccess, first.OrderID)
 	if err != nil || len(tl) != 1 || tl[0].Detail != "decision accept, score 0, status held" {
 		t.Errorf("Timeline() = %+v, %v", tl, err)
 	}

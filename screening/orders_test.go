@@ -181,19 +181,21 @@ func TestSubmitAndGet(t *testing.T) {
 	f := newOrdersFixture(t)
 	svc := f.orders(t)
 	ctx := context.Background()
-	got, err := svc.Submit(ctx, exampleOrderValue())
+	got, err := svc.Submit(ctx, testOwner, exampleOrderValue())
 	if err != nil {
 		t.Fatalf("Submit() = %v", err)
 	}
+	sid := svc.sid(testOwner, "INV-1001")
 	want := Result{
-		OrderID: "INV-1001", Status: StatusHeld, Decision: Accept, Score: 0, Reasons: []Reason{},
+		ScreeningID: sid, OrderID: "INV-1001", Owner: testOwner,
+		Status: StatusHeld, Decision: Accept, Score: 0, Reasons: []Reason{},
 		Requirements: Requirements{EmailVerification: Pending, KYC: NotRequired, ManualReview: NotRequired},
 		Links:        map[string]string{}, CreatedAt: f.clock,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Submit() mismatch (-want +got):\n%s", diff)
 	}
-	stored, err := svc.Get(ctx, "INV-1001")
+	stored, err := svc.Get(ctx, testAccess, "INV-1001")
 	if err != nil {
 		t.Fatalf("Get() = %v", err)
 	}
@@ -217,7 +219,7 @@ func TestSubmitAndGet(t *testing.T) {
 	if err := json.Unmarshal(evs[0].Data, &data); err != nil || !cmp.Equal(data, want) {
 		t.Errorf("order.held data = %s (%v), want the Result", evs[0].Data, err)
 	}
-	tl, err := svc.Timeline(ctx, "INV-1001")
+	_, tl, err := svc.Timeline(ctx, testAccess, "INV-1001")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,14 +228,14 @@ func TestSubmitAndGet(t *testing.T) {
 		t.Errorf("Timeline() mismatch (-want +got):\n%s", diff)
 	}
 	// Records expire with the retention.
-	for _, key := range []string{svc.recordKey("INV-1001"), svc.timelineKey("INV-1001")} {
+	for _, key := range []string{svc.recordKey(sid), svc.timelineKey(sid)} {
 		ttl, err := f.rdb.PTTL(ctx, key).Result()
 		if err != nil || ttl <= f.cfg.OrderRetention-time.Minute || ttl > f.cfg.OrderRetention {
 			t.Errorf("PTTL(%s) = %v, %v, want about %v", key, ttl, err, f.cfg.OrderRetention)
 		}
 	}
 	// Only the few identifiers later events need are at rest.
-	priv, err := f.rdb.HGet(ctx, svc.recordKey("INV-1001"), "private").Result()
+	priv, err := f.rdb.HGet(ctx, svc.recordKey(sid), "private").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +249,7 @@ func TestSubmitIdempotent(t *testing.T) {
 	f := newOrdersFixture(t)
 	svc := f.orders(t)
 	ctx := context.Background()
-	first, err := svc.Submit(ctx, exampleOrderValue())
+	first, err := svc.Submit(ctx, testOwner, exampleOrderValue())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +260,7 @@ func TestSubmitIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := svc.Submit(ctx, again)
+	second, err := svc.Submit(ctx, testOwner, again)
 	if err != nil {
 		t.Fatalf("Submit(same order) = %v", err)
 	}
@@ -277,7 +279,7 @@ func TestSubmitIdempotent(t *testing.T) {
 	// Different body, same id: conflict.
 	other := exampleOrderValue()
 	other.Amount = "13.00"
-	if _, err := svc.Submit(ctx, other); !errors.Is(err, ErrConflict) {
+	if _, err := svc.Submit(ctx, testOwner, other); !errors.Is(err, ErrConflict) {
 		t.Errorf("Submit(other body, same id) = %v, want ErrConflict", err)
 	}
 	if got := counterValue(t, svc.m.submissions.WithLabelValues("replayed")); got != 1 {
@@ -305,7 +307,7 @@ func TestSubmitConcurrent(t *testing.T) {
 			if i%2 == 1 {
 				o.Amount = "99.00" // a different body racing for the same id
 			}
-			results[i], errs[i] = svc.Submit(ctx, o)
+			results[i], errs[i] = svc.Submit(ctx, testOwner, o)
 		})
 	}
 	close(start)
@@ -355,7 +357,7 @@ func TestSubmitDecisions(t *testing.T) {
 			f := newOrdersFixture(t)
 			o := exampleOrderValue()
 			tc.setup(f, &o)
-			res, err := f.orders(t).Submit(context.Background(), o)
+			res, err := f.orders(t).Submit(context.Background(), testOwner, o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -380,20 +382,20 @@ func TestSubmitOutboxFailure(t *testing.T) {
 	f.appender = flaky
 	svc := f.orders(t)
 	ctx := context.Background()
-	if _, err := svc.Submit(ctx, exampleOrderValue()); !errors.Is(err, ErrUnavailable) {
+	if _, err := svc.Submit(ctx, testOwner, exampleOrderValue()); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Submit(outbox down) = %v, want ErrUnavailable", err)
 	}
 	if evs := f.events(t); len(evs) != 0 {
 		t.Fatalf("outbox = %v, want nothing yet", eventTypes(evs))
 	}
-	res, err := svc.Submit(ctx, exampleOrderValue())
+	res, err := svc.Submit(ctx, testOwner, exampleOrderValue())
 	if err != nil {
 		t.Fatalf("retry Submit() = %v", err)
 	}
 	if res.Status != StatusHeld {
 		t.Errorf("retry Submit() = %+v", res)
 	}
-	if _, err := svc.Submit(ctx, exampleOrderValue()); err != nil {
+	if _, err := svc.Submit(ctx, testOwner, exampleOrderValue()); err != nil {
 		t.Fatal(err)
 	}
 	if evs := f.events(t); len(evs) != 1 || evs[0].Type != events.OrderHeld {
@@ -413,13 +415,13 @@ func TestOrdersRedisDown(t *testing.T) {
 	f.rdb = dead
 	svc := f.orders(t)
 	ctx := context.Background()
-	if _, err := svc.Submit(ctx, exampleOrderValue()); !errors.Is(err, ErrUnavailable) {
+	if _, err := svc.Submit(ctx, testOwner, exampleOrderValue()); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Submit() = %v, want ErrUnavailable", err)
 	}
-	if _, err := svc.Get(ctx, "INV-1001"); !errors.Is(err, ErrUnavailable) {
+	if _, err := svc.Get(ctx, testAccess, "INV-1001"); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Get() = %v, want ErrUnavailable", err)
 	}
-	if _, err := svc.RecordEvent(ctx, "INV-1001", Event{Type: EventRefund}); !errors.Is(err, ErrUnavailable) {
+	if _, err := svc.RecordEvent(ctx, testAccess, "INV-1001", Event{Type: EventRefund}); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("RecordEvent() = %v, want ErrUnavailable", err)
 	}
 	if n := f.screen.calls.Load(); n != 0 {
@@ -432,13 +434,13 @@ func TestGetNotFound(t *testing.T) {
 	f := newOrdersFixture(t)
 	svc := f.orders(t)
 	for _, id := range []string{"NOPE-1", "", "a/b", "{x}", strings.Repeat("a", 65)} {
-		if _, err := svc.Get(context.Background(), id); !errors.Is(err, ErrNotFound) {
+		if _, err := svc.Get(context.Background(), testAccess, id); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Get(%q) = %v, want ErrNotFound", id, err)
 		}
-		if _, err := svc.Timeline(context.Background(), id); !errors.Is(err, ErrNotFound) {
+		if _, _, err := svc.Timeline(context.Background(), testAccess, id); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Timeline(%q) = %v, want ErrNotFound", id, err)
 		}
-		if _, err := svc.RecordEvent(context.Background(), id, Event{Type: EventCancelled}); !errors.Is(err, ErrNotFound) {
+		if _, err := svc.RecordEvent(context.Background(), testAccess, id, Event{Type: EventCancelled}); !errors.Is(err, ErrNotFound) {
 			t.Errorf("RecordEvent(%q) = %v, want ErrNotFound", id, err)
 		}
 	}
@@ -449,31 +451,32 @@ func TestRecordEventChargeback(t *testing.T) {
 	f := newOrdersFixture(t)
 	svc := f.orders(t)
 	ctx := context.Background()
-	submitted, err := svc.Submit(ctx, exampleOrderValue())
+	submitted, err := svc.Submit(ctx, testOwner, exampleOrderValue())
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.clock = f.clock.Add(30 * 24 * time.Hour)
-	res, err := svc.RecordEvent(ctx, "INV-1001", Event{Type: EventChargeback, Reason: "fraudulent (4837)"})
+	res, err := svc.RecordEvent(ctx, testAccess, "INV-1001", Event{Type: EventChargeback, Reason: "fraudulent (4837)"})
 	if err != nil {
 		t.Fatalf("RecordEvent(chargeback) = %v", err)
 	}
 	if diff := cmp.Diff(submitted, res); diff != "" {
 		t.Errorf("result changed (-before +after):\n%s", diff)
 	}
-	if diff := cmp.Diff([]eventCall{{velocity.EventChargeback, "42", "INV-1001"}}, f.recorder.calls); diff != "" {
+	sid := svc.sid(testOwner, "INV-1001")
+	if diff := cmp.Diff([]eventCall{{velocity.EventChargeback, "42", sid}}, f.recorder.calls); diff != "" {
 		t.Errorf("velocity events mismatch (-want +got):\n%s", diff)
 	}
 	wantBL := []blocklist.Entry{
-		{Kind: blocklist.KindAccount, Value: "42", Reason: "chargeback on order INV-1001", AddedBy: "chargeback event", AddedAt: f.clock},
-		{Kind: blocklist.KindCard, Value: "411111:1111", Reason: "chargeback on order INV-1001", AddedBy: "chargeback event", AddedAt: f.clock},
+		{Kind: blocklist.KindAccount, Value: "42", Reason: "chargeback on order INV-1001 (" + sid + ")", AddedBy: "chargeback event", AddedAt: f.clock},
+		{Kind: blocklist.KindCard, Value: "411111:1111", Reason: "chargeback on order INV-1001 (" + sid + ")", AddedBy: "chargeback event", AddedAt: f.clock},
 	}
 	if diff := cmp.Diff(wantBL, f.adder.entries); diff != "" {
 		t.Errorf("blocklist entries mismatch (-want +got):\n%s", diff)
 	}
 	wantReport := []minfraud.ReportRequest{{
 		IPAddress: netip.MustParseAddr("198.51.100.7"), Tag: minfraud.TagChargeback,
-		MinFraudID: f.minfraud.resp.ID, Notes: "fraudulent (4837)", TransactionID: "INV-1001",
+		MinFraudID: f.minfraud.resp.ID, Notes: "fraudulent (4837)", TransactionID: sid,
 	}}
 	if diff := cmp.Diff(wantReport, f.reporter.reports, addrCmp); diff != "" {
 		t.Errorf("minFraud reports mismatch (-want +got):\n%s", diff)
@@ -486,7 +489,7 @@ func TestRecordEventChargeback(t *testing.T) {
 	if err := json.Unmarshal(evs[2].Data, &restricted); err != nil || restricted["account_id"] != "42" || restricted["order_id"] != "INV-1001" {
 		t.Errorf("account.restricted data = %s", evs[2].Data)
 	}
-	tl, err := svc.Timeline(ctx, "INV-1001")
+	_, tl, err := svc.Timeline(ctx, testAccess, "INV-1001")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,14 +500,14 @@ func TestRecordEventChargeback(t *testing.T) {
 	}
 
 	// The same chargeback again (a retried POST) changes nothing.
-	if _, err := svc.RecordEvent(ctx, "INV-1001", Event{Type: EventChargeback, Reason: "again"}); err != nil {
+	if _, err := svc.RecordEvent(ctx, testAccess, "INV-1001", Event{Type: EventChargeback, Reason: "again"}); err != nil {
 		t.Fatal(err)
 	}
 	if len(f.recorder.calls) != 1 || len(f.adder.entries) != 2 || len(f.reporter.reports) != 1 || len(f.events(t)) != 3 {
 		t.Errorf("repeated chargeback had effects: %d velocity, %d blocklist, %d reports, %d events",
 			len(f.recorder.calls), len(f.adder.entries), len(f.reporter.reports), len(f.events(t)))
 	}
-	if tl, _ := svc.Timeline(ctx, "INV-1001"); len(tl) != 2 {
+	if _, tl, _ := svc.Timeline(ctx, testAccess, "INV-1001"); len(tl) != 2 {
 		t.Errorf("timeline has %d entries after a repeated chargeback, want 2", len(tl))
 	}
 }
@@ -520,7 +523,7 @@ func TestSevenDigitBIN(t *testing.T) {
 	ctx := context.Background()
 	o := exampleOrderValue()
 	o.Payment.CardBIN = "4111111"
-	if _, err := svc.Submit(ctx, o); err != nil {
+	if _, err := svc.Submit(ctx, testOwner, o); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.velocity.recorded(); len(got) != 1 || got[0].Card != "411111:1111" {
@@ -529,7 +532,7 @@ func TestSevenDigitBIN(t *testing.T) {
 	if got := f.blocklist.queries; len(got) != 1 || got[0].Card != "411111:1111" {
 		t.Errorf("blocklist queries = %+v, want card 411111:1111", got)
 	}
-	if _, err := svc.RecordEvent(ctx, o.OrderID, Event{Type: EventChargeback}); err != nil {
+	if _, err := svc.RecordEvent(ctx, testAccess, o.OrderID, Event{Type: EventChargeback}); err != nil {
 		t.Fatal(err)
 	}
 	var cards []string
@@ -548,7 +551,7 @@ func TestRecordEventKinds(t *testing.T) {
 	f := newOrdersFixture(t)
 	svc := f.orders(t)
 	ctx := context.Background()
-	if _, err := svc.Submit(ctx, exampleOrderValue()); err != nil {
+	if _, err := svc.Submit(ctx, testOwner, exampleOrderValue()); err != nil {
 		t.Fatal(err)
 	}
 	f.reporter.err = fmt.Errorf("x: %w", minfraud.ErrUnavailable)
@@ -560,7 +563,7 @@ func TestRecordEventKinds(t *testing.T) {
 		{Type: EventCancelled, Reason: "customer asked"},
 		{Type: EventCancelled, Reason: "twice"},
 	} {
-		res, err := svc.RecordEvent(ctx, "INV-1001", e)
+		res, err := svc.RecordEvent(ctx, testAccess, "INV-1001", e)
 		if err != nil {
 			t.Fatalf("RecordEvent(%s) = %v", e.Type, err)
 		}
@@ -568,10 +571,11 @@ func TestRecordEventKinds(t *testing.T) {
 			t.Errorf("RecordEvent(%s) status = %s, want held (events do not change the status)", e.Type, res.Status)
 		}
 	}
+	sid := svc.sid(testOwner, "INV-1001")
 	wantCalls := []eventCall{
-		{velocity.EventPaymentFailed, "42", "INV-1001"},
-		{velocity.EventPaymentFailed, "42", "INV-1001"},
-		{velocity.EventRefund, "42", "INV-1001"},
+		{velocity.EventPaymentFailed, "42", sid},
+		{velocity.EventPaymentFailed, "42", sid},
+		{velocity.EventRefund, "42", sid},
 	}
 	if diff := cmp.Diff(wantCalls, f.recorder.calls); diff != "" {
 		t.Errorf("velocity events mismatch (-want +got):\n%s", diff)
@@ -585,7 +589,7 @@ func TestRecordEventKinds(t *testing.T) {
 	if got := counterValue(t, svc.m.reportFailures); got != 1 {
 		t.Errorf("report failures metric = %v, want 1", got)
 	}
-	tl, err := svc.Timeline(ctx, "INV-1001")
+	_, tl, err := svc.Timeline(ctx, testAccess, "INV-1001")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -618,15 +622,15 @@ func TestRecordEventRetryAfterFailure(t *testing.T) {
 	f := newOrdersFixture(t)
 	svc := f.orders(t)
 	ctx := context.Background()
-	if _, err := svc.Submit(ctx, exampleOrderValue()); err != nil {
+	if _, err := svc.Submit(ctx, testOwner, exampleOrderValue()); err != nil {
 		t.Fatal(err)
 	}
 	f.recorder.err = fmt.Errorf("x: %w", velocity.ErrUnavailable)
-	if _, err := svc.RecordEvent(ctx, "INV-1001", Event{Type: EventChargeback}); !errors.Is(err, ErrUnavailable) {
+	if _, err := svc.RecordEvent(ctx, testAccess, "INV-1001", Event{Type: EventChargeback}); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("RecordEvent(velocity down) = %v, want ErrUnavailable", err)
 	}
 	f.recorder.err = nil
-	if _, err := svc.RecordEvent(ctx, "INV-1001", Event{Type: EventChargeback}); err != nil {
+	if _, err := svc.RecordEvent(ctx, testAccess, "INV-1001", Event{Type: EventChargeback}); err != nil {
 		t.Fatalf("retry RecordEvent() = %v", err)
 	}
 	if len(f.recorder.calls) != 1 || len(f.adder.entries) != 2 {
@@ -671,4 +675,16 @@ func TestDecodeEvent(t *testing.T) {
 			t.Errorf("DecodeEvent(%.40q) = %v, want a FieldError for %s", tc.body, err, tc.field)
 		}
 	}
+}
+
+// The namespace most tests submit and read in: one storefront's API key.
+var (
+	testOwner     = APIKeyOwner("shop")
+	testAccess    = Access{Owner: testOwner}
+	officerAccess = Access{Owner: testOwner, Officer: true}
+)
+
+// sid is the screening id of (owner, orderID) under this service's key.
+func (s *Orders) sid(owner Owner, orderID string) string {
+	return screeningID(s.hasher, owner, orderID)
 }

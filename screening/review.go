@@ -3,7 +3,6 @@ package screening
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -98,23 +97,27 @@ return 1
 // failure is logged so the event can be published by hand.
 //
 // A Redis failure is an error wrapping ErrUnavailable.
-func (s *Orders) Review(ctx context.Context, id string, rv ManualReview, officer string) (Result, error) {
+//
+// a and id name the order as for Get (officers address any order).
+func (s *Orders) Review(ctx context.Context, a Access, id string, rv ManualReview, officer string) (Result, error) {
 	if err := validateReview(&rv); err != nil {
 		return Result{}, err
 	}
-	if !validOrderID(id) {
-		return Result{}, fmt.Errorf("order %q: %w", id, ErrNotFound)
-	}
-	raw, err := s.rdb.HGet(ctx, s.recordKey(id), "result").Result()
-	if errors.Is(err, redis.Nil) {
-		return Result{}, fmt.Errorf("order %s: %w", id, ErrNotFound)
-	}
+	sid, err := s.resolve(a, id)
 	if err != nil {
-		return Result{}, unavailable("reading order "+id, err)
+		return Result{}, err
 	}
+	vals, err := s.rdb.HMGet(ctx, s.recordKey(sid), "result").Result()
+	if err != nil {
+		return Result{}, unavailable("reading order "+sid, err)
+	}
+	if _, err := visible(a, id, sid, vals[0]); err != nil {
+		return Result{}, err
+	}
+	raw, _ := vals[0].(string)
 	now := s.now()
 	for attempt := 0; ; attempt++ {
-		cur, err := decodeResult(id, raw)
+		cur, err := decodeResult(sid, raw)
 		if err != nil {
 			return Result{}, err
 		}
@@ -123,7 +126,7 @@ func (s *Orders) Review(ctx context.Context, id string, rv ManualReview, officer
 			return Result{}, err
 		}
 		next := reviewed(cur, rv, officer)
-		out, err := s.writeReview(ctx, id, raw, next, rv, officer, now)
+		out, err := s.writeReview(ctx, sid, raw, next, rv, officer, now)
 		if err != nil {
 			return Result{}, err
 		}
@@ -138,7 +141,7 @@ func (s *Orders) Review(ctx context.Context, id string, rv ManualReview, officer
 			}
 			s.m.events.WithLabelValues("review", string(rv.Decision)).Inc()
 			s.logger.LogAttrs(ctx, slog.LevelInfo, "order reviewed",
-				slog.String("order_id", id), slog.String("decision", string(rv.Decision)),
+				slog.String("screening_id", sid), slog.String("decision", string(rv.Decision)),
 				slog.String("officer", officer), slog.String("status", string(next.Status)))
 			return next, nil
 		case string:
@@ -146,7 +149,7 @@ func (s *Orders) Review(ctx context.Context, id string, rv ManualReview, officer
 			// the new version, once.
 			if attempt > 0 {
 				s.m.events.WithLabelValues("review", "conflict").Inc()
-				return Result{}, fmt.Errorf("order %s changed during the review, try again: %w", id, ErrConflict)
+				return Result{}, fmt.Errorf("order %s changed during the review, try again: %w", sid, ErrConflict)
 			}
 			raw = out
 		default:
@@ -157,19 +160,19 @@ func (s *Orders) Review(ctx context.Context, id string, rv ManualReview, officer
 
 // writeReview runs reviewScript; the event goes in the script when the
 // outbox allows it.
-func (s *Orders) writeReview(ctx context.Context, id, expected string, next Result, rv ManualReview, officer string, now time.Time) (any, error) {
+func (s *Orders) writeReview(ctx context.Context, sid, expected string, next Result, rv ManualReview, officer string, now time.Time) (any, error) {
 	nextJSON, err := json.Marshal(next)
 	if err != nil {
-		return nil, fmt.Errorf("encoding order %s: %w", id, err)
+		return nil, fmt.Errorf("encoding order %s: %w", sid, err)
 	}
 	entry, _ := json.Marshal(TimelineEntry{Time: now, Type: "reviewed", Reason: rv.Reason,
 		Detail: fmt.Sprintf("%s by %s, status %s", rv.Decision, officer, next.Status)})
-	keys := []string{s.recordKey(id), s.timelineKey(id)}
+	keys := []string{s.recordKey(sid), s.timelineKey(sid)}
 	args := []any{expected, nextJSON, entry, maxTimeline}
 	if ev, ok := reviewEvent(next, nextJSON, now); ok && s.so != nil {
 		fields, err := s.so.Fields(ev)
 		if err != nil {
-			return nil, fmt.Errorf("reviewing order %s: %w", id, err)
+			return nil, fmt.Errorf("reviewing order %s: %w", sid, err)
 		}
 		keys = append(keys, s.so.Key())
 		args = append(args, s.so.MaxLen())
@@ -179,7 +182,7 @@ func (s *Orders) writeReview(ctx context.Context, id, expected string, next Resu
 	}
 	out, err := reviewScript.Run(ctx, s.rdb, keys, args...).Result()
 	if err != nil {
-		return nil, unavailable("recording the review of order "+id, err)
+		return nil, unavailable("recording the review of order "+sid, err)
 	}
 	return out, nil
 }
@@ -191,7 +194,7 @@ func (s *Orders) publishReview(ctx context.Context, next Result, now time.Time) 
 	}
 	nextJSON, err := json.Marshal(next)
 	if err != nil {
-		return fmt.Errorf("encoding order %s: %w", next.OrderID, err)
+		return fmt.Errorf("encoding order %s: %w", next.ScreeningID, err)
 	}
 	ev, ok := reviewEvent(next, nextJSON, now)
 	if !ok {
@@ -201,8 +204,8 @@ func (s *Orders) publishReview(ctx context.Context, next Result, now time.Time) 
 		// The review is stored; its event is not, and a retry would be
 		// refused. Say so where someone can act on it.
 		s.logger.LogAttrs(ctx, slog.LevelError, "review recorded but its event not published, publish it by hand",
-			slog.String("order_id", next.OrderID), slog.String("type", ev.Type), slog.String("error", err.Error()))
-		return unavailable("publishing "+ev.Type+" for order "+next.OrderID, err)
+			slog.String("order_id", next.ScreeningID), slog.String("type", ev.Type), slog.String("error", err.Error()))
+		return unavailable("publishing "+ev.Type+" for order "+next.ScreeningID, err)
 	}
 	return nil
 }

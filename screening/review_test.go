@@ -31,7 +31,7 @@ func reviewOrders(t *testing.T, f *ordersFixture, d Decision) *Orders {
 	if err != nil {
 		t.Fatalf("NewOrders() = %v", err)
 	}
-	if _, err := svc.Submit(context.Background(), exampleOrderValue()); err != nil {
+	if _, err := svc.Submit(context.Background(), testOwner, exampleOrderValue()); err != nil {
 		t.Fatalf("Submit() = %v", err)
 	}
 	return svc
@@ -75,7 +75,7 @@ func TestReview(t *testing.T) {
 			}
 			ctx := context.Background()
 			f.clock = f.clock.Add(time.Hour)
-			got, err := svc.Review(ctx, "INV-1001", ManualReview{Decision: tc.decision, Reason: "  checked the ID  "}, "olga")
+			got, err := svc.Review(ctx, officerAccess, "INV-1001", ManualReview{Decision: tc.decision, Reason: "  checked the ID  "}, "olga")
 			if err != nil {
 				t.Fatalf("Review() = %v", err)
 			}
@@ -84,16 +84,17 @@ func TestReview(t *testing.T) {
 				code = "manual_review_rejected"
 			}
 			want := tc.want
-			want.OrderID, want.Score, want.Links, want.CreatedAt = "INV-1001", 55, map[string]string{}, f.clock.Add(-time.Hour)
+			want.ScreeningID, want.OrderID, want.Owner = svc.sid(testOwner, "INV-1001"), "INV-1001", testOwner
+			want.Score, want.Links, want.CreatedAt = 55, map[string]string{}, f.clock.Add(-time.Hour)
 			want.Reasons = []Reason{reviewDecision.Reasons[0], {Code: code, Detail: "Reviewed by olga: checked the ID"}}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("Review() mismatch (-want +got):\n%s", diff)
 			}
-			stored, err := svc.Get(ctx, "INV-1001")
+			stored, err := svc.Get(ctx, testAccess, "INV-1001")
 			if err != nil || !cmp.Equal(stored, want) {
 				t.Errorf("Get() = %+v, %v, want %+v", stored, err, want)
 			}
-			tl, err := svc.Timeline(ctx, "INV-1001")
+			_, tl, err := svc.Timeline(ctx, testAccess, "INV-1001")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,7 +118,7 @@ func TestReview(t *testing.T) {
 				}
 			}
 			// Reviewing twice is a conflict that says why.
-			_, err = svc.Review(ctx, "INV-1001", ManualReview{Decision: Accept, Reason: "again"}, "olga")
+			_, err = svc.Review(ctx, officerAccess, "INV-1001", ManualReview{Decision: Accept, Reason: "again"}, "olga")
 			if !errors.Is(err, ErrConflict) {
 				t.Fatalf("second Review() = %v, want ErrConflict", err)
 			}
@@ -141,19 +142,19 @@ func TestReviewRefused(t *testing.T) {
 
 	f := newOrdersFixture(t)
 	svc := reviewOrders(t, f, Decision{Outcome: Accept, Reasons: []Reason{}})
-	_, err := svc.Review(ctx, "INV-1001", ManualReview{Decision: Reject, Reason: "looks odd"}, "olga")
+	_, err := svc.Review(ctx, officerAccess, "INV-1001", ManualReview{Decision: Reject, Reason: "looks odd"}, "olga")
 	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "no manual review pending") {
 		t.Errorf("Review(accepted order) = %v, want ErrConflict: no manual review pending", err)
 	}
 	for _, id := range []string{"NOPE-1", "", "{x}"} {
-		if _, err := svc.Review(ctx, id, ManualReview{Decision: Accept, Reason: "ok"}, "olga"); !errors.Is(err, ErrNotFound) {
+		if _, err := svc.Review(ctx, officerAccess, id, ManualReview{Decision: Accept, Reason: "ok"}, "olga"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Review(%q) = %v, want ErrNotFound", id, err)
 		}
 	}
-	if _, err := svc.Review(ctx, "INV-1001", ManualReview{Decision: Review, Reason: "ok"}, "olga"); !errors.Is(err, ErrInvalidInput) {
+	if _, err := svc.Review(ctx, officerAccess, "INV-1001", ManualReview{Decision: Review, Reason: "ok"}, "olga"); !errors.Is(err, ErrInvalidInput) {
 		t.Errorf("Review(decision review) = %v, want ErrInvalidInput", err)
 	}
-	if got, err := svc.Get(ctx, "INV-1001"); err != nil || got.Requirements.ManualReview != NotRequired || len(got.Reasons) != 0 {
+	if got, err := svc.Get(ctx, testAccess, "INV-1001"); err != nil || got.Requirements.ManualReview != NotRequired || len(got.Reasons) != 0 {
 		t.Errorf("Get() after refused reviews = %+v, %v: changed", got, err)
 	}
 }
@@ -166,11 +167,11 @@ func TestReviewOutboxFailure(t *testing.T) {
 	svc := reviewOrders(t, f, reviewDecision)
 	flaky.fails.Store(1)
 	ctx := context.Background()
-	if _, err := svc.Review(ctx, "INV-1001", ManualReview{Decision: Reject, Reason: "stolen card"}, "olga"); !errors.Is(err, ErrUnavailable) {
+	if _, err := svc.Review(ctx, officerAccess, "INV-1001", ManualReview{Decision: Reject, Reason: "stolen card"}, "olga"); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Review(outbox down) = %v, want ErrUnavailable", err)
 	}
 	// The documented limitation: the review stands, its event is lost.
-	if got, err := svc.Get(ctx, "INV-1001"); err != nil || got.Status != StatusRejected {
+	if got, err := svc.Get(ctx, testAccess, "INV-1001"); err != nil || got.Status != StatusRejected {
 		t.Errorf("Get() = %+v, %v, want the review stored", got, err)
 	}
 }
@@ -188,7 +189,7 @@ func TestReviewConcurrent(t *testing.T) {
 			if i%2 == 1 {
 				d = Reject
 			}
-			_, errs[i] = svc.Review(context.Background(), "INV-1001", ManualReview{Decision: d, Reason: "racing"}, "olga")
+			_, errs[i] = svc.Review(context.Background(), officerAccess, "INV-1001", ManualReview{Decision: d, Reason: "racing"}, "olga")
 		})
 	}
 	wg.Wait()
@@ -204,11 +205,11 @@ func TestReviewConcurrent(t *testing.T) {
 	if ok != 1 {
 		t.Fatalf("%d reviews succeeded, want exactly 1 (errors %v)", ok, errs)
 	}
-	tl, err := svc.Timeline(context.Background(), "INV-1001")
+	_, tl, err := svc.Timeline(context.Background(), testAccess, "INV-1001")
 	if err != nil || len(tl) != 2 {
 		t.Errorf("Timeline() = %+v, %v, want screened and one review", tl, err)
 	}
-	got, err := svc.Get(context.Background(), "INV-1001")
+	got, err := svc.Get(context.Background(), testAccess, "INV-1001")
 	if err != nil {
 		t.Fatal(err)
 	}

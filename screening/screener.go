@@ -1,6 +1,7 @@
 package screening
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -117,6 +118,7 @@ type Screener struct {
 	vq           velocityQueuer
 	bq           blocklistQueuer
 	redisTimeout time.Duration
+	emailRules   ident.EmailRules
 	rules        *Rules
 	emails       *EmailDomains
 	logger       *slog.Logger
@@ -147,6 +149,10 @@ func New(cfg Config, deps Deps, logger *slog.Logger, reg prometheus.Registerer) 
 	if err != nil {
 		return nil, fmt.Errorf("building screener: %w", err)
 	}
+	emailRules, err := cfg.EmailRules()
+	if err != nil {
+		return nil, fmt.Errorf("building screener: %w", err)
+	}
 	emails, err := LoadEmailDomains(cfg.DisposableDomainsFile, cfg.FreeDomainsFile)
 	if err != nil {
 		return nil, fmt.Errorf("building screener: %w", err)
@@ -172,6 +178,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger, reg prometheus.Registerer) 
 		blocklist:    deps.Blocklist,
 		minfraud:     deps.MinFraud,
 		redisTimeout: cfg.Velocity.Timeout,
+		emailRules:   emailRules,
 		rules:        rules,
 		emails:       emails,
 		logger:       logger,
@@ -394,21 +401,24 @@ func (s *Screener) localSignals(ctx context.Context, o *Order, ip netip.Addr) Si
 // the pipeline, adds the orders service's record look-up: when the record
 // exists, its field values are returned instead of facts.
 func (s *Screener) redisRoundTrip(ctx context.Context, o *Order, ip netip.Addr, now time.Time, rc *recordCheck) (redisFacts, []any, error) {
-	ids := identifiers(o)
+	ids := identifiers(o, s.emailRules)
 	q := blocklist.Query{
-		IP:          ip,
-		Email:       ids.email,
+		IP: ip,
+		// The blocklist applies the same email rules itself, and looks
+		// up entries keyed by the older form too.
+		Email:       ids.basicEmail,
 		EmailDomain: ids.emailDomain,
 		Account:     o.Account.ID,
 		Card:        ids.card,
 	}
 	vo := velocity.Order{
-		ID:      o.OrderID,
-		IP:      ip,
-		Email:   ids.email,
-		Account: o.Account.ID,
-		Card:    ids.card,
-		Address: ids.address,
+		ID:         o.countingID(),
+		IP:         ip,
+		Email:      ids.email,
+		OlderEmail: ids.olderEmail,
+		Account:    o.Account.ID,
+		Card:       ids.card,
+		Address:    ids.address,
 	}
 	if s.rdb != nil {
 		ctx, cancel := context.WithTimeout(ctx, s.redisTimeout)
@@ -483,14 +493,18 @@ func stored(vals []any) bool {
 // screening/ident; an identifier that cannot be normalized is "" (not
 // counted, not looked up) rather than an error: the order was validated,
 // and ident's rules are stricter for some edge cases.
+//
+// email is the address under the email rules (the velocity key),
+// olderEmail the form an earlier release keyed it by when that differs
+// (ident.EmailRules.Forms), basicEmail NormalizeEmail's form.
 type orderIDs struct {
-	email, emailDomain, card, address string
+	email, olderEmail, basicEmail, emailDomain, card, address string
 }
 
-func identifiers(o *Order) orderIDs {
+func identifiers(o *Order, rules ident.EmailRules) orderIDs {
 	var ids orderIDs
-	if e, err := ident.NormalizeEmail(o.Account.Email); err == nil {
-		ids.email = e
+	if e, older, err := rules.Forms(o.Account.Email); err == nil {
+		ids.email, ids.olderEmail, ids.basicEmail = e, older, cmp.Or(older, e)
 		ids.emailDomain = e[strings.LastIndexByte(e, '@')+1:]
 	}
 	if o.Payment.CardBIN != "" && o.Payment.CardLast4 != "" {

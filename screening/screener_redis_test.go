@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
@@ -43,7 +45,7 @@ func newRealRedis(t *testing.T) realRedis {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return realRedis{rdb: rdb, counter: counter, blocklist: blocklist.New(rdb, h, prefix+"bl:"), trips: trips}
+	return realRedis{rdb: rdb, counter: counter, blocklist: blocklist.New(rdb, h, prefix+"bl:", ident.EmailProvider), trips: trips}
 }
 
 func (r realRedis) screener(t *testing.T, fused bool) *Screener {
@@ -169,7 +171,7 @@ func TestScreenRealRedisDown(t *testing.T) {
 	}
 	f := newFixture()
 	s, err := New(testConfig(), Deps{Locator: f.locator, Policy: euPolicy, Velocity: counter,
-		Blocklist: blocklist.New(rdb, h, ""), MinFraud: f.minfraud, Redis: rdb}, nil, nil)
+		Blocklist: blocklist.New(rdb, h, "", ident.EmailProvider), MinFraud: f.minfraud, Redis: rdb}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,5 +204,66 @@ func TestVelocityNamesChecked(t *testing.T) {
 	_, err = New(testConfig(), Deps{Locator: f.locator, Policy: euPolicy, Velocity: short, Blocklist: r.blocklist}, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), `rule "chargeback_history": velocity.chargeback_account_7d`) {
 		t.Errorf("New(no 7d window) = %v, want an error naming chargeback_history", err)
+	}
+}
+
+// TestScreenFoldsMailboxSpellings (issue 7, finding 9): through the real
+// counters and blocklist, the spellings one Gmail mailbox has count as one
+// address and hit its blocklist entry; a subdomain of a blocklisted email
+// domain and an 8-digit BIN of a blocklisted 6-digit card are blocked.
+func TestScreenFoldsMailboxSpellings(t *testing.T) {
+	t.Parallel()
+	r := newRealRedis(t)
+	s := r.screener(t, true) // as cmd/gateway wires it
+	ctx := context.Background()
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	screen := func(id, email, bin string) Decision {
+		t.Helper()
+		o := exampleOrderValue()
+		o.OrderID, o.Account.Email, o.Account.ID, o.Payment.CardBIN = id, email, "acct-"+id, bin
+		o.IP = "198.51.100." + strconv.Itoa(len(id)+int(id[len(id)-1]))
+		d, err := s.Screen(ctx, o, now)
+		if err != nil {
+			t.Fatalf("Screen(%s) = %v", id, err)
+		}
+		return d
+	}
+	screen("G-1", "john.doe@gmail.com", "411111")
+	screen("G-2", "JohnDoe+vps@googlemail.com", "411111")
+	d := screen("G-3", "j.o.h.n.d.o.e@gmail.com", "411111")
+	if got := d.Signals.Velocity["email_24h"]; got != 3 {
+		t.Errorf("email_24h after three spellings of one Gmail mailbox = %d, want 3", got)
+	}
+	for _, e := range []blocklist.Entry{
+		{Kind: blocklist.KindEmail, Value: "john.doe@gmail.com", Reason: "test"},
+		{Kind: blocklist.KindEmailDomain, Value: "evil.example", Reason: "test"},
+		{Kind: blocklist.KindCard, Value: "555555:4444", Reason: "test"},
+	} {
+		if _, err := r.blocklist.Add(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		id, email, bin string
+		want           []string
+	}{
+		{"B-1", "johndoe@googlemail.com", "411111", []string{"email"}},
+		{"B-2", "x@mail.evil.example", "411111", []string{"email_domain"}},
+		{"B-3", "x@notevil.example", "411111", nil},
+	}
+	for _, tt := range tests {
+		d := screen(tt.id, tt.email, tt.bin)
+		if diff := cmp.Diff(tt.want, d.Signals.BlocklistHits); diff != "" {
+			t.Errorf("%s: blocklist hits (-want +got):\n%s", tt.email, diff)
+		}
+	}
+	o := exampleOrderValue()
+	o.OrderID, o.Payment.CardBIN, o.Payment.CardLast4 = "C-1", "55555512", "4444"
+	d, err := s.Screen(ctx, o, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"card"}, d.Signals.BlocklistHits); diff != "" {
+		t.Errorf("8-digit BIN of a blocklisted card: hits (-want +got):\n%s", diff)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vpsgate/gateway/screening/blocklist"
+	"github.com/vpsgate/gateway/screening/ident"
 	"github.com/vpsgate/gateway/screening/minfraud"
 	"github.com/vpsgate/gateway/screening/velocity"
 )
@@ -183,7 +184,7 @@ func TestScreenClean(t *testing.T) {
 	}
 	// Identifiers reach Redis normalized (velocity and blocklist hash them).
 	wantVel := []velocity.Order{{ID: "INV-1001", IP: netip.MustParseAddr("198.51.100.7"), Email: "ann@example.com",
-		Account: "42", Card: "411111:1111", Address: identifiers(&o).address}}
+		Account: "42", Card: "411111:1111", Address: identifiers(&o, ident.EmailProvider).address}}
 	if diff := cmp.Diff(wantVel, f.velocity.recorded(), addrCmp); diff != "" {
 		t.Errorf("velocity orders mismatch (-want +got):\n%s", diff)
 	}

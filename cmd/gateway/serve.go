@@ -193,7 +193,11 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 	if err != nil {
 		return fmt.Errorf("building velocity counters: %w", err)
 	}
-	blocks := blocklist.New(rdb, hasher, cfg.Screening.KeyPrefix+"bl:")
+	emailRules, err := cfg.Screening.EmailRules()
+	if err != nil {
+		return fmt.Errorf("screening.email_normalization: %w", err)
+	}
+	blocks := blocklist.New(rdb, hasher, cfg.Screening.KeyPrefix+"bl:", emailRules)
 	var fraud *minfraud.Client
 	if cfg.MinFraud.Enabled() {
 		if fraud, err = minfraud.New(cfg.MinFraud, nil, logger, reg); err != nil {

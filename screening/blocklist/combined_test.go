@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vpsgate/gateway/internal/testenv"
+	"github.com/vpsgate/gateway/screening/ident"
 	"github.com/vpsgate/gateway/screening/velocity"
 )
 
@@ -24,7 +25,7 @@ func TestScreeningOneRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	list := New(rdb, h, "")
+	list := New(rdb, h, "", ident.EmailProvider)
 	add(t, list, KindCIDR, "198.51.100.0/24", "hosting range")
 	add(t, list, KindEmail, "ann@example.com", "chargeback")
 

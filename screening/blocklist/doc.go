@@ -21,7 +21,19 @@
 //	prefix{bl}:cidr         hash: id -> {"prefix", "reason"} of every range
 //	prefix{bl}:ver          random token, replaced on every change of the ranges
 //
-// Checking. An exact identifier is one HMGET of its entry key. Ranges are
+// Matching. An entry blocks every spelling of what it names: an email by
+// the List's ident.EmailRules (with provider rules, the spellings a mailbox
+// provider delivers to one mailbox), an email domain for itself and every
+// subdomain (labels, never substrings: evil.example blocks
+// x@mail.evil.example, not x@notevil.example), a card by the first six
+// digits of its BIN and its last four (CardKey), whatever BIN length the
+// entry and the order give. Entries keyed before those rules (an email by
+// its basic form, a card by an 8-digit BIN) are looked up too, so they
+// keep blocking what they blocked; an officer who wants one to cover every
+// spelling adds it again (and removes the old one by value or ID).
+//
+// Checking. An exact identifier is one HMGET of its entry key; an email
+// domain is one per parent domain of at least two labels. Ranges are
 // matched in memory: each List holds a copy of the ranges and the version it
 // was loaded at; Check reads the version in the same pipeline as the HMGETs
 // and reloads the ranges (one more round trip) only when it differs from

@@ -81,8 +81,9 @@ const (
 // and returns the kind and the normalized value: an IP in netip's canonical
 // form (IPv4-mapped unmapped), a CIDR masked to its network, an email by
 // ident.NormalizeEmail, an email domain by ident.NormalizeDomain (a leading
-// "@" is allowed), an account trimmed, a card "BIN:last4". Errors are
-// *FieldError wrapping ErrInvalidInput.
+// "@" is allowed), an account trimmed, a card "BIN:last4" with the BIN cut
+// to its first six digits (CardKey). Errors are *FieldError wrapping
+// ErrInvalidInput.
 func ParseEntry(kind, value string) (Kind, string, error) {
 	k := Kind(kind)
 	if !validKind(k) {
@@ -141,7 +142,7 @@ func normalize(k Kind, value string) (string, error) {
 		if err != nil {
 			return "", fieldErr("value", "is not a card written BIN:last4 (6 or 8 digits, colon, 4 digits)")
 		}
-		return c, nil
+		return CardKey(c), nil
 	}
 	return "", fieldErr("kind", "is unknown")
 }
@@ -174,6 +175,21 @@ func checkText(s string) error {
 		}
 	}
 	return nil
+}
+
+// CardKey is the form a card is blocklisted and looked up in: the first six
+// digits of the BIN and the last four, from a fingerprint "BIN:last4"
+// (ident.CardFingerprint, 6 or 8 BIN digits). Card networks moved from 6-
+// to 8-digit BINs, and processors report either length for the same card,
+// so an entry must match whatever length the entry and the order were
+// written with. The first six digits are the issuer number every card
+// still has (ISO/IEC 7812).
+func CardKey(fp string) string {
+	bin, last4, ok := strings.Cut(fp, ":")
+	if !ok || len(bin) < 6 {
+		return fp
+	}
+	return bin[:6] + ":" + last4
 }
 
 // Mask returns how an entry's normalized value is shown to officers and

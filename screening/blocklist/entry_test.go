@@ -34,7 +34,7 @@ func TestParseEntry(t *testing.T) {
 		{name: "account control", kind: "account", value: "a\x00b", wantField: "value"},
 		{name: "account long", kind: "account", value: strings.Repeat("a", 129), wantField: "value"},
 		{name: "card", kind: "card", value: "411111:1111", wantKind: KindCard, wantValue: "411111:1111"},
-		{name: "card 8 digit bin", kind: "card", value: "41111111:0004", wantKind: KindCard, wantValue: "41111111:0004"},
+		{name: "card 8 digit bin", kind: "card", value: "41111111:0004", wantKind: KindCard, wantValue: "411111:0004"}, // CardKey: first six BIN digits,
 		{name: "card pan", kind: "card", value: "4111111111111111", wantField: "value"},
 		{name: "unknown kind", kind: "phone", value: "+1 415", wantField: "kind"},
 		{name: "kind case", kind: "IP", value: "198.51.100.7", wantField: "kind"},

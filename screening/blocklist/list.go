@@ -54,8 +54,11 @@ type Hit struct {
 }
 
 // Query holds the identifiers of an order to check. Empty fields are not
-// checked. Email and Card are normalized here (ident.NormalizeEmail,
-// "BIN:last4"); EmailDomain defaults to the domain of Email.
+// checked. Email and Card are normalized here (the List's ident.EmailRules,
+// CardKey). EmailDomain is checked besides the domain of Email. A domain
+// matches an email_domain entry for itself or for any parent domain of at
+// least two labels ("x@a.b.evil.example" matches "evil.example", never
+// "notevil.example").
 type Query struct {
 	IP          netip.Addr
 	Email       string
@@ -70,21 +73,47 @@ type Query struct {
 // lives in one Redis Cluster slot: adding and removing are atomic
 // transactions, and Check is one round trip to one node.
 type List struct {
-	rdb  redis.UniversalClient
-	h    *ident.Hasher
-	stem string // prefix + "{bl}:"
+	rdb    redis.UniversalClient
+	h      *ident.Hasher
+	stem   string // prefix + "{bl}:"
+	emails ident.EmailRules
 
 	cidrs  atomic.Pointer[cidrSet]
 	reload sync.Mutex // one reload at a time; others wait and reuse it
 }
 
 // New returns the blocklist stored under prefix ("" means DefaultPrefix)
-// in rdb. It does not contact Redis. Calls are bounded by their context.
-func New(rdb redis.UniversalClient, h *ident.Hasher, prefix string) *List {
+// in rdb. emails decides which spellings of an address one email entry
+// blocks (screening.email_normalization). It does not contact Redis.
+// Calls are bounded by their context.
+func New(rdb redis.UniversalClient, h *ident.Hasher, prefix string, emails ident.EmailRules) *List {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return &List{rdb: rdb, h: h, stem: prefix + "{bl}:"}
+	return &List{rdb: rdb, h: h, stem: prefix + "{bl}:", emails: emails}
+}
+
+// parse is ParseEntry under the List's email rules: the value an entry is
+// keyed by, and the values earlier releases keyed the same entry by (an
+// email before provider rules, a card with its 8-digit BIN), which Remove
+// also tries.
+func (l *List) parse(kind, value string) (Kind, string, []string, error) {
+	k, v, err := ParseEntry(kind, value)
+	if err != nil {
+		return "", "", nil, err
+	}
+	var older []string
+	switch k {
+	case KindEmail:
+		if key, old, err := l.emails.Forms(v); err == nil && old != "" {
+			v, older = key, []string{old}
+		}
+	case KindCard:
+		if fp, err := ident.ParseCardFingerprint(value); err == nil && fp != v {
+			older = []string{fp}
+		}
+	}
+	return k, v, older, nil
 }
 
 func (l *List) entryKey(id string) string { return l.stem + "e:" + id }
@@ -111,7 +140,7 @@ type cidrRecord struct {
 // an entry already listed, and returns the entry as stored (value masked,
 // ID set). Errors: *FieldError (ErrInvalidInput), ErrUnavailable.
 func (l *List) Add(ctx context.Context, e Entry) (Entry, error) {
-	k, v, err := ParseEntry(string(e.Kind), e.Value)
+	k, v, _, err := l.parse(string(e.Kind), e.Value)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -157,14 +186,22 @@ func (l *List) Add(ctx context.Context, e Entry) (Entry, error) {
 	return out, nil
 }
 
-// Remove unlists the identifier value of kind. Errors: *FieldError,
-// ErrNotFound, ErrUnavailable.
+// Remove unlists the identifier value of kind: the entry Add makes of it
+// now, else one an earlier release made of it (see parse). Errors:
+// *FieldError, ErrNotFound, ErrUnavailable.
 func (l *List) Remove(ctx context.Context, kind Kind, value string) error {
-	k, v, err := ParseEntry(string(kind), value)
+	k, v, older, err := l.parse(string(kind), value)
 	if err != nil {
 		return err
 	}
-	return l.RemoveID(ctx, l.id(k, v))
+	err = l.RemoveID(ctx, l.id(k, v))
+	for _, o := range older {
+		if !errors.Is(err, ErrNotFound) {
+			break
+		}
+		err = l.RemoveID(ctx, l.id(k, o))
+	}
+	return err
 }
 
 // removeScript deletes an entry and its index and range records at once.
@@ -269,35 +306,50 @@ type probe struct {
 // reload of the ranges when they changed.
 func (l *List) QueueCheck(ctx context.Context, pipe redis.Pipeliner, q Query) func(context.Context) ([]Hit, error) {
 	var probes []probe
+	seen := map[string]bool{}
 	add := func(k Kind, v string) {
 		id := l.id(k, v)
+		if seen[id] {
+			return
+		}
+		seen[id] = true
 		probes = append(probes, probe{kind: k, id: id, cmd: pipe.HMGet(ctx, l.entryKey(id), "kind", "reason", "value")})
 	}
 	ip := q.IP.Unmap().WithZone("")
 	if ip.IsValid() {
 		add(KindIP, ip.String())
 	}
-	domain := ""
+	var domains []string
 	if q.Email != "" {
-		if e, err := ident.NormalizeEmail(q.Email); err == nil {
-			add(KindEmail, e)
-			domain = e[strings.LastIndexByte(e, '@')+1:]
+		// The address as keyed now, and as an earlier release keyed it:
+		// entries added before provider rules keep matching.
+		if key, older, err := l.emails.Forms(q.Email); err == nil {
+			for _, e := range []string{key, older} {
+				if e != "" {
+					add(KindEmail, e)
+					domains = append(domains, e[strings.LastIndexByte(e, '@')+1:])
+				}
+			}
 		}
 	}
 	if q.EmailDomain != "" {
 		if d, err := ident.NormalizeDomain(strings.TrimPrefix(strings.TrimSpace(q.EmailDomain), "@")); err == nil {
-			domain = d
+			domains = append(domains, d)
 		}
 	}
-	if domain != "" {
-		add(KindEmailDomain, domain)
+	for _, d := range domains {
+		for _, p := range parentDomains(d) {
+			add(KindEmailDomain, p)
+		}
 	}
 	if a := strings.TrimSpace(q.Account); a != "" {
 		add(KindAccount, a)
 	}
 	if q.Card != "" {
-		if c, err := ident.ParseCardFingerprint(q.Card); err == nil {
-			add(KindCard, c)
+		if fp, err := ident.ParseCardFingerprint(q.Card); err == nil {
+			add(KindCard, CardKey(fp))
+			// Entries added before CardKey with an 8-digit BIN.
+			add(KindCard, fp)
 		}
 	}
 	var version *redis.StringCmd
@@ -333,6 +385,23 @@ func (l *List) QueueCheck(ctx context.Context, pipe redis.Pipeliner, q Query) fu
 			return slices.Index(Kinds, a.Kind) - slices.Index(Kinds, b.Kind)
 		})
 		return hits, nil
+	}
+}
+
+// parentDomains returns d and every parent domain of d with at least two
+// labels, so that an entry for evil.example matches mail.evil.example: a
+// domain's owner controls every name under it. Matching is by whole
+// labels: notevil.example is not under evil.example. A normalized domain
+// has at most 127 labels, so at most 126 look-ups.
+func parentDomains(d string) []string {
+	out := []string{d}
+	for {
+		_, rest, ok := strings.Cut(d, ".")
+		if !ok || !strings.Contains(rest, ".") {
+			return out
+		}
+		out = append(out, rest)
+		d = rest
 	}
 }
 

@@ -47,7 +47,7 @@ func sharedList(t testing.TB, hooks ...redis.Hook) (*List, *redis.Client, string
 	t.Helper()
 	rdb := newClient(t, testenv.RedisURL(t), hooks...)
 	prefix := testenv.KeyPrefix(t)
-	return New(rdb, testHasher(t), prefix), rdb, prefix
+	return New(rdb, testHasher(t), prefix, ident.EmailProvider), rdb, prefix
 }
 
 func add(t testing.TB, l *List, kind Kind, value, reason string) Entry {
@@ -282,7 +282,7 @@ func TestRangesFollowOtherProcesses(t *testing.T) {
 	a, rdb, prefix := sharedList(t)
 	hook := &testenv.CountingHook{}
 	rdb.AddHook(hook)
-	b := New(newClient(t, testenv.RedisURL(t)), testHasher(t), prefix)
+	b := New(newClient(t, testenv.RedisURL(t)), testHasher(t), prefix, ident.EmailProvider)
 	ip := netip.MustParseAddr("203.0.113.5")
 
 	if hits := check(t, a, Query{IP: ip}); len(hits) != 0 {
@@ -313,7 +313,7 @@ func TestRangesFollowOtherProcesses(t *testing.T) {
 func TestRangesAfterDataLoss(t *testing.T) {
 	t.Parallel()
 	a, rdb, prefix := sharedList(t)
-	b := New(newClient(t, testenv.RedisURL(t)), testHasher(t), prefix)
+	b := New(newClient(t, testenv.RedisURL(t)), testHasher(t), prefix, ident.EmailProvider)
 	ctx := context.Background()
 	add(t, b, KindCIDR, "198.51.100.0/24", "before the loss")
 	if got := kinds(check(t, a, Query{IP: netip.MustParseAddr("198.51.100.1")})); len(got) != 1 {
@@ -337,7 +337,7 @@ func TestRangesAfterDataLoss(t *testing.T) {
 func TestCheckOneRoundTrip(t *testing.T) {
 	srv := testenv.StartRedis(t, "--appendonly", "no")
 	hook := &testenv.CountingHook{}
-	l := New(newClient(t, srv.URL(), hook), testHasher(t), "")
+	l := New(newClient(t, srv.URL(), hook), testHasher(t), "", ident.EmailProvider)
 	stats := newClient(t, srv.URL())
 	add(t, l, KindCIDR, "203.0.113.0/24", "net")
 	q := Query{IP: netip.MustParseAddr("203.0.113.5"), Email: "ann@example.com", Account: "42", Card: "411111:1111"}
@@ -384,7 +384,7 @@ func calls(info, cmd string) int64 {
 
 func TestUnavailable(t *testing.T) {
 	srv := testenv.StartRedis(t, "--appendonly", "no")
-	l := New(newClient(t, srv.URL()), testHasher(t), "")
+	l := New(newClient(t, srv.URL()), testHasher(t), "", ident.EmailProvider)
 	add(t, l, KindIP, "198.51.100.7", "x")
 	srv.Stop()
 

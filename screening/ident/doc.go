@@ -12,7 +12,10 @@
 // or an IPv4 address, would be trivially brute-forced from a plain hash).
 //
 // Normalization decides which spellings count as the same identifier, so it
-// is deliberately conservative: it folds differences that are never
-// meaningful (case, surrounding space, an email's "+tag" sub-address) and
-// keeps everything else.
+// is deliberately conservative: NormalizeEmail folds differences that are
+// never meaningful (case, surrounding space, an email's "+tag"
+// sub-address) and keeps everything else. MailboxEmail (EmailProvider, the
+// default of screening.email_normalization) adds what named mailbox
+// providers document as one mailbox, such as Gmail's dots, and nothing a
+// provider does not document.
 package ident

@@ -12,6 +12,7 @@ func FuzzNormalizeEmail(f *testing.F) {
 		"ann@example.com", " Ann+x@Example.COM. ", "ann@Bücher.example", "a.+b@x.io",
 		"@", "a@b", "a@@b.c", "\xff@example.com", "ann@xn--bcher-kva.example", "ann@xn--zz.example",
 		"+@example.com", "a+.b@example.com", "ann@ex\u200bample.com", "ANN@ＥＸＡＭＰＬＥ.com",
+		"j.o.h.n@googlemail.com", "a.+b@gmail.com", "+b@gmail.com", "a.b@x.fastmail.com", "a@pm.me",
 	} {
 		f.Add(s)
 	}
@@ -34,6 +35,15 @@ func FuzzNormalizeEmail(f *testing.F) {
 		// Surrounding space and case never change the result.
 		if up, err := NormalizeEmail("  " + strings.ToUpper(got) + "\t"); err != nil || up != got {
 			t.Fatalf("NormalizeEmail(upper(%q)) = %q, %v, want %q", got, up, err, got)
+		}
+		// Provider rules: a key is its own key (stored data is found again)
+		// and still a canonical address.
+		key, _, err := EmailProvider.Forms(s)
+		if err != nil {
+			t.Fatalf("EmailProvider.Forms(%q) = %v, but NormalizeEmail accepted it", s, err)
+		}
+		if again, older, err := EmailProvider.Forms(key); err != nil || again != key || older != "" {
+			t.Fatalf("Forms(%q) = %q, then Forms(%q) = %q, %q, %v: not idempotent", s, key, key, again, older, err)
 		}
 	})
 }

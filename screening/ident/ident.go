@@ -27,6 +27,9 @@ const (
 	KindCard        Kind = "card" // CardFingerprint's "BIN:last4"
 	KindAddress     Kind = "address"
 	KindOrder       Kind = "order" // an order id, used to recognise retries
+	// KindScreening derives an order's screening id from its owner and
+	// order id (screening.Orders).
+	KindScreening Kind = "screening"
 )
 
 // MinKeyLen is the shortest HMAC key NewHasher accepts.

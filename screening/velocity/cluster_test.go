@@ -104,6 +104,10 @@ func TestCluster(t *testing.T) {
 			Card:    "411111:000" + strconv.Itoa(i%5),
 			Address: "us|" + strconv.Itoa(i%2),
 		}
+		if i%3 == 0 {
+			// An older email form is read in a call of its own slot.
+			o.OlderEmail = "e." + strconv.Itoa(i%4) + "@example.com"
+		}
 		now := t0.Add(time.Duration(i) * 5 * time.Minute)
 		a, b := record(t, standalone, now, o), record(t, onCluster, now, o)
 		if diff := cmp.Diff(a, b); diff != "" {

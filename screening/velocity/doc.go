@@ -13,6 +13,8 @@
 // For each configured window (default 1 h, 24 h, 7 d, labelled by Label)
 // Record reports orders per ip, ip_prefix (/24 or /64), email, account, card
 // (BIN:last4) and address; distinct accounts_per_ip and cards_per_account;
+// an Order.OlderEmail (the same address as an earlier release keyed it) is
+// read, not written, and added to the email counts;
 // and, read-only, the account's payment_failed_account, refund_account and
 // chargeback_account event counts. Names are "<dimension>_<label>", e.g.
 // "ip_prefix_24h". A window is (now-w, now]: an order exactly w old has left

@@ -104,6 +104,13 @@ type Order struct {
 	Account string
 	Card    string
 	Address string
+	// OlderEmail, when set and not Email, is the form an earlier
+	// release keyed the same address by (ident.EmailRules.Forms): its
+	// counters are read, not written, and added to the email counts, so
+	// that a change of normalization does not reset them; the older keys
+	// expire with the longest window. An order retried across the change
+	// may count twice there.
+	OlderEmail string
 	// Unless, when set, is a Redis key (the orders service's record of
 	// the order) whose existence means the order is already stored:
 	// Record then counts nothing and returns ErrSkipped. On a standalone
@@ -240,12 +247,12 @@ type call struct {
 	guarded bool // the first op is the guard of Order.Unless
 }
 
-// The most an order needs: 6 counters and 2 distinct sets written, 3 event
-// counters read, and the guard; one call per identifier needs at most 10
-// keys (the account's).
+// The most an order needs: 6 counters and 2 distinct sets written, 4
+// counters read (3 events, an older email), and the guard; one call per
+// identifier needs at most 10 keys (the account's).
 const (
-	maxKeysPerOrder = 2*6 + 2 + 2*3 + 1
-	maxOpsPerOrder  = 6 + 2 + 3 + 1
+	maxKeysPerOrder = 2*6 + 2 + 2*4 + 1
+	maxOpsPerOrder  = 6 + 2 + 4 + 1
 	maxKeysPerTag   = 10
 )
 
@@ -353,6 +360,10 @@ func (c *Counter) plan(now time.Time, o Order, perTag bool) ([]call, error) {
 		simple(dimIPPrefix, ident.KindPrefix, ident.IPPrefix(ip).String())
 	}
 	simple(dimEmail, ident.KindEmail, o.Email)
+	if o.Email != "" && o.OlderEmail != "" && o.OlderEmail != o.Email {
+		t := c.tag(ident.KindEmail, o.OlderEmail)
+		p.begin().counter(dimEmail, t+":z", t+":o", nil)
+	}
 	if o.Account != "" {
 		t := c.stem(ident.KindAccount, accountHash)
 		cl := p.begin()
@@ -500,7 +511,9 @@ func (c *Counter) results(ctx context.Context, calls []call, cmds []*redis.Cmd, 
 		}
 		for j, d := range calls[i].dims {
 			for w := range c.windows {
-				counts[c.names[d][w]] = vals[j*len(c.windows)+w]
+				// += : a dimension read under two keys (OlderEmail) is
+				// their sum; counts starts at 0 for every name.
+				counts[c.names[d][w]] += vals[j*len(c.windows)+w]
 			}
 		}
 	}

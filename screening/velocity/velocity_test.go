@@ -305,10 +305,39 @@ func TestPerTagMatchesSingleCall(t *testing.T) {
 			Card:    "411111:000" + strconv.Itoa(i%4),
 			Address: "us|" + strconv.Itoa(i%2),
 		}
+		if i%3 == 0 {
+			o.OlderEmail = "e." + strconv.Itoa(i%5) + "@example.com"
+		}
 		now := t0.Add(time.Duration(i) * 7 * time.Minute)
 		a, b := record(t, single, now, o), record(t, perTag, now, o)
 		if diff := cmp.Diff(a, b); diff != "" {
 			t.Fatalf("order %d: single call vs per tag (-single +perTag):\n%s", i, diff)
 		}
+	}
+}
+
+// TestRecordOlderEmail: counters keyed by an older form of an address (before
+// provider email rules) still count, read-only, beside the new key, so a
+// change of normalization does not reset an address's history.
+func TestRecordOlderEmail(t *testing.T) {
+	t.Parallel()
+	c, rdb := sharedCounter(t, nil)
+	// Before: keyed by the basic form.
+	record(t, c, t0, Order{ID: "o1", Email: "john.doe@gmail.com"})
+	record(t, c, t0.Add(time.Minute), Order{ID: "o2", Email: "john.doe@gmail.com"})
+	// After: keyed by the mailbox form, the basic one read too.
+	got := record(t, c, t0.Add(2*time.Minute), Order{ID: "o3", Email: "johndoe@gmail.com", OlderEmail: "john.doe@gmail.com"})
+	if diff := cmp.Diff(Counts{"email_1h": 3, "email_7d": 3}, pick(got, "email_1h", "email_7d")); diff != "" {
+		t.Errorf("email counts with the older form (-want +got):\n%s", diff)
+	}
+	// Nothing was written under the older key.
+	older := c.tag(ident.KindEmail, "john.doe@gmail.com") + ":z"
+	if n, err := rdb.ZCard(context.Background(), older).Result(); err != nil || n != 2 {
+		t.Errorf("ZCARD(older key) = %d, %v, want 2 (read only)", n, err)
+	}
+	// The older form equal to the new one is not counted twice.
+	got = record(t, c, t0.Add(3*time.Minute), Order{ID: "o4", Email: "ann@example.com", OlderEmail: "ann@example.com"})
+	if got["email_1h"] != 1 {
+		t.Errorf("email_1h = %d, want 1", got["email_1h"])
 	}
 }
