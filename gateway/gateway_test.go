@@ -580,6 +580,32 @@ func TestUnderscoreHeadersDropped(t *testing.T) {
 	}
 }
 
+// TestRoutingOverridesDropped: IIS, Laminas and older Symfony route by
+// X-Original-URL / X-Rewrite-URL and frameworks take the method from
+// X-HTTP-Method-Override, so "POST /newsletter" naming /checkout there would
+// be an unscreened checkout to them. No spelling of these headers reaches
+// the storefront.
+func TestRoutingOverridesDropped(t *testing.T) {
+	up := echoUpstream(t)
+	pub, _ := startGateway(t, Config{}, Deps{Upstream: mustURL(t, up.URL)})
+	req, _ := http.NewRequest("POST", pub+"/newsletter", strings.NewReader("email=a%40example.com"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, h := range []string{"X-Original-URL", "x-rewrite-url", "X-Original-URI", "X-HTTP-Method-Override", "X-Http-Method", "X-Method-Override"} {
+		req.Header.Add(h, "/checkout")
+	}
+	req.Header.Set("X-Keep-Me", "yes")
+	e, _ := getEcho(t, req)
+	for k := range e.Headers {
+		switch strings.ToLower(k) {
+		case "x-original-url", "x-rewrite-url", "x-original-uri", "x-http-method-override", "x-http-method", "x-method-override":
+			t.Errorf("upstream received %s: %v", k, e.Headers[k])
+		}
+	}
+	if e.Headers.Get("X-Keep-Me") != "yes" {
+		t.Errorf("a normal header was dropped: %v", e.Headers)
+	}
+}
+
 // TestAccessLogClientIP: the access line carries the address the chain
 // resolved (behind a trusted proxy, the forwarded one), masked.
 func TestAccessLogClientIP(t *testing.T) {

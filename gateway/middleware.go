@@ -254,19 +254,41 @@ func requestID(lines []string) string {
 	return hex.EncodeToString(b[:])
 }
 
-// dropUnderscoreHeaders removes request headers whose names contain an
-// underscore, as nginx does by default (underscores_in_headers off).
-// Stacks that map header names to variables (CGI, Rack, WSGI, PHP-FPM)
-// turn "X_Forwarded_For" and "X-Forwarded-For" into the same variable, so
-// a client could otherwise smuggle a forwarded address or a screening
-// decision past the gateway, which strips only the dashed names.
-func dropUnderscoreHeaders(next http.Handler) http.Handler {
+// scrubHeaders removes request headers a storefront could read to see
+// another request than the one the gateway judged:
+//   - names containing an underscore, as nginx does by default
+//     (underscores_in_headers off). Stacks that map header names to
+//     variables (CGI, Rack, WSGI, PHP-FPM) turn "X_Forwarded_For" and
+//     "X-Forwarded-For" into the same variable, so a client could otherwise
+//     smuggle a forwarded address or a screening decision past the gateway,
+//     which strips only the dashed names;
+//   - routing overrides (routingOverrides): IIS URL Rewrite, Laminas/Zend
+//     and older Symfony route by X-Original-URL or X-Rewrite-URL, so
+//     "POST /newsletter" with "X-Original-URL: /checkout" would be the
+//     checkout to them and nothing to the gateway; Symfony and others take
+//     the method from X-HTTP-Method-Override. The gateway matches routes and
+//     methods on the request line only, so the storefront must too.
+func scrubHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for k := range r.Header {
 			if strings.IndexByte(k, '_') >= 0 {
 				delete(r.Header, k)
 			}
 		}
+		for _, k := range routingOverrides {
+			delete(r.Header, k)
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// routingOverrides (canonical form) are request headers that frameworks
+// read in place of the request line's path or method.
+var routingOverrides = [...]string{
+	"X-Original-Url",
+	"X-Rewrite-Url",
+	"X-Original-Uri",
+	"X-Http-Method-Override",
+	"X-Http-Method",
+	"X-Method-Override",
 }

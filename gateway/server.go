@@ -109,7 +109,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	public = resolver.Middleware(observed(public), func(w http.ResponseWriter, r *http.Request, err error) {
 		observed(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { refuse(w, r, err) })).ServeHTTP(w, r)
 	})
-	public = dropUnderscoreHeaders(public)
+	public = scrubHeaders(public)
 	if public, err = refuseAmbiguousRequests(deps.Logger, deps.Registry, public); err != nil {
 		return nil, fmt.Errorf("registering the public refusal metric: %w", err)
 	}
