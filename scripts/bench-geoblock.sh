@@ -17,7 +17,7 @@
 # script takes about two and a half minutes.
 #
 # Fairness: both proxies use the same database file, trust 127.0.0.1 for
-# X-Forwarded-For, block the same 30 EEA countries, keep a keep-alive pool to
+# X-Forwarded-For, block the same 37 EEA codes, keep a keep-alive pool to
 # the upstream, and write no access log (nginx: access_log off; gateway:
 # log.access=off). nginx runs worker_processes auto (one per core), the
 # gateway GOMAXPROCS = cores. nginx's 451 is the gateway's own HTML page
@@ -55,8 +55,9 @@ BLOCKED_IP="${BLOCKED_IP:-89.160.20.112}"
 ALLOWED_IP="${ALLOWED_IP:-81.2.69.142}"
 GEOIP2_MODULE=/usr/lib/nginx/modules/ngx_http_geoip2_module.so
 
-# The EEA, as geoblock's alias of that name: the 27 EU states plus IS, LI, NO.
-EEA=(AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK IS LI NO)
+# The EEA, as geoblock's alias of that name: the 27 EU states, the EU
+# territories with their own codes (AX GF GP MQ RE YT MF) and IS, LI, NO.
+EEA=(AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK AX GF GP MQ RE YT MF IS LI NO)
 
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
