@@ -16,17 +16,18 @@ import (
 
 	"github.com/vpsgate/gateway/internal/auth"
 	"github.com/vpsgate/gateway/internal/logctx"
+	"github.com/vpsgate/gateway/orders"
 	"github.com/vpsgate/gateway/screening"
 	"github.com/vpsgate/gateway/screening/blocklist"
 )
 
-// orderService is what the API needs of screening's *Orders.
+// orderService is what the API needs of the orders package's *Service.
 type orderService interface {
 	orderSubmitter
-	Get(ctx context.Context, a screening.Access, id string) (screening.Result, error)
-	Timeline(ctx context.Context, a screening.Access, id string) (screening.Result, []screening.TimelineEntry, error)
-	RecordEvent(ctx context.Context, a screening.Access, id string, e screening.Event) (screening.Result, error)
-	Review(ctx context.Context, a screening.Access, id string, rv screening.ManualReview, officer string) (screening.Result, error)
+	Get(ctx context.Context, a orders.Access, id string) (orders.Result, error)
+	Timeline(ctx context.Context, a orders.Access, id string, offset, limit int) (orders.Result, []orders.TimelineEntry, int, error)
+	RecordEvent(ctx context.Context, a orders.Access, id string, e orders.Event) (orders.Result, error)
+	Review(ctx context.Context, a orders.Access, id string, rv orders.ManualReview, officer string) (orders.Result, error)
 }
 
 // blocklistService is what the API needs of blocklist's *List.
@@ -183,7 +184,7 @@ func (a *api) submitOrder(c *gin.Context) {
 	}
 	ctx := logctx.With(c.Request.Context(), slog.String("order_id", o.OrderID))
 	// A storefront's order_id lives in its own key's namespace.
-	res, err := a.Orders.Submit(ctx, screening.APIKeyOwner(principal(c).Name), o)
+	res, err := a.Orders.Submit(ctx, orders.APIKeyOwner(principal(c).Name), o)
 	if err != nil {
 		c.Request = c.Request.WithContext(ctx)
 		a.fail(c, err)
@@ -194,20 +195,20 @@ func (a *api) submitOrder(c *gin.Context) {
 
 // orderAccess says who addresses an order: a storefront in its own key's
 // namespace; an officer anywhere, naming the owner of a bare order_id
-// with ?owner= (screening.Access).
-func orderAccess(c *gin.Context) (screening.Access, error) {
+// with ?owner= (orders.Access).
+func orderAccess(c *gin.Context) (orders.Access, error) {
 	p := principal(c)
 	if !p.Can(auth.RoleOfficer) {
 		if c.Query("owner") != "" {
-			return screening.Access{}, &screening.FieldError{Field: "owner", Problem: "only officers name an owner; a storefront reads its own orders"}
+			return orders.Access{}, &screening.FieldError{Field: "owner", Problem: "only officers name an owner; a storefront reads its own orders"}
 		}
-		return screening.Access{Owner: screening.APIKeyOwner(p.Name)}, nil
+		return orders.Access{Owner: orders.APIKeyOwner(p.Name)}, nil
 	}
-	acc := screening.Access{Officer: true}
+	acc := orders.Access{Officer: true}
 	if s := c.Query("owner"); s != "" {
-		o, err := screening.ParseOwner("owner", s)
+		o, err := orders.ParseOwner("owner", s)
 		if err != nil {
-			return screening.Access{}, err
+			return orders.Access{}, err
 		}
 		acc.Owner = o
 	}
@@ -234,12 +235,38 @@ func (a *api) orderTimeline(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	res, tl, err := a.Orders.Timeline(c.Request.Context(), acc, c.Param("id"))
+	offset, limit, err := pageParams(c)
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	a.ok(c, http.StatusOK, map[string]any{"screening_id": res.ScreeningID, "order_id": res.OrderID, "owner": res.Owner, "timeline": tl})
+	res, tl, next, err := a.Orders.Timeline(c.Request.Context(), acc, c.Param("id"), offset, limit)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	page := map[string]any{"screening_id": res.ScreeningID, "order_id": res.OrderID, "owner": res.Owner, "timeline": tl}
+	if next >= 0 {
+		page["next_offset"] = next
+	}
+	a.ok(c, http.StatusOK, page)
+}
+
+// pageParams reads ?offset= (default 0) and ?limit= (default 100) of a
+// paginated read.
+func pageParams(c *gin.Context) (offset, limit int, err error) {
+	offset, limit = 0, 100
+	if s := c.Query("offset"); s != "" {
+		if offset, err = strconv.Atoi(s); err != nil || offset < 0 {
+			return 0, 0, &screening.FieldError{Field: "offset", Problem: "must be a number, 0 or more"}
+		}
+	}
+	if s := c.Query("limit"); s != "" {
+		if limit, err = strconv.Atoi(s); err != nil || limit < 1 || limit > orders.MaxTimelinePage {
+			return 0, 0, &screening.FieldError{Field: "limit", Problem: "must be a number from 1 to 1000"}
+		}
+	}
+	return offset, limit, nil
 }
 
 func (a *api) orderEvent(c *gin.Context) {
@@ -248,7 +275,7 @@ func (a *api) orderEvent(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	ev, err := screening.DecodeEvent(body)
+	ev, err := orders.DecodeEvent(body)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -274,7 +301,7 @@ func (a *api) reviewOrder(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	rv, err := screening.DecodeReview(body)
+	rv, err := orders.DecodeReview(body)
 	if err != nil {
 		a.fail(c, err)
 		return

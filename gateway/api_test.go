@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vpsgate/gateway/internal/auth"
+	"github.com/vpsgate/gateway/orders"
 	"github.com/vpsgate/gateway/screening"
 	"github.com/vpsgate/gateway/screening/blocklist"
 )
@@ -24,49 +25,49 @@ import (
 // service itself is tested against real Redis in screening and cmd/gateway.
 type fakeOrders struct {
 	submitted []screening.Order
-	owners    []screening.Owner
-	access    []screening.Access // of every call addressing a stored order
+	owners    []orders.Owner
+	access    []orders.Access // of every call addressing a stored order
 	err       error
-	result    screening.Result
+	result    orders.Result
 }
 
 // Submit answers with a made-up screening id that names the owner, so
 // tests see which namespace the order went to.
-func (f *fakeOrders) Submit(ctx context.Context, owner screening.Owner, o screening.Order) (screening.Result, error) {
+func (f *fakeOrders) Submit(ctx context.Context, owner orders.Owner, o screening.Order) (orders.Result, error) {
 	f.submitted = append(f.submitted, o)
 	f.owners = append(f.owners, owner)
 	if f.err != nil {
-		return screening.Result{}, f.err
+		return orders.Result{}, f.err
 	}
 	r := f.result
 	r.OrderID, r.Owner, r.ScreeningID = o.OrderID, owner, "sid("+string(owner)+"/"+o.OrderID+")"
 	return r, nil
 }
 
-func (f *fakeOrders) Get(ctx context.Context, a screening.Access, id string) (screening.Result, error) {
+func (f *fakeOrders) Get(ctx context.Context, a orders.Access, id string) (orders.Result, error) {
 	f.access = append(f.access, a)
 	if id != "INV-1" {
-		return screening.Result{}, fmt.Errorf("order %s: %w", id, screening.ErrNotFound)
+		return orders.Result{}, fmt.Errorf("order %s: %w", id, screening.ErrNotFound)
 	}
-	return screening.Result{OrderID: id, Status: screening.StatusHeld}, nil
+	return orders.Result{OrderID: id, Status: orders.StatusHeld}, nil
 }
 
-func (f *fakeOrders) Timeline(ctx context.Context, a screening.Access, id string) (screening.Result, []screening.TimelineEntry, error) {
+func (f *fakeOrders) Timeline(ctx context.Context, a orders.Access, id string, offset, limit int) (orders.Result, []orders.TimelineEntry, int, error) {
 	f.access = append(f.access, a)
-	return screening.Result{OrderID: id}, []screening.TimelineEntry{{Type: "screened"}}, nil
+	return orders.Result{OrderID: id}, []orders.TimelineEntry{{Type: "screened"}}, -1, nil
 }
 
-func (f *fakeOrders) RecordEvent(ctx context.Context, a screening.Access, id string, e screening.Event) (screening.Result, error) {
+func (f *fakeOrders) RecordEvent(ctx context.Context, a orders.Access, id string, e orders.Event) (orders.Result, error) {
 	f.access = append(f.access, a)
-	return screening.Result{OrderID: id}, nil
+	return orders.Result{OrderID: id}, nil
 }
 
-func (f *fakeOrders) Review(ctx context.Context, a screening.Access, id string, rv screening.ManualReview, officer string) (screening.Result, error) {
+func (f *fakeOrders) Review(ctx context.Context, a orders.Access, id string, rv orders.ManualReview, officer string) (orders.Result, error) {
 	f.access = append(f.access, a)
 	if f.err != nil {
-		return screening.Result{}, f.err
+		return orders.Result{}, f.err
 	}
-	return screening.Result{OrderID: id, Status: screening.StatusHeld, Decision: rv.Decision,
+	return orders.Result{OrderID: id, Status: orders.StatusHeld, Decision: rv.Decision,
 		Reasons: []screening.Reason{{Code: "manual_review_accepted", Detail: "Reviewed by " + officer + ": " + rv.Reason}}}, nil
 }
 
@@ -148,7 +149,7 @@ func TestAPI(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			orders := &fakeOrders{err: tt.ordersErr, result: screening.Result{Status: screening.StatusHeld, Decision: screening.Accept}}
+			orders := &fakeOrders{err: tt.ordersErr, result: orders.Result{Status: orders.StatusHeld, Decision: screening.Accept}}
 			h, creds := newTestAPI(t, orders, &fakeBlocklist{})
 			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
 			if tt.ctype != "" {
@@ -187,7 +188,7 @@ func TestAPI(t *testing.T) {
 // key's namespace and reads only that namespace for it; an officer reads
 // any, naming the owner of a bare order_id with ?owner=.
 func TestAPIOrderNamespaces(t *testing.T) {
-	shop := screening.Access{Owner: screening.APIKeyOwner("shop")}
+	shop := orders.Access{Owner: orders.APIKeyOwner("shop")}
 	tests := []struct {
 		name       string
 		method     string
@@ -195,20 +196,20 @@ func TestAPIOrderNamespaces(t *testing.T) {
 		as         string
 		body       string
 		wantStatus int
-		wantAccess []screening.Access
-		wantOwners []screening.Owner
+		wantAccess []orders.Access
+		wantOwners []orders.Owner
 	}{
 		{name: "submit in the key's namespace", method: "POST", path: "/api/v1/orders", as: "shop", body: validOrder, wantStatus: 200,
-			wantOwners: []screening.Owner{screening.APIKeyOwner("shop")}},
-		{name: "shop reads its namespace", method: "GET", path: "/api/v1/orders/INV-1", as: "shop", wantStatus: 200, wantAccess: []screening.Access{shop}},
-		{name: "shop events in its namespace", method: "POST", path: "/api/v1/orders/INV-1/events", as: "shop", body: `{"type":"refund"}`, wantStatus: 200, wantAccess: []screening.Access{shop}},
+			wantOwners: []orders.Owner{orders.APIKeyOwner("shop")}},
+		{name: "shop reads its namespace", method: "GET", path: "/api/v1/orders/INV-1", as: "shop", wantStatus: 200, wantAccess: []orders.Access{shop}},
+		{name: "shop events in its namespace", method: "POST", path: "/api/v1/orders/INV-1/events", as: "shop", body: `{"type":"refund"}`, wantStatus: 200, wantAccess: []orders.Access{shop}},
 		{name: "shop cannot name another owner", method: "GET", path: "/api/v1/orders/INV-1?owner=checkout", as: "shop", wantStatus: 400},
 		{name: "shop cannot name another key", method: "POST", path: "/api/v1/orders/INV-1/events?owner=key:other", as: "shop", body: `{"type":"chargeback"}`, wantStatus: 400},
-		{name: "officer without owner", method: "GET", path: "/api/v1/orders/INV-1", as: "officer", wantStatus: 200, wantAccess: []screening.Access{{Officer: true}}},
+		{name: "officer without owner", method: "GET", path: "/api/v1/orders/INV-1", as: "officer", wantStatus: 200, wantAccess: []orders.Access{{Officer: true}}},
 		{name: "officer names checkout", method: "GET", path: "/api/v1/orders/INV-1/timeline?owner=checkout", as: "officer", wantStatus: 200,
-			wantAccess: []screening.Access{{Officer: true, Owner: screening.CheckoutOwner}}},
+			wantAccess: []orders.Access{{Officer: true, Owner: orders.CheckoutOwner}}},
 		{name: "officer names a key", method: "POST", path: "/api/v1/orders/INV-1/review?owner=key:shop", as: "officer", body: `{"decision":"accept","reason":"ok"}`, wantStatus: 200,
-			wantAccess: []screening.Access{{Officer: true, Owner: screening.APIKeyOwner("shop")}}},
+			wantAccess: []orders.Access{{Officer: true, Owner: orders.APIKeyOwner("shop")}}},
 		{name: "officer bad owner", method: "GET", path: "/api/v1/orders/INV-1?owner=shop", as: "officer", wantStatus: 400},
 	}
 	for _, tt := range tests {

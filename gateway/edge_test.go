@@ -19,6 +19,7 @@ import (
 	"github.com/vpsgate/gateway/geoblock"
 	"github.com/vpsgate/gateway/internal/embedded/geoip"
 	"github.com/vpsgate/gateway/internal/testenv"
+	"github.com/vpsgate/gateway/orders"
 	"github.com/vpsgate/gateway/screening"
 )
 
@@ -116,7 +117,7 @@ func formRequest(method, target string) string {
 // screened (here: rejected, 403) or refused (400); none reaches it.
 func TestCheckoutVariantsNeverForwardedUnscreened(t *testing.T) {
 	up := newRecordingUpstream(t)
-	orders := &fakeOrders{result: screening.Result{Decision: screening.Reject}}
+	orders := &fakeOrders{result: orders.Result{Decision: screening.Reject}}
 	logger := slog.New(slog.DiscardHandler)
 	pub, _ := startGateway(t, Config{}, Deps{Upstream: mustURL(t, up.URL), Intercept: NewInterceptor(demoRoutes(), orders, logger)})
 	tests := []struct {
@@ -174,7 +175,7 @@ func TestCheckoutVariantsNeverForwardedUnscreened(t *testing.T) {
 // is refused.
 func TestTrailersNeverForwarded(t *testing.T) {
 	up := newRecordingUpstream(t)
-	orders := &fakeOrders{result: screening.Result{Decision: screening.Accept}}
+	orders := &fakeOrders{result: orders.Result{Decision: screening.Accept}}
 	logger := slog.New(slog.DiscardHandler)
 	pub, _ := startGateway(t, Config{}, Deps{Upstream: mustURL(t, up.URL), Intercept: NewInterceptor(demoRoutes(), orders, logger)})
 	chunked := func(target string) string {
@@ -343,7 +344,7 @@ func TestUpgradesOnlyListedWebsocket(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			up := newSwitchingUpstream(t)
-			orders := &fakeOrders{result: screening.Result{Decision: screening.Reject}}
+			orders := &fakeOrders{result: orders.Result{Decision: screening.Reject}}
 			logger := slog.New(slog.DiscardHandler)
 			geo, policy := edgeGeoblock(t)
 			cfg := Config{Proxy: ProxyConfig{WebsocketPaths: []string{"/ws", "/live/", "/hooks/ws", "/checkout/ws"}}}

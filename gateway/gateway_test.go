@@ -22,6 +22,7 @@ import (
 	"github.com/vpsgate/gateway/geoblock"
 	"github.com/vpsgate/gateway/internal/clientip"
 	"github.com/vpsgate/gateway/internal/embedded/geoip"
+	"github.com/vpsgate/gateway/orders"
 	"github.com/vpsgate/gateway/screening"
 
 	"github.com/vpsgate/gateway/internal/testenv"
@@ -433,7 +434,7 @@ func TestProxyKeepsGatewayHeadersNamedInConnection(t *testing.T) {
 	for i := range routes {
 		routes[i].SetDefaults()
 	}
-	orders := &fakeOrders{result: screening.Result{Decision: screening.Review, Score: 60}}
+	orders := &fakeOrders{result: orders.Result{Decision: screening.Review, Score: 60}}
 	pub, _ := startGateway(t, Config{}, Deps{
 		Upstream:  mustURL(t, up.URL),
 		Intercept: NewInterceptor(routes, orders, slog.New(slog.DiscardHandler)),

@@ -14,12 +14,13 @@ import (
 
 	"github.com/vpsgate/gateway/internal/clientip"
 	"github.com/vpsgate/gateway/internal/logctx"
+	"github.com/vpsgate/gateway/orders"
 	"github.com/vpsgate/gateway/screening"
 )
 
 // orderSubmitter screens an order of an owner (screening's *Orders).
 type orderSubmitter interface {
-	Submit(ctx context.Context, owner screening.Owner, o screening.Order) (screening.Result, error)
+	Submit(ctx context.Context, owner orders.Owner, o screening.Order) (orders.Result, error)
 }
 
 // screeningHeaders (in canonical form) are what the gateway tells the
@@ -38,7 +39,7 @@ var screeningHeaders = []string{"X-Screening-Id", "X-Screening-Decision", "X-Scr
 // past the public chain's first step): PUT, PATCH, DELETE and any other
 // method is screened with the route's mapping, or refused when its body
 // does not map. The route's method is not part of the match.
-func NewInterceptor(routes []screening.InterceptRoute, orders orderSubmitter, logger *slog.Logger) func(http.Handler) http.Handler {
+func NewInterceptor(routes []screening.InterceptRoute, svc orderSubmitter, logger *slog.Logger) func(http.Handler) http.Handler {
 	index := newRouteIndex(routes)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -93,7 +94,7 @@ func NewInterceptor(routes []screening.InterceptRoute, orders orderSubmitter, lo
 			ctx = logctx.With(ctx, slog.String("order_id", order.OrderID))
 			// A visitor chooses the order_id of a checkout: it lives in
 			// the checkout namespace, apart from every API key's orders.
-			res, err := orders.Submit(ctx, screening.CheckoutOwner, order)
+			res, err := svc.Submit(ctx, orders.CheckoutOwner, order)
 			if err != nil {
 				checkoutError(w, r.WithContext(ctx), logger, err)
 				return

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/vpsgate/gateway/internal/clientip"
+	"github.com/vpsgate/gateway/orders"
 	"github.com/vpsgate/gateway/screening"
 )
 
@@ -77,7 +78,7 @@ func TestInterceptor(t *testing.T) {
 				b, _ := io.ReadAll(r.Body)
 				gotBody, gotDecision, gotID = string(b), r.Header.Get("X-Screening-Decision"), r.Header.Get("X-Screening-Id")
 			})
-			orders := &fakeOrders{err: tt.err, result: screening.Result{Decision: tt.decision, Score: 42}}
+			orders := &fakeOrders{err: tt.err, result: orders.Result{Decision: tt.decision, Score: 42}}
 			h := NewInterceptor(routes, orders, slog.New(slog.DiscardHandler))(upstream)
 			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
 			req = req.WithContext(clientip.NewContext(req.Context(), netip.MustParseAddr("198.51.100.7")))

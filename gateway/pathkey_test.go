@@ -16,6 +16,7 @@ import (
 
 	"github.com/vpsgate/gateway/geoblock"
 	"github.com/vpsgate/gateway/internal/clientip"
+	"github.com/vpsgate/gateway/orders"
 	"github.com/vpsgate/gateway/screening"
 )
 
@@ -212,7 +213,7 @@ func FuzzCheckoutRouting(f *testing.F) {
 		}
 		req.RemoteAddr = "192.0.2.7:1234"
 		req = req.WithContext(clientip.NewContext(req.Context(), netip.MustParseAddr("192.0.2.7")))
-		orders := &fakeOrders{result: screening.Result{Decision: screening.Accept}}
+		orders := &fakeOrders{result: orders.Result{Decision: screening.Accept}}
 		var reached, screened bool
 		upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			reached = true

@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vpsgate/gateway/internal/testenv"
+	"github.com/vpsgate/gateway/orders"
 	"github.com/vpsgate/gateway/screening"
 )
 
@@ -48,14 +49,14 @@ type recordingOrders struct {
 	orders []screening.Order
 }
 
-func (r *recordingOrders) Submit(ctx context.Context, owner screening.Owner, o screening.Order) (screening.Result, error) {
-	if owner != screening.CheckoutOwner {
-		return screening.Result{}, fmt.Errorf("intercepted checkout submitted as %q, want the checkout owner", owner)
+func (r *recordingOrders) Submit(ctx context.Context, owner orders.Owner, o screening.Order) (orders.Result, error) {
+	if owner != orders.CheckoutOwner {
+		return orders.Result{}, fmt.Errorf("intercepted checkout submitted as %q, want the checkout owner", owner)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.orders = append(r.orders, o)
-	return screening.Result{OrderID: o.OrderID, Decision: screening.Accept, Score: 0}, nil
+	return orders.Result{OrderID: o.OrderID, Decision: screening.Accept, Score: 0}, nil
 }
 
 // take returns the orders recorded since the last call.

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/vpsgate/gateway/internal/testenv"
+	"github.com/vpsgate/gateway/orders"
 	"github.com/vpsgate/gateway/screening"
 )
 
@@ -39,7 +40,7 @@ func TestPHPPathOracle(t *testing.T) {
 	php := testenv.StartPHPDocroot(t, phpDocroot, nil).URL
 	routes := []screening.InterceptRoute{demoRoutes()[0], demoRoutes()[0]}
 	routes[0].Path, routes[1].Path = "/checkout", "/cart.php"
-	orders := &fakeOrders{result: screening.Result{Decision: screening.Accept}}
+	orders := &fakeOrders{result: orders.Result{Decision: screening.Accept}}
 	logger := slog.New(slog.DiscardHandler)
 	pub, _ := startGateway(t, Config{}, Deps{Upstream: mustURL(t, php), Intercept: NewInterceptor(routes, orders, logger)})
 

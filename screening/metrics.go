@@ -64,38 +64,3 @@ func newMetrics(reg prometheus.Registerer, ruleNames []string) (*metrics, error)
 	}
 	return m, nil
 }
-
-type ordersMetrics struct {
-	submissions    *prometheus.CounterVec
-	events         *prometheus.CounterVec
-	reportFailures prometheus.Counter
-}
-
-func newOrdersMetrics(reg prometheus.Registerer) (*ordersMetrics, error) {
-	m := &ordersMetrics{
-		submissions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gateway_orders_submitted_total",
-			Help: "Order submissions, by result: created (screened and stored), replayed (same order again), conflict (same id, other body).",
-		}, []string{"result"}),
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gateway_order_events_total",
-			Help: "Order events (storefront events by type: recorded, repeated; officer reviews as type review: accept, reject, conflict).",
-		}, []string{"type", "result"}),
-		reportFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gateway_minfraud_reports_failed_total",
-			Help: "Chargebacks and confirmed frauds that could not be reported to minFraud (report them by hand).",
-		}),
-	}
-	for _, r := range []string{"created", "replayed", "conflict"} {
-		m.submissions.WithLabelValues(r)
-	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.submissions, m.events, m.reportFailures} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("registering orders metrics (one Orders per registry): %w", err)
-		}
-	}
-	return m, nil
-}

@@ -250,40 +250,44 @@ func (s *Screener) Screen(ctx context.Context, o Order, now time.Time) (Decision
 	return s.decide(ctx, &o, &sig, mf, start), nil
 }
 
-// recordCheck is the orders service's idempotency look-up, sent in the
-// screening round trip (Orders.Submit): the fields of the order's record
-// (key), read ahead of the blocklist look-up and the velocity update. The
-// velocity script checks key too and counts nothing once it exists
-// (velocity.Order.Unless), so a submission refused as a conflict, or racing
-// with the one that stored the order, counts nothing.
-type recordCheck struct {
-	key    string
-	fields []string
+// Guard is a caller's own look-up sent in the screening round trip, so
+// that a caller that stores what it screens (the orders service) answers a
+// replay without a second round trip and without counting the order twice.
+// Screening knows nothing of what the look-up means.
+type Guard struct {
+	// Key, when it exists, makes the velocity script count nothing
+	// (velocity.Order.Unless): the order is stored already.
+	Key string
+	// Queue adds the caller's reads to the pipeline.
+	Queue func(ctx context.Context, pipe redis.Pipeliner)
+	// Stop is called after the pipeline ran: true means the caller has
+	// its answer (the order is stored), and nothing is scored.
+	Stop func() (bool, error)
 }
 
-// screenUnlessStored is Screen for the orders service when the Redis round
-// trip is fused (Deps.Redis): the record look-up rc travels in the same
-// pipeline. When the record exists it returns the values of its fields and
-// no decision: nothing is counted, minFraud is not called, no rule runs.
-// Otherwise it scores the order as Screen does, except that minFraud is
-// called after the round trip rather than during it, so that a replayed
-// order never costs a minFraud query (it costs one Redis round trip of
-// latency, well under a millisecond on a LAN, against minFraud's tens).
-func (s *Screener) screenUnlessStored(ctx context.Context, o Order, now time.Time, rc recordCheck) (Decision, []any, error) {
+// ScreenGuarded is Screen with the caller's look-up g in the same Redis
+// round trip (needs Deps.Redis). When g.Stop says so it returns stopped
+// true and no decision: nothing is counted, minFraud is not called, no
+// rule runs. Otherwise it scores the order as Screen does, except that
+// minFraud is called after the round trip rather than during it, so that
+// a replayed order never costs a minFraud query (it costs one Redis round
+// trip of latency, well under a millisecond on a LAN, against minFraud's
+// tens).
+func (s *Screener) ScreenGuarded(ctx context.Context, o Order, now time.Time, g Guard) (d Decision, stopped bool, err error) {
 	start := time.Now()
 	ip, err := netip.ParseAddr(o.IP)
 	if err != nil {
-		return Decision{}, nil, fieldErr("ip", "not an IPv4 or IPv6 address")
+		return Decision{}, false, fieldErr("ip", "not an IPv4 or IPv6 address")
 	}
 	ip = ip.Unmap()
 
-	facts, stored, err := s.redisRoundTrip(ctx, &o, ip, now, &rc)
+	facts, stopped, err := s.redisRoundTrip(ctx, &o, ip, now, &g)
 	if err != nil {
 		s.m.errors.WithLabelValues("redis").Inc()
-		return Decision{}, nil, fmt.Errorf("screening order %s: %w: %w", o.OrderID, ErrUnavailable, err)
+		return Decision{}, false, fmt.Errorf("screening order %s: %w: %w", o.OrderID, ErrUnavailable, err)
 	}
-	if stored != nil {
-		return Decision{}, stored, nil
+	if stopped {
+		return Decision{}, true, nil
 	}
 	sig := s.localSignals(ctx, &o, ip)
 	applyRedisFacts(&sig, facts)
@@ -293,12 +297,8 @@ func (s *Screener) screenUnlessStored(ctx context.Context, o Order, now time.Tim
 		resp, err := s.minfraud.Score(ctx, minFraudRequest(&o, ip, now))
 		mf = &mfResult{resp, err}
 	}
-	return s.decide(ctx, &o, &sig, mf, start), nil, nil
+	return s.decide(ctx, &o, &sig, mf, start), false, nil
 }
-
-// roundTripClient returns the client of the fused Redis round trip, nil
-// when the blocklist and velocity calls are separate.
-func (s *Screener) roundTripClient() redis.UniversalClient { return s.rdb }
 
 // decide applies minFraud's answer (mf is nil when minFraud is not
 // configured), evaluates the rules and records the outcome.
@@ -400,7 +400,7 @@ func (s *Screener) localSignals(ctx context.Context, o *Order, ip netip.Addr) Si
 // dependencies allow it (see Deps.Redis), else as two calls. rc, which needs
 // the pipeline, adds the orders service's record look-up: when the record
 // exists, its field values are returned instead of facts.
-func (s *Screener) redisRoundTrip(ctx context.Context, o *Order, ip netip.Addr, now time.Time, rc *recordCheck) (redisFacts, []any, error) {
+func (s *Screener) redisRoundTrip(ctx context.Context, o *Order, ip netip.Addr, now time.Time, g *Guard) (redisFacts, bool, error) {
 	ids := identifiers(o, s.emailRules)
 	q := blocklist.Query{
 		IP: ip,
@@ -424,69 +424,57 @@ func (s *Screener) redisRoundTrip(ctx context.Context, o *Order, ip netip.Addr, 
 		ctx, cancel := context.WithTimeout(ctx, s.redisTimeout)
 		defer cancel()
 		pipe := s.rdb.Pipeline()
-		var record *redis.SliceCmd
-		if rc != nil {
-			record = pipe.HMGet(ctx, rc.key, rc.fields...)
-			vo.Unless = rc.key
+		if g != nil {
+			g.Queue(ctx, pipe)
+			vo.Unless = g.Key
 		}
 		hitsOf := s.bq.QueueCheck(ctx, pipe, q)
 		countsOf := s.vq.QueueRecord(ctx, pipe, now, vo)
 		// Each queued command's error is read by its result function.
 		_, _ = pipe.Exec(ctx)
-		if record != nil {
-			vals, err := record.Result()
-			if err != nil {
-				return redisFacts{}, nil, fmt.Errorf("reading order record: %w", err)
-			}
-			if stored(vals) {
-				return redisFacts{}, vals, nil
+		if g != nil {
+			stop, err := g.Stop()
+			if err != nil || stop {
+				return redisFacts{}, stop, err
 			}
 		}
 		hits, err := hitsOf(ctx)
 		if err != nil {
-			return redisFacts{}, nil, fmt.Errorf("checking blocklists: %w", err)
+			return redisFacts{}, false, fmt.Errorf("checking blocklists: %w", err)
 		}
 		counts, err := countsOf(ctx)
 		if errors.Is(err, velocity.ErrSkipped) {
 			// Stored by a concurrent submission between the look-up and
 			// the count: read what it stored (a rare extra round trip).
-			vals, err := s.rdb.HMGet(ctx, rc.key, rc.fields...).Result()
+			pipe := s.rdb.Pipeline()
+			g.Queue(ctx, pipe)
+			_, _ = pipe.Exec(ctx)
+			stop, err := g.Stop()
 			if err != nil {
-				return redisFacts{}, nil, fmt.Errorf("reading order record: %w", err)
+				return redisFacts{}, false, err
 			}
-			if !stored(vals) {
-				return redisFacts{}, nil, errors.New("order record vanished while screening")
+			if !stop {
+				return redisFacts{}, false, errors.New("stored order vanished while screening")
 			}
-			return redisFacts{}, vals, nil
+			return redisFacts{}, true, nil
 		}
 		if err != nil {
-			return redisFacts{}, nil, fmt.Errorf("recording velocity: %w", err)
+			return redisFacts{}, false, fmt.Errorf("recording velocity: %w", err)
 		}
-		return redisFacts{hits: hits, counts: counts}, nil, nil
+		return redisFacts{hits: hits, counts: counts}, false, nil
 	}
-	if rc != nil {
-		return redisFacts{}, nil, errors.New("a record look-up needs the fused round trip (Deps.Redis)")
+	if g != nil {
+		return redisFacts{}, false, errors.New("a guarded screening needs the fused round trip (Deps.Redis)")
 	}
 	hits, err := s.blocklist.Check(ctx, q)
 	if err != nil {
-		return redisFacts{}, nil, fmt.Errorf("checking blocklists: %w", err)
+		return redisFacts{}, false, fmt.Errorf("checking blocklists: %w", err)
 	}
 	counts, err := s.velocity.Record(ctx, now, vo)
 	if err != nil {
-		return redisFacts{}, nil, fmt.Errorf("recording velocity: %w", err)
+		return redisFacts{}, false, fmt.Errorf("recording velocity: %w", err)
 	}
-	return redisFacts{hits: hits, counts: counts}, nil, nil
-}
-
-// stored reports whether an HMGET found its hash: a missing key reads as
-// all nil.
-func stored(vals []any) bool {
-	for _, v := range vals {
-		if v != nil {
-			return true
-		}
-	}
-	return false
+	return redisFacts{hits: hits, counts: counts}, false, nil
 }
 
 // orderIDs are an order's identifiers in the canonical forms of

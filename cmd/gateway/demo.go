@@ -9,6 +9,7 @@ import (
 
 	"github.com/vpsgate/gateway/internal/auth"
 	"github.com/vpsgate/gateway/internal/config"
+	"github.com/vpsgate/gateway/orders"
 	"github.com/vpsgate/gateway/screening"
 	"github.com/vpsgate/gateway/screening/minfraud"
 )
@@ -79,7 +80,7 @@ func minfraudScorer(c *minfraud.Client) screening.MinFraudScorer {
 	return c
 }
 
-func minfraudReporter(c *minfraud.Client) screening.MinFraudReporter {
+func minfraudReporter(c *minfraud.Client) orders.MinFraudReporter {
 	if c == nil {
 		return nil
 	}

@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	"github.com/vpsgate/gateway/internal/events"
 	"github.com/vpsgate/gateway/internal/logctx"
 	"github.com/vpsgate/gateway/kyc"
+	"github.com/vpsgate/gateway/orders"
 	"github.com/vpsgate/gateway/screening"
 	"github.com/vpsgate/gateway/screening/blocklist"
 	"github.com/vpsgate/gateway/screening/ident"
@@ -215,16 +218,39 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 	if err != nil {
 		return fmt.Errorf("building screener: %w", err)
 	}
-	orders, err := screening.NewOrders(cfg.Screening, rdb, screening.OrderDeps{
+	policy, err := orders.NewPolicy(cfg.Holds)
+	if err != nil {
+		return fmt.Errorf("holds: %w", err)
+	}
+	orderSvc, err := orders.New(cfg.Screening, rdb, orders.Deps{
 		Screener:  screener,
-		Outbox:    events.New(rdb, cfg.Screening.KeyPrefix+"events", outboxMaxLen),
-		Velocity:  counter,
-		Blocklist: blocks,
-		MinFraud:  minfraudReporter(fraud),
-	}, time.Now, logger, reg)
+		Effects:   orders.ScoringEffects{Velocity: counter, Blocklist: blocks, MinFraud: minfraudReporter(fraud), Logger: logger},
+		Policy:    policy,
+		Logger:    logger,
+		PublicURL: cfg.PublicURL,
+	}, time.Now)
 	if err != nil {
 		return fmt.Errorf("building orders service: %w", err)
 	}
+	// Every process relays the pending order work and takes its turn at
+	// expiring holds; both stop with the others below.
+	relay, err := orderSvc.NewRelay(orders.RelayDeps{
+		Outbox:   events.New(rdb, cfg.Screening.KeyPrefix+"events", outboxMaxLen),
+		Logger:   logger,
+		Consumer: workerName(),
+	})
+	if err != nil {
+		return err
+	}
+	workCtx, stopWork := context.WithCancel(ctx)
+	workDone := make(chan struct{}, 2)
+	go func() { defer func() { workDone <- struct{}{} }(); relay.Run(workCtx, time.Second) }()
+	go func() {
+		defer func() { workDone <- struct{}{} }()
+		orderSvc.RunExpiry(workCtx, time.Minute, workerName())
+	}()
+	closers = append(closers, func() { stopWork(); <-workDone; <-workDone })
+
 	routes := cfg.Intercept
 	if len(routes) == 0 && emb.Upstream {
 		routes = screening.DemoInterceptRoutes()
@@ -253,8 +279,8 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 		Geoblock: func(next http.Handler) (http.Handler, error) {
 			return geoblock.New(cfg.Geoblock, geo, logger, reg, next)
 		},
-		Intercept: gateway.NewInterceptor(routes, orders, logger),
-		API:       gateway.NewAPI(gateway.APIDeps{Auth: authn, Orders: orders, Blocklist: blocks, Logger: logger}),
+		Intercept: gateway.NewInterceptor(routes, orderSvc, logger),
+		API:       gateway.NewAPI(gateway.APIDeps{Auth: authn, Orders: orderSvc, Blocklist: blocks, Logger: logger}),
 		Ready: []gateway.ReadyCheck{
 			{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 			{Name: "s3", Check: store.Ready},
@@ -368,4 +394,11 @@ func demoStorefrontCmd(ctx context.Context, e *cmdEnv) error {
 	// ListenStorefront shuts the server down when ctx ends.
 	<-ctx.Done()
 	return nil
+}
+
+// workerName names this process among the gateway processes sharing Redis
+// (relay consumer, expiry lease holder).
+func workerName() string {
+	host, _ := os.Hostname()
+	return host + ":" + strconv.Itoa(os.Getpid())
 }

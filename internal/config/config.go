@@ -24,6 +24,7 @@ import (
 	"github.com/vpsgate/gateway/internal/auth"
 	"github.com/vpsgate/gateway/internal/configerr"
 	"github.com/vpsgate/gateway/kyc"
+	"github.com/vpsgate/gateway/orders"
 	"github.com/vpsgate/gateway/screening"
 	"github.com/vpsgate/gateway/screening/minfraud"
 )
@@ -43,7 +44,9 @@ type Config struct {
 	Auth     auth.Config          `yaml:"auth"`
 
 	Screening screening.Config `yaml:"screening"`
-	MinFraud  minfraud.Config  `yaml:"minfraud"`
+	// Holds is what an order waits for before it clears (orders).
+	Holds    orders.HoldsConfig `yaml:"holds"`
+	MinFraud minfraud.Config    `yaml:"minfraud"`
 	// Intercept lists the storefront's checkout routes to screen before
 	// they are forwarded. Empty with the demo storefront: its checkout.
 	Intercept []screening.InterceptRoute `yaml:"intercept"`
@@ -176,6 +179,7 @@ func (c *Config) SetDefaults() {
 		c.generated = append(c.generated, "screening.hash_key")
 	}
 	c.Screening.SetDefaults()
+	c.Holds.SetDefaults()
 	c.MinFraud.SetDefaults()
 	for i := range c.Intercept {
 		c.Intercept[i].SetDefaults()
@@ -209,6 +213,7 @@ func (c *Config) Validate() error {
 		configerr.Prefix("s3", c.S3.Validate()),
 		configerr.Prefix("auth", c.Auth.Validate()),
 		configerr.Prefix("screening", c.Screening.Validate()),
+		configerr.Prefix("holds", c.Holds.Validate()),
 		configerr.Prefix("minfraud", c.MinFraud.Validate()),
 	)
 	routes := map[string]int{}

@@ -1,9 +1,10 @@
-package screening
+package orders
 
 import (
 	"fmt"
 	"strings"
 
+	"github.com/vpsgate/gateway/screening"
 	"github.com/vpsgate/gateway/screening/ident"
 )
 
@@ -21,27 +22,22 @@ type Owner string
 // CheckoutOwner owns every order the public side intercepts.
 const CheckoutOwner Owner = "checkout"
 
-// LegacyOwner names, for officers only, an order stored before owners
-// existed: keyed by its order_id alone, it cannot be attributed to an API
-// key or to the checkout, so no storefront reaches it (fail closed), and
-// an officer reads it, reviews it and reports its events (a chargeback
-// months later) with ?owner=legacy until it expires with
-// screening.order_retention. Nothing is submitted under it.
-const LegacyOwner Owner = "legacy"
-
 // apiKeyOwnerPrefix starts the owner of an API key's orders.
 const apiKeyOwnerPrefix = "key:"
+
+// maxOwnerName bounds an API key name inside an owner.
+const maxOwnerName = 200
 
 // APIKeyOwner is the owner of the orders an API key submits; name is the
 // key's configured name.
 func APIKeyOwner(name string) Owner { return Owner(apiKeyOwnerPrefix + name) }
 
-// ParseOwner reads an owner as an officer names it ("checkout",
-// "key:<name>" or "legacy"). Errors are *FieldError values naming field.
+// ParseOwner reads an owner as an officer names it ("checkout" or
+// "key:<name>"). Errors are *screening.FieldError values naming field.
 func ParseOwner(field, s string) (Owner, error) {
 	o := Owner(s)
-	if !o.valid() && o != LegacyOwner {
-		return "", fieldErr(field, `must be "checkout", "key:" followed by an API key's name, or "legacy"`)
+	if !o.valid() {
+		return "", &screening.FieldError{Field: field, Problem: `must be "checkout", or "key:" followed by an API key's name`}
 	}
 	return o, nil
 }
@@ -52,30 +48,7 @@ func (o Owner) valid() bool {
 	}
 	name, ok := strings.CutPrefix(string(o), apiKeyOwnerPrefix)
 	// No NUL: the screening id hashes "owner NUL order_id".
-	return ok && name != "" && len(name) <= maxString && !strings.ContainsRune(name, 0)
-}
-
-// screeningIDPrefix starts every screening id. Order ids of that shape are
-// refused (Order.Normalize), so an id in an API path is either a screening
-// id or an order_id, never both.
-const screeningIDPrefix = "scr_"
-
-// screeningIDLen is the length of a screening id: the prefix and a keyed
-// hash (ident.HashLen characters of base64url).
-const screeningIDLen = len(screeningIDPrefix) + ident.HashLen
-
-// IsScreeningID reports whether s has the shape of a screening id.
-func IsScreeningID(s string) bool {
-	rest, ok := strings.CutPrefix(s, screeningIDPrefix)
-	if !ok || len(rest) != ident.HashLen {
-		return false
-	}
-	for _, c := range []byte(rest) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
+	return ok && name != "" && len(name) <= maxOwnerName && !strings.ContainsRune(name, 0)
 }
 
 // screeningID is the gateway's own id of the order (owner, orderID): a keyed
@@ -87,7 +60,7 @@ func IsScreeningID(s string) bool {
 func screeningID(h *ident.Hasher, owner Owner, orderID string) string {
 	// Neither an order id nor a valid owner contains NUL: "owner NUL id"
 	// names one pair.
-	return screeningIDPrefix + h.Hash(ident.KindScreening, string(owner)+"\x00"+orderID)
+	return screening.ScreeningIDPrefix + h.Hash(ident.KindScreening, string(owner)+"\x00"+orderID)
 }
 
 // Access is who addresses an order through the API, and in which namespace
@@ -96,10 +69,8 @@ func screeningID(h *ident.Hasher, owner Owner, orderID string) string {
 // A storefront (Officer false) reads and writes the orders of its own
 // namespace, by order_id or by screening id, and the intercepted checkouts
 // (CheckoutOwner) by screening id only: it learns that id from the
-// X-Screening-Id header of the checkout forwarded to it. Any storefront key
-// may do so: the id is unguessable, and only the storefront behind the
-// public side is ever sent it. An order of another API key is not found,
-// whatever id is given.
+// X-Screening-Id header of the checkout forwarded to it. An order of
+// another API key is not found, whatever id is given.
 //
 // An officer (Officer true) reads every order, by screening id, or by
 // order_id together with its Owner (the API's ?owner= parameter): an
@@ -112,38 +83,31 @@ type Access struct {
 // resolve turns an id given in an API path into the order's screening id,
 // or an error: ErrNotFound for an id that cannot name an order, a
 // *FieldError when an officer gives an order_id without its owner.
-func (s *Orders) resolve(a Access, id string) (string, error) {
-	if IsScreeningID(id) {
+func (s *Service) resolve(a Access, id string) (string, error) {
+	if screening.IsScreeningID(id) {
 		return id, nil
 	}
-	if !validOrderID(id) {
-		return "", fmt.Errorf("order %q: %w", id, ErrNotFound)
+	if !screening.ValidOrderID(id) {
+		return "", fmt.Errorf("order %q: %w", id, screening.ErrNotFound)
 	}
-	switch {
-	case a.Owner == "":
-		return "", fieldErr("owner", "an order_id names one order per owner: give the order's screening_id, or its owner (?owner=checkout or ?owner=key:<API key name>)")
-	case a.Owner == LegacyOwner:
-		if !a.Officer {
-			return "", fmt.Errorf("order %q: %w", id, ErrNotFound)
-		}
-		// Stored under the order_id itself, as before owners existed.
-		return id, nil
+	if a.Owner == "" {
+		return "", &screening.FieldError{Field: "owner", Problem: "an order_id names one order per owner: give the order's screening_id, or its owner (?owner=checkout or ?owner=key:<API key name>)"}
 	}
 	return screeningID(s.hasher, a.Owner, id), nil
 }
 
-// permits says whether a may see or act on the stored order res. An order
-// a may not see is reported as not found, so a storefront cannot even
-// learn that another key's order exists.
-func (a Access) permits(res Result) bool {
+// permits says whether a may see or act on the stored order r. An order a
+// may not see is reported as not found, so a storefront cannot even learn
+// that another key's order exists.
+func (a Access) permits(r Record) bool {
 	switch {
 	case a.Officer:
 		return true
-	case res.Owner == "":
+	case r.Owner == "":
 		return false // cannot be attributed: fail closed
-	case res.Owner == a.Owner:
+	case r.Owner == a.Owner:
 		return true
 	default:
-		return res.Owner == CheckoutOwner
+		return r.Owner == CheckoutOwner
 	}
 }

@@ -1,0 +1,53 @@
+package orders
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// AuditEntry is one audit log entry as the audit package (part A of issue
+// 8) defines audit.Entry: the relay hands it to the audit log, whose
+// Append is idempotent by ID, so a redelivered entry changes nothing. Seq,
+// Prev and Hash are the log's to set.
+type AuditEntry struct {
+	ID      string          `json:"id"`
+	Time    time.Time       `json:"time"`
+	Actor   string          `json:"actor"`
+	Action  string          `json:"action"`
+	Order   string          `json:"order,omitempty"`
+	Account string          `json:"account,omitempty"`
+	Addr    string          `json:"addr,omitempty"`
+	Before  json.RawMessage `json:"before,omitempty"`
+	After   json.RawMessage `json:"after,omitempty"`
+}
+
+// AuditLog is where the relay appends audit entries (the audit package's
+// *Log, through a small adapter where the lead wires it).
+type AuditLog interface {
+	Append(ctx context.Context, e AuditEntry) error
+}
+
+// auditEntryOf is the audit entry of a change: its id is the order's
+// screening id and the new version, unique and the same on every
+// redelivery.
+func auditEntryOf(prev *Record, c Change, action, addr string) AuditEntry {
+	r := c.Next
+	e := AuditEntry{
+		ID:     r.ScreeningID + "/v" + strconv.FormatInt(r.Version, 10),
+		Time:   c.Entry.Time,
+		Actor:  c.Entry.Actor,
+		Action: action,
+		Order:  r.ScreeningID,
+		Addr:   addr,
+	}
+	if r.AccountID != "" {
+		e.Account = accountRef(r.Owner, r.AccountID)
+	}
+	if prev != nil {
+		e.Before, _ = json.Marshal(prev.Answer())
+	}
+	e.After, _ = json.Marshal(r.Answer())
+	return e
+}
