@@ -178,6 +178,58 @@ start_redis() {
 	die "could not start redis-server"
 }
 
+# start_redis_cluster starts a real three-node Redis Cluster (three
+# primaries, no replicas) on free loopback ports and exports their
+# addresses, comma-separated, as GATEWAY_TEST_REDIS_CLUSTER_ADDRS: the
+# lifecycle tests run on it as well as on the standalone server.
+start_redis_cluster() {
+	local attempt ports port dir logf pid addrs pids ok
+	for attempt in 1 2 3; do
+		ports="$(free_ports 3)"
+		addrs=()
+		pids=()
+		ok=1
+		for port in $ports; do
+			dir="$WORK/cluster-$attempt-$port"
+			logf="$dir.log"
+			mkdir -p "$dir"
+			SERVER_LOGS+=("$logf")
+			"$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --dir "$dir" \
+				--cluster-enabled yes --cluster-config-file "$dir/nodes.conf" \
+				--appendonly no --save '' --daemonize no --logfile '' >"$logf" 2>&1 &
+			pid=$!
+			PIDS+=("$pid")
+			pids+=("$pid")
+			if ! wait_until 30 "$pid" redis-server redis-cli -h 127.0.0.1 -p "$port" ping; then
+				ok=
+				break
+			fi
+			addrs+=("127.0.0.1:$port")
+		done
+		if [[ -n $ok ]] && redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >"$WORK/cluster-$attempt.create.log" 2>&1; then
+			# The cluster is usable when every node says so.
+			for attempt_wait in $(seq 1 100); do
+				ok=1
+				for a in "${addrs[@]}"; do
+					redis-cli -h "${a%:*}" -p "${a#*:}" cluster info | grep -q 'cluster_state:ok' || ok=
+				done
+				[[ -n $ok ]] && break
+				sleep 0.1
+			done
+			if [[ -n $ok ]]; then
+				GATEWAY_TEST_REDIS_CLUSTER_ADDRS="$(IFS=,; echo "${addrs[*]}")"
+				export GATEWAY_TEST_REDIS_CLUSTER_ADDRS
+				log "redis cluster ready on $GATEWAY_TEST_REDIS_CLUSTER_ADDRS"
+				return 0
+			fi
+		fi
+		kill "${pids[@]}" 2>/dev/null || true
+		log "redis cluster attempt $attempt failed"
+		tail -n 5 "$WORK/cluster-$attempt.create.log" >&2 || true
+	done
+	die "could not start the redis cluster"
+}
+
 start_minio() {
 	local attempt ports port console dir logf pid user password
 	user="test-$(random_hex 6)"
@@ -226,6 +278,7 @@ FREEPORT="$WORK/freeport"
 
 log "starting servers (work dir $WORK)"
 start_redis
+start_redis_cluster
 start_minio
 
 log "gofmt -l ${pkgs[*]}"
