@@ -36,7 +36,7 @@ func (s *Service) timelineKey(sid string) string { return s.recordKey(sid) + ":t
 func (s *Service) pendingKey(shard int) string   { return s.tag(shard) + "pending" }
 func (s *Service) heldKey(shard int) string      { return s.tag(shard) + "held" }
 func (s *Service) accountIndexKey(shard int, account string) string {
-	return s.tag(shard) + "account:" + account
+	return s.tag(shard) + "held-by:" + account
 }
 
 // commitScript is the one commit path of every order state change: a
