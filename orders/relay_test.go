@@ -1,0 +1,124 @@
+package orders
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/vpsgate/gateway/internal/events"
+	"github.com/vpsgate/gateway/internal/testenv"
+)
+
+// slowOutbox delivers slowly, so that a process can be killed mid-relay.
+type slowOutbox struct {
+	next  EventAppender
+	delay time.Duration
+}
+
+func (o slowOutbox) Append(ctx context.Context, e events.Event) (string, error) {
+	time.Sleep(o.delay)
+	return o.next.Append(ctx, e)
+}
+
+// Environment of the helper process of TestRelaySurvivesSIGKILL.
+const (
+	envHelper = "ORDERS_TEST_RELAY_HELPER"
+	envURL    = "ORDERS_TEST_RELAY_URL"
+	envPrefix = "ORDERS_TEST_RELAY_PREFIX"
+)
+
+// TestRelayHelperProcess is the gateway process that dies: it commits
+// orders (printing each screening id once committed) and relays them
+// slowly until it is killed. It does nothing in a normal test run.
+func TestRelayHelperProcess(t *testing.T) {
+	if os.Getenv(envHelper) == "" {
+		t.Skip("helper process of TestRelaySurvivesSIGKILL")
+	}
+	opts, err := redis.ParseURL(os.Getenv(envURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	st := newStack(t, rdb, os.Getenv(envPrefix), emailOnly, "doomed")
+	st.relay.d.Outbox = slowOutbox{next: st.outbox, delay: 20 * time.Millisecond}
+	ctx := context.Background()
+	go st.relay.Run(ctx, 10*time.Millisecond)
+	for i := 0; ; i++ {
+		o := testOrder(fmt.Sprintf("KILL-%d", i), fmt.Sprintf("k%d", i), fmt.Sprintf("k%d@example.com", i))
+		o.IP = fmt.Sprintf("198.%d.%d.7", 18+i/250, i%250)
+		o.Payment.CardLast4 = fmt.Sprintf("%04d", 1000+i)
+		o.Billing.Address = fmt.Sprintf("%d Main St", i)
+		res, err := st.svc.Submit(ctx, shop, o)
+		if err != nil {
+			fmt.Println("error", err)
+			continue
+		}
+		fmt.Println("sid", res.ScreeningID)
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestRelaySurvivesSIGKILL: a gateway process committing orders and
+// relaying their events is killed with SIGKILL mid-way; another process's
+// relay takes over the entries the dead one had read and not delivered.
+// Every committed order's creation event reaches the shared outbox (at
+// least once), and no pending entry is left behind.
+func TestRelaySurvivesSIGKILL(t *testing.T) {
+	url := testenv.RedisURL(t)
+	prefix := testenv.KeyPrefix(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRelayHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), envHelper+"=1", envURL+"="+url, envPrefix+"="+prefix)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var sids []string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && len(sids) < 40 {
+		if sid, ok := strings.CutPrefix(sc.Text(), "sid "); ok {
+			sids = append(sids, sid)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// Lines written before the kill: those orders are committed too.
+	for sc.Scan() {
+		if sid, ok := strings.CutPrefix(sc.Text(), "sid "); ok {
+			sids = append(sids, sid)
+		}
+	}
+	_ = cmd.Wait()
+
+	rdb := testenv.RedisClient(t)
+	st := newStack(t, rdb, prefix, emailOnly, "survivor")
+	before := st.published(t)
+	if len(before) >= len(sids) {
+		t.Fatalf("the killed process had relayed %d events of %d orders: kill it sooner to test anything", len(before), len(sids))
+	}
+	time.Sleep(300 * time.Millisecond) // ClaimAfter of the dead consumer's entries
+	st.drain(t)
+	evs := st.published(t)
+	for _, sid := range sids {
+		if got := eventTypes(evs, sid); len(got) == 0 || got[0] != events.OrderHeld {
+			t.Errorf("order %s: events %v, want order.held (lost with the killed process)", sid, got)
+		}
+	}
+	for sh := range Shards {
+		if n, err := rdb.XLen(context.Background(), st.svc.pendingKey(sh)).Result(); err != nil || n != 0 {
+			t.Errorf("shard %d: %d entries still pending (%v)", sh, n, err)
+		}
+	}
+	t.Logf("%d orders committed by the killed process, %d events relayed before the kill, %d after", len(sids), len(before), len(evs)-len(before))
+}
