@@ -290,6 +290,7 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 		// The geo-block answers its policy page itself; no upgrade passes
 		// on the paths it exempts.
 		PolicyPath: geoPolicy.PolicyPath(),
+		Customer:   customerPages(),
 		GeoExempt:  geoPolicy.Exempt,
 	})
 	if err != nil {
@@ -401,4 +402,19 @@ func demoStorefrontCmd(ctx context.Context, e *cmdEnv) error {
 func workerName() string {
 	host, _ := os.Hostname()
 	return host + ":" + strconv.Itoa(os.Getpid())
+}
+
+// customerPages serves /_gateway/... on the public side: the KYC page the
+// held orders' kyc link points to, at its exact path (no ServeMux: it
+// would redirect other spellings rather than refuse them), and 404 for
+// anything else.
+func customerPages() http.Handler {
+	kyc := orders.KYCPage()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == orders.KYCPath {
+			kyc.ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "There is no page at this address.", http.StatusNotFound)
+	})
 }
