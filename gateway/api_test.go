@@ -29,6 +29,7 @@ type fakeOrders struct {
 	access    []orders.Access // of every call addressing a stored order
 	err       error
 	result    orders.Result
+	pages     [][2]int // offset and limit of every timeline read
 }
 
 // Submit answers with a made-up screening id that names the owner, so
@@ -54,7 +55,8 @@ func (f *fakeOrders) Get(ctx context.Context, a orders.Access, id string) (order
 
 func (f *fakeOrders) Timeline(ctx context.Context, a orders.Access, id string, offset, limit int) (orders.Result, []orders.TimelineEntry, int, error) {
 	f.access = append(f.access, a)
-	return orders.Result{OrderID: id}, []orders.TimelineEntry{{Type: "screened"}}, -1, nil
+	f.pages = append(f.pages, [2]int{offset, limit})
+	return orders.Result{OrderID: id}, []orders.TimelineEntry{{Type: "screened"}}, offset + limit, nil
 }
 
 func (f *fakeOrders) RecordEvent(ctx context.Context, a orders.Access, id string, e orders.Event) (orders.Result, error) {
@@ -229,6 +231,43 @@ func TestAPIOrderNamespaces(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.wantOwners, orders.owners); diff != "" {
 				t.Errorf("owners (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestAPITimelinePages: ?offset= and ?limit= reach the service, bounded;
+// the answer names the next page.
+func TestAPITimelinePages(t *testing.T) {
+	tests := []struct {
+		query      string
+		wantStatus int
+		wantPage   [][2]int
+	}{
+		{"", 200, [][2]int{{0, 100}}},
+		{"&offset=200&limit=50", 200, [][2]int{{200, 50}}},
+		{"&limit=1000", 200, [][2]int{{0, 1000}}},
+		{"&limit=1001", 400, nil},
+		{"&limit=0", 400, nil},
+		{"&offset=-1", 400, nil},
+		{"&offset=x", 400, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			svc := &fakeOrders{}
+			h, creds := newTestAPI(t, svc, &fakeBlocklist{})
+			req := httptest.NewRequest("GET", "/api/v1/orders/INV-1/timeline?owner=checkout"+tt.query, nil)
+			req.Header.Set("Authorization", "Bearer "+creds["officer"])
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("= %d, want %d; body %s", rec.Code, tt.wantStatus, rec.Body)
+			}
+			if diff := cmp.Diff(tt.wantPage, svc.pages); diff != "" {
+				t.Errorf("pages (-want +got):\n%s", diff)
+			}
+			if rec.Code == 200 && !strings.Contains(rec.Body.String(), `"next_offset":`) {
+				t.Errorf("no next_offset in %s", rec.Body)
 			}
 		})
 	}
