@@ -28,7 +28,7 @@ const (
 	KindAddress     Kind = "address"
 	KindOrder       Kind = "order" // an order id, used to recognise retries
 	// KindScreening derives an order's screening id from its owner and
-	// order id (screening.Orders).
+	// order id (orders.Service).
 	KindScreening Kind = "screening"
 )
 
