@@ -22,6 +22,14 @@ type Owner string
 // CheckoutOwner owns every order the public side intercepts.
 const CheckoutOwner Owner = "checkout"
 
+// LegacyOwner names, for officers only, an order stored before owners
+// existed: keyed by its order_id alone, it cannot be attributed to an API
+// key or to the checkout, so no storefront reaches it (fail closed), and
+// an officer reads it, reviews it and reports its events with
+// ?owner=legacy until it expires with screening.order_retention. Nothing
+// is submitted under it.
+const LegacyOwner Owner = "legacy"
+
 // apiKeyOwnerPrefix starts the owner of an API key's orders.
 const apiKeyOwnerPrefix = "key:"
 
@@ -32,12 +40,13 @@ const maxOwnerName = 200
 // key's configured name.
 func APIKeyOwner(name string) Owner { return Owner(apiKeyOwnerPrefix + name) }
 
-// ParseOwner reads an owner as an officer names it ("checkout" or
-// "key:<name>"). Errors are *screening.FieldError values naming field.
+// ParseOwner reads an owner as an officer names it ("checkout",
+// "key:<name>" or "legacy"). Errors are *screening.FieldError values
+// naming field.
 func ParseOwner(field, s string) (Owner, error) {
 	o := Owner(s)
-	if !o.valid() {
-		return "", &screening.FieldError{Field: field, Problem: `must be "checkout", or "key:" followed by an API key's name`}
+	if !o.valid() && o != LegacyOwner {
+		return "", &screening.FieldError{Field: field, Problem: `must be "checkout", "key:" followed by an API key's name, or "legacy"`}
 	}
 	return o, nil
 }
@@ -90,8 +99,15 @@ func (s *Service) resolve(a Access, id string) (string, error) {
 	if !screening.ValidOrderID(id) {
 		return "", fmt.Errorf("order %q: %w", id, screening.ErrNotFound)
 	}
-	if a.Owner == "" {
+	switch {
+	case a.Owner == "":
 		return "", &screening.FieldError{Field: "owner", Problem: "an order_id names one order per owner: give the order's screening_id, or its owner (?owner=checkout or ?owner=key:<API key name>)"}
+	case a.Owner == LegacyOwner:
+		if !a.Officer {
+			return "", fmt.Errorf("order %q: %w", id, screening.ErrNotFound)
+		}
+		// Stored under the order_id itself, as before owners existed.
+		return id, nil
 	}
 	return screeningID(s.hasher, a.Owner, id), nil
 }

@@ -143,10 +143,12 @@ func (s *Service) Submit(ctx context.Context, owner Owner, o screening.Order) (R
 		ref = accountRef(owner, o.Account.ID)
 	}
 	var rec, acct *redis.SliceCmd
+	var legacy *redis.BoolCmd
 	g := screening.Guard{
 		Key: s.recordKey(sid),
 		Queue: func(ctx context.Context, pipe redis.Pipeliner) {
 			rec = pipe.HMGet(ctx, s.recordKey(sid), "version", "record", "fp")
+			legacy = pipe.HExists(ctx, s.legacyKey(sid), "result")
 			if ref != "" {
 				acct = pipe.HMGet(ctx, s.accountKey(ref), "verified", "ordered")
 			}
@@ -156,13 +158,32 @@ func (s *Service) Submit(ctx context.Context, owner Owner, o screening.Order) (R
 			if err != nil {
 				return false, fmt.Errorf("reading order record: %w", err)
 			}
-			return vals[0] != nil, nil
+			old, err := legacy.Result()
+			if err != nil {
+				return false, fmt.Errorf("reading order record: %w", err)
+			}
+			return vals[0] != nil || old, nil
 		},
 	}
 	now := s.now()
 	d, stopped, err := s.screener.ScreenGuarded(ctx, o, now, g)
 	if err != nil {
 		return Result{}, err
+	}
+	if stopped && rec.Val()[0] == nil {
+		// Stored before issue 8's record layout: move it, then answer.
+		if _, err := s.migrate(ctx, sid); err != nil {
+			return Result{}, err
+		}
+		vals, err := s.rdb.HMGet(ctx, s.recordKey(sid), "version", "record", "fp").Result()
+		if err != nil {
+			return Result{}, unavailable("reading order "+sid, err)
+		}
+		st, err := decodeStored(sid, vals)
+		if err != nil {
+			return Result{}, err
+		}
+		return s.existing(st, fp)
 	}
 	if stopped {
 		st, err := decodeStored(sid, rec.Val())
@@ -282,7 +303,7 @@ func (s *Service) find(ctx context.Context, a Access, id string) (Record, error)
 	if err != nil {
 		return Record{}, err
 	}
-	r, err := s.load(ctx, sid)
+	r, err := s.loadOrMigrate(ctx, sid)
 	if err != nil {
 		if errors.Is(err, screening.ErrNotFound) {
 			return Record{}, fmt.Errorf("order %s: %w", id, screening.ErrNotFound)
