@@ -82,11 +82,16 @@ type Policy struct {
 }
 
 // kycEnv is what a kyc_when expression sees: the screening signals (the
-// rules' names), and the outcome.
+// rules' names), the outcome, and billing.country as the issue spells it.
 type kycEnv struct {
 	screening.Signals
-	Score    int    `expr:"score"`
-	Decision string `expr:"decision"`
+	Score    int        `expr:"score"`
+	Decision string     `expr:"decision"`
+	Billing  kycBilling `expr:"billing"`
+}
+
+type kycBilling struct {
+	Country string `expr:"country"`
 }
 
 // NewPolicy compiles c (after SetDefaults).
@@ -115,7 +120,7 @@ func (p *Policy) needs(o screening.Order, d screening.Decision, a accountState) 
 	n := Needs{Email: p.email && !a.Verified}
 	switch {
 	case p.kycExpr != nil:
-		out, err := expr.Run(p.kycExpr, kycEnv{Signals: d.Signals, Score: d.Score, Decision: string(d.Outcome)})
+		out, err := expr.Run(p.kycExpr, kycEnv{Signals: d.Signals, Score: d.Score, Decision: string(d.Outcome), Billing: kycBilling{Country: o.Billing.Country}})
 		if err != nil {
 			// Fail closed: a rule that cannot run asks for documents.
 			n.KYC = true
