@@ -1,0 +1,252 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/vpsgate/gateway/internal/rediserr"
+)
+
+// Errors.
+var (
+	// ErrUnavailable is Redis (or S3) not answering: retry later.
+	ErrUnavailable = errors.New("audit log unavailable")
+	// ErrConflict is an Append that lost the race for the chain head more
+	// times than it retries.
+	ErrConflict = errors.New("audit log busy: too many concurrent appends")
+)
+
+// hashTag puts every key of the log in one Redis Cluster slot, so that
+// the append script can touch the head, the entries and the indexes at
+// once.
+const hashTag = "{audit}"
+
+// Log is the audit log in Redis. It is safe for concurrent use, and any
+// number of processes may append to the same log.
+type Log struct {
+	rdb    redis.UniversalClient
+	stem   string // prefix + "{audit}:"
+	logger *slog.Logger
+}
+
+// New returns the log whose keys start with prefix (for example "gw:").
+// prefix must not contain '{' or '}': the hash tag that follows it must be
+// the key's first.
+func New(rdb redis.UniversalClient, prefix string, logger *slog.Logger) (*Log, error) {
+	if strings.ContainsAny(prefix, "{}") {
+		return nil, fmt.Errorf("audit key prefix %q: must not contain { or }", prefix)
+	}
+	return &Log{rdb: rdb, stem: prefix + hashTag + ":", logger: logger}, nil
+}
+
+// Keys. The head hash holds: seq and hash of the last entry; archived, the
+// last seq in the S3 archive; trimmed and trimmed_hash, the last seq
+// removed from Redis after archiving and its hash (the anchor the first
+// entry left in Redis links to).
+func (l *Log) headKey() string    { return l.stem + "head" }
+func (l *Log) entriesKey() string { return l.stem + "entries" } // hash: seq -> stored line
+func (l *Log) idsKey() string     { return l.stem + "ids" }     // hash: entry id -> seq
+func (l *Log) allKey() string     { return l.stem + "ix:all" }  // zset: seq scored by seq
+func (l *Log) leaseKey() string   { return l.stem + "archiver" }
+
+// index names the secondary indexes (zsets of seqs, scored by seq), one per
+// filterable value. Values are length-prefixed so that no value can name
+// another index's key.
+func (l *Log) indexKey(field, value string) string {
+	return l.stem + "ix:" + field + ":" + strconv.Itoa(len(value)) + ":" + value
+}
+
+func (l *Log) indexKeys(e Entry) []string {
+	keys := []string{l.allKey(), l.indexKey("actor", e.Actor), l.indexKey("action", e.Action)}
+	if e.Order != "" {
+		keys = append(keys, l.indexKey("order", e.Order))
+	}
+	if e.Account != "" {
+		keys = append(keys, l.indexKey("account", e.Account))
+	}
+	return keys
+}
+
+// appendScript links one entry to the head, compare-and-set: it writes only
+// when the head is still the one the entry was hashed against.
+// KEYS: head, ids, entries, then the entry's indexes.
+// ARGV: id, expected head seq, expected head hash, new seq, new hash, line.
+// Returns {"dup", seq}, {"conflict", head seq}, {"uninit", ""} or {"ok", seq}.
+var appendScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], 'init') == 0 then return {'uninit', ''} end
+local dup = redis.call('HGET', KEYS[2], ARGV[1])
+if dup then return {'dup', dup} end
+local head = redis.call('HMGET', KEYS[1], 'seq', 'hash')
+local seq, hash = head[1] or '0', head[2] or ''
+if seq ~= ARGV[2] or hash ~= ARGV[3] then return {'conflict', seq} end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+redis.call('HSET', KEYS[3], ARGV[4], ARGV[6])
+for i = 4, #KEYS do redis.call('ZADD', KEYS[i], ARGV[4], ARGV[4]) end
+redis.call('HSET', KEYS[1], 'seq', ARGV[4], 'hash', ARGV[5])
+return {'ok', ARGV[4]}
+`)
+
+// maxAppendAttempts bounds the compare-and-set retries of one Append.
+// Each lost race means another entry went in, so this many losses in a row
+// takes a burst of about as many concurrent appenders.
+const maxAppendAttempts = 50
+
+// Append adds e to the end of the chain and returns it sealed (Seq, Prev,
+// Hash set, Time in UTC, Before and After compacted). An entry whose ID is
+// already in the log is not added again: Append returns the stored one.
+// Until the head is initialized (Archiver.Init, which continues the chain
+// from the archive after Redis lost its data) Append refuses with
+// ErrUnavailable rather than start a second chain at seq 1.
+// Errors: ErrInvalidInput, ErrUnavailable, ErrConflict.
+func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
+	e, err := normalize(e)
+	if err != nil {
+		return Entry{}, err
+	}
+	keys := append([]string{l.headKey(), l.idsKey(), l.entriesKey()}, l.indexKeys(e)...)
+	for attempt := range maxAppendAttempts {
+		head, err := l.head(ctx)
+		if err != nil {
+			return Entry{}, fmt.Errorf("appending %s: %w", e.ID, err)
+		}
+		e.Seq, e.Prev = head.Seq+1, head.Hash
+		if e.Hash, err = e.ComputeHash(); err != nil {
+			return Entry{}, err
+		}
+		line, err := e.line()
+		if err != nil {
+			return Entry{}, err
+		}
+		res, err := appendScript.Run(ctx, l.rdb, keys,
+			e.ID, strconv.FormatInt(head.Seq, 10), head.Hash, strconv.FormatInt(e.Seq, 10), e.Hash, line).StringSlice()
+		if err != nil {
+			return Entry{}, fmt.Errorf("appending %s: %w", e.ID, classify(err))
+		}
+		switch res[0] {
+		case "ok":
+			return e, nil
+		case "uninit":
+			return Entry{}, fmt.Errorf("appending %s: %w: the chain head is not initialized yet (Archiver.Init)", e.ID, ErrUnavailable)
+		case "dup":
+			seq, _ := strconv.ParseInt(res[1], 10, 64)
+			stored, err := l.bySeq(ctx, seq)
+			if err != nil {
+				return Entry{}, fmt.Errorf("reading %s, already appended as %d: %w", e.ID, seq, err)
+			}
+			return stored, nil
+		}
+		// Another appender moved the head: back off a little, with
+		// jitter, so that a crowd does not retry in lockstep.
+		if err := sleep(ctx, time.Duration(rand.Int64N(int64(time.Millisecond)*int64(1+attempt%8)))); err != nil {
+			return Entry{}, fmt.Errorf("appending %s: %w", e.ID, err)
+		}
+	}
+	return Entry{}, fmt.Errorf("appending %s: %w", e.ID, ErrConflict)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Head is the state of the log in Redis.
+type Head struct {
+	Seq         int64  // last entry
+	Hash        string // its hash
+	Archived    int64  // last seq copied to S3
+	Trimmed     int64  // last seq removed from Redis (0: none)
+	TrimmedHash string // its hash: the Prev of entry Trimmed+1
+}
+
+// Head reads the head of the log.
+func (l *Log) Head(ctx context.Context) (Head, error) {
+	h, err := l.head(ctx)
+	if err != nil {
+		return Head{}, fmt.Errorf("reading audit head: %w", err)
+	}
+	return h, nil
+}
+
+func (l *Log) head(ctx context.Context) (Head, error) {
+	v, err := l.rdb.HMGet(ctx, l.headKey(), "seq", "hash", "archived", "trimmed", "trimmed_hash").Result()
+	if err != nil {
+		return Head{}, classify(err)
+	}
+	str := func(i int) string { s, _ := v[i].(string); return s }
+	num := func(i int) (int64, error) {
+		if str(i) == "" {
+			return 0, nil
+		}
+		return strconv.ParseInt(str(i), 10, 64)
+	}
+	var h Head
+	var errs []error
+	for i, p := range []*int64{&h.Seq, nil, &h.Archived, &h.Trimmed} {
+		if p == nil {
+			continue
+		}
+		n, err := num(i)
+		errs = append(errs, err)
+		*p = n
+	}
+	h.Hash, h.TrimmedHash = str(1), str(4)
+	if err := errors.Join(errs...); err != nil {
+		return Head{}, fmt.Errorf("head is corrupt: %w", err)
+	}
+	return h, nil
+}
+
+// bySeq reads one stored entry.
+func (l *Log) bySeq(ctx context.Context, seq int64) (Entry, error) {
+	raw, err := l.rdb.HGet(ctx, l.entriesKey(), strconv.FormatInt(seq, 10)).Result()
+	if err != nil {
+		if errors.Is(err, redis.Nil) {
+			return Entry{}, fmt.Errorf("entry %d: not in Redis", seq)
+		}
+		return Entry{}, classify(err)
+	}
+	return parseLine([]byte(raw))
+}
+
+// lines reads the stored lines of seqs; a missing one is nil.
+func (l *Log) lines(ctx context.Context, seqs []int64) ([][]byte, error) {
+	if len(seqs) == 0 {
+		return nil, nil
+	}
+	fields := make([]string, len(seqs))
+	for i, s := range seqs {
+		fields[i] = strconv.FormatInt(s, 10)
+	}
+	v, err := l.rdb.HMGet(ctx, l.entriesKey(), fields...).Result()
+	if err != nil {
+		return nil, classify(err)
+	}
+	out := make([][]byte, len(v))
+	for i, x := range v {
+		if s, ok := x.(string); ok {
+			out[i] = []byte(s)
+		}
+	}
+	return out, nil
+}
+
+func classify(err error) error {
+	if rediserr.Transient(err) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
