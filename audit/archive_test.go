@@ -235,4 +235,3 @@ func seqs(es []Entry) []int64 {
 	}
 	return out
 }
-
