@@ -1,0 +1,132 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/vpsgate/gateway/internal/testenv"
+)
+
+// Appenders on separate connections (as separate processes would be),
+// with an archiver running meanwhile: one unbroken chain, every entry once.
+func TestConcurrentAppendersOneChain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 7)
+	const clients, perClient, each = 2, 4, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, clients*perClient+1)
+	for c := range clients {
+		rdb := redis.NewClient(&redis.Options{Addr: e.rdb.Options().Addr})
+		t.Cleanup(func() { rdb.Close() })
+		l := e.newLog(t, rdb)
+		for g := range perClient {
+			wg.Go(func() {
+				for i := range each {
+					en := entry(i, e.now)
+					en.ID = fmt.Sprintf("c%d-g%d-%d", c, g, i)
+					if _, err := l.Append(t.Context(), en); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	archived := make(chan struct{})
+	go func() {
+		defer close(archived)
+		for ctx.Err() == nil {
+			if err := e.arch.Tick(ctx); err != nil && ctx.Err() == nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	stop()
+	<-archived
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	e.archiveAll(t)
+	sum, err := e.verify(t)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if want := int64(clients * perClient * each); sum.Head.Seq != want || sum.S3Last != want {
+		t.Errorf("head %d, archive to %d; want %d entries", sum.Head.Seq, sum.S3Last, want)
+	}
+}
+
+// envHelper makes the test binary an appender process (see
+// TestTwoProcessesOneChain).
+const envHelper = "GATEWAY_AUDIT_TEST_APPENDER"
+
+// TestHelperAppender is not a test: it is the body of an appender process.
+func TestHelperAppender(t *testing.T) {
+	spec := os.Getenv(envHelper)
+	if spec == "" {
+		t.Skip("helper process for TestTwoProcessesOneChain")
+	}
+	var prefix, name string
+	var n int
+	if _, err := fmt.Sscanf(spec, "%s %s %d", &prefix, &name, &n); err != nil {
+		t.Fatalf("bad %s %q: %v", envHelper, spec, err)
+	}
+	l, err := New(testenv.RedisClient(t), prefix, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		en := entry(i, time.Now())
+		en.ID = name + "-" + strconv.Itoa(i)
+		if _, err := l.Append(t.Context(), en); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestTwoProcessesOneChain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 50)
+	const each = 150
+	var cmds []*exec.Cmd
+	for _, name := range []string{"p1", "p2"} {
+		cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestHelperAppender$", "-test.count=1")
+		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d", envHelper, e.prefix, name, each))
+		out := new(testenv.Buffer)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("%s output:\n%s", name, out)
+			}
+		})
+		cmds = append(cmds, cmd)
+	}
+	for _, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Fatalf("appender process: %v", err)
+		}
+	}
+	e.archiveAll(t)
+	sum, err := e.verify(t)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if sum.Head.Seq != 2*each {
+		t.Errorf("head seq = %d, want %d", sum.Head.Seq, 2*each)
+	}
+}
