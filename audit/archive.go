@@ -105,6 +105,9 @@ func (a *Archiver) Init(ctx context.Context) error {
 	if n == 1 {
 		return nil
 	}
+	if err := a.Ready(ctx); err != nil {
+		return fmt.Errorf("initializing audit head: %w", err)
+	}
 	var lastKey string
 	for obj := range a.s3.ListObjects(ctx, a.cfg.Bucket, minio.ListObjectsOptions{Prefix: a.cfg.ArchivePrefix, Recursive: true}) {
 		if obj.Err != nil {

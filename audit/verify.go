@@ -158,6 +158,9 @@ func verifyArchive(ctx context.Context, s3 *minio.Client, cfg Config, head Head,
 	next, prev := int64(1), ""
 	for obj := range s3.ListObjects(ctx, cfg.Bucket, minio.ListObjectsOptions{Prefix: cfg.ArchivePrefix, Recursive: true}) {
 		if obj.Err != nil {
+			if minio.ToErrorResponse(obj.Err).Code == "NoSuchBucket" {
+				break // no archive yet; checked against the archived mark below
+			}
 			return nil, fmt.Errorf("verifying archive: listing %s/%s: %w", cfg.Bucket, cfg.ArchivePrefix, obj.Err)
 		}
 		where := "s3 " + cfg.Bucket + "/" + obj.Key

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/vpsgate/gateway/audit"
 	"github.com/vpsgate/gateway/gateway"
 	"github.com/vpsgate/gateway/geoblock"
 	"github.com/vpsgate/gateway/internal/auth"
@@ -144,6 +145,19 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 		return err
 	}
 
+	// Audit log: a hash chain in Redis, archived to S3 by whichever
+	// process holds the archiver's lease; Run initializes the chain head
+	// first (appends wait for it).
+	auditLog, err := audit.New(rdb, cfg.Screening.KeyPrefix, logger)
+	if err != nil {
+		return err
+	}
+	archiver := audit.NewArchiver(auditLog, store.Client(), cfg.Audit, time.Now, logger)
+	archCtx, stopArch := context.WithCancel(ctx)
+	archDone := make(chan struct{})
+	go func() { defer close(archDone); archiver.Run(archCtx) }()
+	closers = append(closers, func() { stopArch(); <-archDone })
+
 	// GeoIP: the country database (and optional anonymous-IP and ASN
 	// databases), re-read when their files change. The bundled demo
 	// database stands in when none is configured.
@@ -254,10 +268,11 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 			return geoblock.New(cfg.Geoblock, geo, logger, reg, next)
 		},
 		Intercept: gateway.NewInterceptor(routes, orders, logger),
-		API:       gateway.NewAPI(gateway.APIDeps{Auth: authn, Orders: orders, Blocklist: blocks, Logger: logger}),
+		API:       gateway.NewAPI(gateway.APIDeps{Auth: authn, Orders: orders, Blocklist: blocks, Audit: auditLog, Logger: logger}),
 		Ready: []gateway.ReadyCheck{
 			{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 			{Name: "s3", Check: store.Ready},
+			{Name: "audit", Check: archiver.Ready},
 			{Name: "geoip", Check: func(context.Context) error { return geo.Ready() }},
 		},
 
