@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -65,30 +66,31 @@ func TestArchiveWritesJSONLinesInBatches(t *testing.T) {
 // the next run adopts the object instead of writing an overlapping one.
 func TestArchiveAdoptsAnObjectLeftByACrash(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, 4)
-	e.appendN(t, 3)
-	e.archiveAll(t)
-	e.appendN2(t, 4, 6)
-	// The crashed run: object 4-6 written, mark still at 3.
-	if _, err := e.arch.ArchiveOnce(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.rdb.HSet(t.Context(), e.log.headKey(), "archived", 3).Err(); err != nil {
-		t.Fatal(err)
-	}
-	e.appendN2(t, 7, 8) // the head moves on meanwhile
-	e.archiveAll(t)
-	want := []string{
-		"00000000000000000001-00000000000000000003.jsonl",
-		"00000000000000000004-00000000000000000006.jsonl",
-		"00000000000000000007-00000000000000000008.jsonl",
-	}
-	if diff := cmp.Diff(want, e.objects(t)); diff != "" {
-		t.Errorf("archive objects (-want +got):\n%s", diff)
-	}
-	if _, err := e.verify(t); err != nil {
-		t.Errorf("Verify: %v", err)
-	}
+	onBackends(t, 4, func(t *testing.T, e *env) {
+		e.appendN(t, 3)
+		e.archiveAll(t)
+		e.appendN2(t, 4, 6)
+		// The crashed run: object 4-6 written, mark still at 3.
+		if _, err := e.arch.ArchiveOnce(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.rdb.HSet(t.Context(), e.log.headKey(), "archived", 3).Err(); err != nil {
+			t.Fatal(err)
+		}
+		e.appendN2(t, 7, 8) // the head moves on meanwhile
+		e.archiveAll(t)
+		want := []string{
+			"00000000000000000001-00000000000000000003.jsonl",
+			"00000000000000000004-00000000000000000006.jsonl",
+			"00000000000000000007-00000000000000000008.jsonl",
+		}
+		if diff := cmp.Diff(want, e.objects(t)); diff != "" {
+			t.Errorf("archive objects (-want +got):\n%s", diff)
+		}
+		if _, err := e.verify(t); err != nil {
+			t.Errorf("Verify: %v", err)
+		}
+	})
 }
 
 func (e *env) appendN2(t *testing.T, from, to int) {
@@ -102,130 +104,133 @@ func (e *env) appendN2(t *testing.T, from, to int) {
 
 func TestTrimKeepsTheChainVerifiable(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, 3)
-	e.appendN(t, 8)
-	e.archiveAll(t)
-	e.appendN2(t, 9, 10) // not archived: never trimmed, however old
-	// Entries are n minutes after e.now; move the clock so that 1-5 are
-	// older than the retention.
-	e.now = e.now.Add(e.cfg.Retention + 5*time.Minute + 30*time.Second)
-	n, err := e.arch.Trim(t.Context())
-	if err != nil || n != 5 {
-		t.Fatalf("Trim = %d, %v; want 5", n, err)
-	}
-	head, _ := e.log.Head(t.Context())
-	if head.Trimmed != 5 || head.Archived != 8 || head.Seq != 10 {
-		t.Errorf("head = %+v, want trimmed 5, archived 8, seq 10", head)
-	}
-	sum, err := e.verify(t)
-	if err != nil {
-		t.Fatalf("Verify after trimming: %v", err)
-	}
-	if sum.RedisFirst != 6 || sum.CheckedBoth != 3 {
-		t.Errorf("Summary = %+v, want Redis from 6, 3 compared", sum)
-	}
-	// What is trimmed is gone from Redis's indexes and ids, not from reads
-	// of what remains.
-	p, err := e.log.Query(t.Context(), Query{Oldest: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := seqs(p.Entries); !slices.Equal(got, []int64{6, 7, 8, 9, 10}) {
-		t.Errorf("Query after trim = %v, want 6..10", got)
-	}
-	left, err := e.rdb.Keys(t.Context(), e.prefix+"*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range left {
-		if strings.Contains(k, "ix:order:") {
-			if n, _ := e.rdb.ZCount(t.Context(), k, "-inf", "5").Result(); n != 0 {
-				t.Errorf("index %s still holds %d trimmed seqs", k, n)
+	onBackends(t, 3, func(t *testing.T, e *env) {
+		e.appendN(t, 8)
+		e.archiveAll(t)
+		e.appendN2(t, 9, 10) // not archived: never trimmed, however old
+		// Entries are n minutes after e.now; move the clock so that 1-5 are
+		// older than the retention.
+		e.now = e.now.Add(e.cfg.Retention + 5*time.Minute + 30*time.Second)
+		n, err := e.arch.Trim(t.Context())
+		if err != nil || n != 5 {
+			t.Fatalf("Trim = %d, %v; want 5", n, err)
+		}
+		head, _ := e.log.Head(t.Context())
+		if head.Trimmed != 5 || head.Archived != 8 || head.Seq != 10 {
+			t.Errorf("head = %+v, want trimmed 5, archived 8, seq 10", head)
+		}
+		sum, err := e.verify(t)
+		if err != nil {
+			t.Fatalf("Verify after trimming: %v", err)
+		}
+		if sum.RedisFirst != 6 || sum.CheckedBoth != 3 {
+			t.Errorf("Summary = %+v, want Redis from 6, 3 compared", sum)
+		}
+		// What is trimmed is gone from Redis's indexes and ids, not from reads
+		// of what remains.
+		p, err := e.log.Query(t.Context(), Query{Oldest: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := seqs(p.Entries); !slices.Equal(got, []int64{6, 7, 8, 9, 10}) {
+			t.Errorf("Query after trim = %v, want 6..10", got)
+		}
+		for i := range 4 {
+			k := e.log.indexKey("order", fmt.Sprintf("o-%d", i))
+			if n, err := e.rdb.ZCount(t.Context(), k, "-inf", "5").Result(); err != nil || n != 0 {
+				t.Errorf("index %s still holds %d trimmed seqs (%v)", k, n, err)
 			}
 		}
-	}
-	if n, _ := e.rdb.HLen(t.Context(), e.log.idsKey()).Result(); n != 5 {
-		t.Errorf("ids hash holds %d ids, want 5", n)
-	}
-	// Trimming stops at what is archived, and again at nothing.
-	e.now = e.now.Add(365 * 24 * time.Hour)
-	if n, err := e.arch.Trim(t.Context()); n != 3 || err != nil {
-		t.Errorf("second Trim = %d, %v; want 3 (up to the archived mark)", n, err)
-	}
-	if _, err := e.verify(t); err != nil {
-		t.Errorf("Verify after trimming to the mark: %v", err)
-	}
-	// The anchor is checked against the archive.
-	if err := e.rdb.HSet(t.Context(), e.log.headKey(), "trimmed_hash", strings.Repeat("a", 64)).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.verify(t); err == nil || !strings.Contains(err.Error(), "trim anchor") {
-		t.Errorf("Verify with a forged anchor = %v, want the trim anchor named", err)
-	}
+		if n, _ := e.rdb.HLen(t.Context(), e.log.idsKey()).Result(); n != 5 {
+			t.Errorf("ids hash holds %d ids, want 5", n)
+		}
+		// Trimming stops at what is archived, and again at nothing.
+		e.now = e.now.Add(365 * 24 * time.Hour)
+		if n, err := e.arch.Trim(t.Context()); n != 3 || err != nil {
+			t.Errorf("second Trim = %d, %v; want 3 (up to the archived mark)", n, err)
+		}
+		if _, err := e.verify(t); err != nil {
+			t.Errorf("Verify after trimming to the mark: %v", err)
+		}
+		// The anchor is checked against the archive.
+		if err := e.rdb.HSet(t.Context(), e.log.headKey(), "trimmed_hash", strings.Repeat("a", 64)).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.verify(t); err == nil || !strings.Contains(err.Error(), "trim anchor") {
+			t.Errorf("Verify with a forged anchor = %v, want the trim anchor named", err)
+		}
+	})
 }
 
 // Redis loses everything: the chain goes on from the archive.
 func TestRedisDataLossContinuesFromTheArchive(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, 4)
-	archived := e.appendN(t, 6)
-	e.archiveAll(t)
-	e.appendN2(t, 7, 7) // lost with Redis
-	keys, err := e.rdb.Keys(t.Context(), e.prefix+"*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.rdb.Del(t.Context(), keys...).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.log.Append(t.Context(), entry(8, e.now)); err == nil {
-		t.Fatal("Append on an empty Redis before Init succeeded: a second chain would start at 1")
-	}
-	if err := e.arch.Tick(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	got, err := e.log.Append(t.Context(), entry(8, e.now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Seq != 7 || got.Prev != archived[5].Hash {
-		t.Errorf("first entry after the loss: seq %d prev %s, want seq 7 prev %s", got.Seq, got.Prev, archived[5].Hash)
-	}
-	e.archiveAll(t)
-	sum, err := e.verify(t)
-	if err != nil {
-		t.Fatalf("Verify after the loss: %v", err)
-	}
-	if sum.S3Last != 7 || sum.Head.Trimmed != 6 {
-		t.Errorf("Summary = %+v, want archive to 7, anchor 6", sum)
-	}
+	onBackends(t, 4, func(t *testing.T, e *env) {
+		archived := e.appendN(t, 6)
+		e.archiveAll(t)
+		e.appendN2(t, 7, 7) // lost with Redis
+		// Every key of the log (one slot, so one DEL), as a restart of a
+		// Redis without persistence leaves it.
+		keys := []string{e.log.headKey(), e.log.entriesKey(), e.log.idsKey(), e.log.leaseKey()}
+		for i := 1; i <= 7; i++ {
+			keys = append(keys, e.log.indexKeys(entry(i, e.now))...)
+		}
+		if err := e.rdb.Del(t.Context(), keys...).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := e.rdb.Exists(t.Context(), e.log.allKey()).Result(); err != nil || n != 0 {
+			t.Fatalf("log keys left after deleting them: %d (%v)", n, err)
+		}
+		if _, err := e.log.Append(t.Context(), entry(8, e.now)); err == nil {
+			t.Fatal("Append on an empty Redis before Init succeeded: a second chain would start at 1")
+		}
+		if err := e.arch.Tick(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.log.Append(t.Context(), entry(8, e.now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Seq != 7 || got.Prev != archived[5].Hash {
+			t.Errorf("first entry after the loss: seq %d prev %s, want seq 7 prev %s", got.Seq, got.Prev, archived[5].Hash)
+		}
+		e.archiveAll(t)
+		sum, err := e.verify(t)
+		if err != nil {
+			t.Fatalf("Verify after the loss: %v", err)
+		}
+		if sum.S3Last != 7 || sum.Head.Trimmed != 6 {
+			t.Errorf("Summary = %+v, want archive to 7, anchor 6", sum)
+		}
+	})
 }
 
 func TestArchiveLease(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, 100)
-	e.appendN(t, 2)
-	other := NewArchiver(e.log, e.s3, e.cfg, time.Now, discard())
-	if err := e.arch.Tick(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	e.appendN2(t, 3, 3)
-	// The lease is held: the other process's tick does nothing.
-	if err := other.Tick(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if head, _ := e.log.Head(t.Context()); head.Archived != 2 {
-		t.Errorf("archived = %d after a tick without the lease, want 2", head.Archived)
-	}
-	if err := e.rdb.Del(t.Context(), e.log.leaseKey()).Err(); err != nil { // the holder died and its lease ran out
-		t.Fatal(err)
-	}
-	if err := other.Tick(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if head, _ := e.log.Head(t.Context()); head.Archived != 3 {
-		t.Errorf("archived = %d after the other took the lease, want 3", head.Archived)
-	}
+	onBackends(t, 100, func(t *testing.T, e *env) {
+		e.appendN(t, 2)
+		other := NewArchiver(e.log, e.s3, e.cfg, time.Now, discard())
+		if err := e.arch.Tick(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		e.appendN2(t, 3, 3)
+		// The lease is held: the other process's tick does nothing.
+		if err := other.Tick(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if head, _ := e.log.Head(t.Context()); head.Archived != 2 {
+			t.Errorf("archived = %d after a tick without the lease, want 2", head.Archived)
+		}
+		if err := e.rdb.Del(t.Context(), e.log.leaseKey()).Err(); err != nil { // the holder died and its lease ran out
+			t.Fatal(err)
+		}
+		if err := other.Tick(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if head, _ := e.log.Head(t.Context()); head.Archived != 3 {
+			t.Errorf("archived = %d after the other took the lease, want 3", head.Archived)
+		}
+	})
 }
 
 func seqs(es []Entry) []int64 {

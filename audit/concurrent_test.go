@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/vpsgate/gateway/internal/testenv"
 )
 
@@ -19,53 +17,52 @@ import (
 // with an archiver running meanwhile: one unbroken chain, every entry once.
 func TestConcurrentAppendersOneChain(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, 7)
-	const clients, perClient, each = 2, 4, 25
-	var wg sync.WaitGroup
-	errs := make(chan error, clients*perClient+1)
-	for c := range clients {
-		rdb := redis.NewClient(&redis.Options{Addr: e.rdb.Options().Addr})
-		t.Cleanup(func() { rdb.Close() })
-		l := e.newLog(t, rdb)
-		for g := range perClient {
-			wg.Go(func() {
-				for i := range each {
-					en := entry(i, e.now)
-					en.ID = fmt.Sprintf("c%d-g%d-%d", c, g, i)
-					if _, err := l.Append(t.Context(), en); err != nil {
-						errs <- err
-						return
+	onBackends(t, 7, func(t *testing.T, e *env) {
+		const clients, perClient, each = 2, 4, 25
+		var wg sync.WaitGroup
+		errs := make(chan error, clients*perClient+1)
+		for c := range clients {
+			l := e.newLog(t, e.client())
+			for g := range perClient {
+				wg.Go(func() {
+					for i := range each {
+						en := entry(i, e.now)
+						en.ID = fmt.Sprintf("c%d-g%d-%d", c, g, i)
+						if _, err := l.Append(t.Context(), en); err != nil {
+							errs <- err
+							return
+						}
 					}
-				}
-			})
-		}
-	}
-	ctx, stop := context.WithCancel(t.Context())
-	archived := make(chan struct{})
-	go func() {
-		defer close(archived)
-		for ctx.Err() == nil {
-			if err := e.arch.Tick(ctx); err != nil && ctx.Err() == nil {
-				errs <- err
-				return
+				})
 			}
 		}
-	}()
-	wg.Wait()
-	stop()
-	<-archived
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	e.archiveAll(t)
-	sum, err := e.verify(t)
-	if err != nil {
-		t.Fatalf("Verify: %v", err)
-	}
-	if want := int64(clients * perClient * each); sum.Head.Seq != want || sum.S3Last != want {
-		t.Errorf("head %d, archive to %d; want %d entries", sum.Head.Seq, sum.S3Last, want)
-	}
+		ctx, stop := context.WithCancel(t.Context())
+		archived := make(chan struct{})
+		go func() {
+			defer close(archived)
+			for ctx.Err() == nil {
+				if err := e.arch.Tick(ctx); err != nil && ctx.Err() == nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+		wg.Wait()
+		stop()
+		<-archived
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		e.archiveAll(t)
+		sum, err := e.verify(t)
+		if err != nil {
+			t.Fatalf("Verify: %v", err)
+		}
+		if want := int64(clients * perClient * each); sum.Head.Seq != want || sum.S3Last != want {
+			t.Errorf("head %d, archive to %d; want %d entries", sum.Head.Seq, sum.S3Last, want)
+		}
+	})
 }
 
 // envHelper makes the test binary an appender process (see

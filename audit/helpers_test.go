@@ -15,9 +15,11 @@ import (
 	"github.com/vpsgate/gateway/internal/testenv"
 )
 
-// env is one test's log on the shared test Redis and its own MinIO bucket.
+// env is one test's log on a test Redis (standalone or Cluster) and its
+// own MinIO bucket.
 type env struct {
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
+	client func() redis.UniversalClient // another connection pool, as another process has
 	prefix string
 	log    *Log
 	arch   *Archiver
@@ -26,10 +28,39 @@ type env struct {
 	now    time.Time // the archiver's clock
 }
 
-func newEnv(t *testing.T, batch int) *env {
+// backend is a Redis deployment the tests run on.
+type backend struct {
+	name string
+	open func(t *testing.T) (rdb redis.UniversalClient, client func() redis.UniversalClient, prefix string)
+}
+
+var (
+	standalone = backend{"standalone", func(t *testing.T) (redis.UniversalClient, func() redis.UniversalClient, string) {
+		rdb := testenv.RedisClient(t)
+		return rdb, func() redis.UniversalClient {
+			c := redis.NewClient(&redis.Options{Addr: rdb.Options().Addr})
+			t.Cleanup(func() { c.Close() })
+			return c
+		}, testenv.KeyPrefix(t)
+	}}
+	cluster = backend{"cluster", func(t *testing.T) (redis.UniversalClient, func() redis.UniversalClient, string) {
+		rdb, prefix := testenv.RedisClusterClient(t)
+		return rdb, func() redis.UniversalClient {
+			c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: testenv.RedisClusterAddrs(t)})
+			t.Cleanup(func() { c.Close() })
+			return c
+		}, prefix
+	}}
+	backends = []backend{standalone, cluster}
+)
+
+func newEnv(t *testing.T, batch int) *env { return newEnvOn(t, standalone, batch) }
+
+func newEnvOn(t *testing.T, b backend, batch int) *env {
 	t.Helper()
 	s3, bucket := testenv.Bucket(t)
-	e := &env{rdb: testenv.RedisClient(t), prefix: testenv.KeyPrefix(t), s3: s3, now: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+	e := &env{s3: s3, now: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+	e.rdb, e.client, e.prefix = b.open(t)
 	e.cfg = Config{Bucket: bucket, ArchiveBatch: batch}
 	e.cfg.SetDefaults()
 	e.log = e.newLog(t, e.rdb)
@@ -99,5 +130,16 @@ func (e *env) archiveAll(t *testing.T) {
 		if n == 0 {
 			return
 		}
+	}
+}
+
+// onBackends runs test on a fresh env on each backend, in parallel.
+func onBackends(t *testing.T, batch int, test func(t *testing.T, e *env)) {
+	t.Helper()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, newEnvOn(t, b, batch))
+		})
 	}
 }

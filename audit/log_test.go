@@ -15,57 +15,59 @@ import (
 
 func TestAppendChainsEntries(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, 100)
-	got := e.appendN(t, 5)
-	prev := ""
-	for i, g := range got {
-		if g.Seq != int64(i+1) || g.Prev != prev {
-			t.Errorf("entry %d: seq %d prev %q, want seq %d prev %q", i, g.Seq, g.Prev, i+1, prev)
+	onBackends(t, 100, func(t *testing.T, e *env) {
+		got := e.appendN(t, 5)
+		prev := ""
+		for i, g := range got {
+			if g.Seq != int64(i+1) || g.Prev != prev {
+				t.Errorf("entry %d: seq %d prev %q, want seq %d prev %q", i, g.Seq, g.Prev, i+1, prev)
+			}
+			h, err := g.ComputeHash()
+			if err != nil || h != g.Hash {
+				t.Errorf("entry %d: hash %q, recomputed %q (%v)", i, g.Hash, h, err)
+			}
+			prev = g.Hash
 		}
-		h, err := g.ComputeHash()
-		if err != nil || h != g.Hash {
-			t.Errorf("entry %d: hash %q, recomputed %q (%v)", i, g.Hash, h, err)
+		// Stored as given, Before compacted, time in UTC.
+		if string(got[0].Before) != `{"state":"held"}` {
+			t.Errorf("Before = %s, want it compacted", got[0].Before)
 		}
-		prev = g.Hash
-	}
-	// Stored as given, Before compacted, time in UTC.
-	if string(got[0].Before) != `{"state":"held"}` {
-		t.Errorf("Before = %s, want it compacted", got[0].Before)
-	}
-	stored, err := e.log.bySeq(t.Context(), 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(got[2], stored); diff != "" {
-		t.Errorf("stored entry differs from Append's answer (-append +stored):\n%s", diff)
-	}
-	head, err := e.log.Head(t.Context())
-	if err != nil || head.Seq != 5 || head.Hash != got[4].Hash {
-		t.Errorf("Head = %+v, %v; want seq 5 hash %s", head, err, got[4].Hash)
-	}
+		stored, err := e.log.bySeq(t.Context(), 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(got[2], stored); diff != "" {
+			t.Errorf("stored entry differs from Append's answer (-append +stored):\n%s", diff)
+		}
+		head, err := e.log.Head(t.Context())
+		if err != nil || head.Seq != 5 || head.Hash != got[4].Hash {
+			t.Errorf("Head = %+v, %v; want seq 5 hash %s", head, err, got[4].Hash)
+		}
+	})
 }
 
 // The relay delivers at least once: the same ID twice is one entry.
 func TestAppendIdempotentByID(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, 100)
-	first := e.appendN(t, 3)
-	again := entry(2, e.now)
-	again.After = json.RawMessage(`{"different":true}`) // a redelivery never rewrites
-	got, err := e.log.Append(t.Context(), again)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(first[1], got); diff != "" {
-		t.Errorf("Append of a known ID (-stored +got):\n%s", diff)
-	}
-	head, _ := e.log.Head(t.Context())
-	if head.Seq != 3 {
-		t.Errorf("head seq = %d after a duplicate, want 3", head.Seq)
-	}
-	if _, err := e.verify(t); err != nil {
-		t.Errorf("Verify: %v", err)
-	}
+	onBackends(t, 100, func(t *testing.T, e *env) {
+		first := e.appendN(t, 3)
+		again := entry(2, e.now)
+		again.After = json.RawMessage(`{"different":true}`) // a redelivery never rewrites
+		got, err := e.log.Append(t.Context(), again)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(first[1], got); diff != "" {
+			t.Errorf("Append of a known ID (-stored +got):\n%s", diff)
+		}
+		head, _ := e.log.Head(t.Context())
+		if head.Seq != 3 {
+			t.Errorf("head seq = %d after a duplicate, want 3", head.Seq)
+		}
+		if _, err := e.verify(t); err != nil {
+			t.Errorf("Verify: %v", err)
+		}
+	})
 }
 
 func TestAppendRefusesBadEntries(t *testing.T) {

@@ -13,9 +13,9 @@ import (
 
 // tamperEnv is a log of 12 entries: 1-10 archived in objects 1-4, 5-8,
 // 9-10; 11 and 12 only in Redis.
-func tamperEnv(t *testing.T) *env {
+func tamperEnv(t *testing.T, b backend) *env {
 	t.Helper()
-	e := newEnv(t, 4)
+	e := newEnvOn(t, b, 4)
 	e.appendN(t, 10)
 	e.archiveAll(t)
 	for i := 11; i <= 12; i++ {
@@ -206,28 +206,30 @@ func TestVerifyNamesTheFirstBrokenLink(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			e := tamperEnv(t)
-			if _, err := e.verify(t); err != nil {
-				t.Fatalf("Verify before tampering: %v", err)
-			}
-			tt.tamper(t, e)
-			_, err := e.verify(t)
-			be, ok := errors.AsType[*BrokenError](err)
-			if !ok {
-				t.Fatalf("Verify = %v, want a *BrokenError", err)
-			}
-			if be.Seq != tt.seq || !strings.Contains(be.Where, tt.where) || !strings.Contains(be.Problem, tt.problem) {
-				t.Errorf("Verify = %v\nwant seq %d, where ~ %q, problem ~ %q", be, tt.seq, tt.where, tt.problem)
-			}
-		})
+		for _, b := range backends {
+			t.Run(tt.name+"/"+b.name, func(t *testing.T) {
+				t.Parallel()
+				e := tamperEnv(t, b)
+				if _, err := e.verify(t); err != nil {
+					t.Fatalf("Verify before tampering: %v", err)
+				}
+				tt.tamper(t, e)
+				_, err := e.verify(t)
+				be, ok := errors.AsType[*BrokenError](err)
+				if !ok {
+					t.Fatalf("Verify = %v, want a *BrokenError", err)
+				}
+				if be.Seq != tt.seq || !strings.Contains(be.Where, tt.where) || !strings.Contains(be.Problem, tt.problem) {
+					t.Errorf("Verify = %v\nwant seq %d, where ~ %q, problem ~ %q", be, tt.seq, tt.where, tt.problem)
+				}
+			})
+		}
 	}
 }
 
 func TestVerifySummary(t *testing.T) {
 	t.Parallel()
-	e := tamperEnv(t)
+	e := tamperEnv(t, standalone)
 	sum, err := e.verify(t)
 	if err != nil {
 		t.Fatal(err)
