@@ -66,9 +66,9 @@
 // index memberships and moves the head only if the head is still the one
 // it read (compare-and-set), or returns the stored entry if the ID is
 // already there. Concurrent appenders in any number of processes thus
-// never fork the chain; the loser of a race re-reads the head and tries
-// again, up to a bound, with jitter. One Append is two round trips when
-// uncontended.
+// never fork the chain; the loser of a race gets the new head from the
+// script and tries again, up to a bound, with jitter. One Append is two
+// round trips when uncontended, one more per lost race.
 //
 // # Archive
 //

@@ -79,14 +79,15 @@ func (l *Log) indexKeys(e Entry) []string {
 // when the head is still the one the entry was hashed against.
 // KEYS: head, ids, entries, then the entry's indexes.
 // ARGV: id, expected head seq, expected head hash, new seq, new hash, line.
-// Returns {"dup", seq}, {"conflict", head seq}, {"uninit", ""} or {"ok", seq}.
+// Returns {"dup", seq}, {"conflict", head seq, head hash}, {"uninit", ""}
+// or {"ok", seq}.
 var appendScript = redis.NewScript(`
 if redis.call('HEXISTS', KEYS[1], 'init') == 0 then return {'uninit', ''} end
 local dup = redis.call('HGET', KEYS[2], ARGV[1])
 if dup then return {'dup', dup} end
 local head = redis.call('HMGET', KEYS[1], 'seq', 'hash')
 local seq, hash = head[1] or '0', head[2] or ''
-if seq ~= ARGV[2] or hash ~= ARGV[3] then return {'conflict', seq} end
+if seq ~= ARGV[2] or hash ~= ARGV[3] then return {'conflict', seq, hash} end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
 redis.call('HSET', KEYS[3], ARGV[4], ARGV[6])
 for i = 4, #KEYS do redis.call('ZADD', KEYS[i], ARGV[4], ARGV[4]) end
@@ -112,11 +113,11 @@ func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
 		return Entry{}, err
 	}
 	keys := append([]string{l.headKey(), l.idsKey(), l.entriesKey()}, l.indexKeys(e)...)
+	head, err := l.head(ctx)
+	if err != nil {
+		return Entry{}, fmt.Errorf("appending %s: %w", e.ID, err)
+	}
 	for attempt := range maxAppendAttempts {
-		head, err := l.head(ctx)
-		if err != nil {
-			return Entry{}, fmt.Errorf("appending %s: %w", e.ID, err)
-		}
 		e.Seq, e.Prev = head.Seq+1, head.Hash
 		if e.Hash, err = e.ComputeHash(); err != nil {
 			return Entry{}, err
@@ -143,8 +144,16 @@ func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
 			}
 			return stored, nil
 		}
-		// Another appender moved the head: back off a little, with
-		// jitter, so that a crowd does not retry in lockstep.
+		// Another appender moved the head; the script said where to. Back
+		// off a little, with jitter, so that a crowd does not retry in
+		// lockstep.
+		if len(res) != 3 {
+			return Entry{}, fmt.Errorf("appending %s: unexpected script answer %q", e.ID, res)
+		}
+		if head.Seq, err = strconv.ParseInt(res[1], 10, 64); err != nil {
+			return Entry{}, fmt.Errorf("appending %s: head seq %q: %w", e.ID, res[1], err)
+		}
+		head.Hash = res[2]
 		if err := sleep(ctx, time.Duration(rand.Int64N(int64(time.Millisecond)*int64(1+attempt%8)))); err != nil {
 			return Entry{}, fmt.Errorf("appending %s: %w", e.ID, err)
 		}
