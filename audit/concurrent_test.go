@@ -14,11 +14,13 @@ import (
 )
 
 // Appenders on separate connections (as separate processes would be),
-// with an archiver running meanwhile: one unbroken chain, every entry once.
+// eight goroutines on each (which, racing each other, once starved into
+// ErrConflict), with an archiver running meanwhile: one unbroken chain,
+// every entry once.
 func TestConcurrentAppendersOneChain(t *testing.T) {
 	t.Parallel()
 	onBackends(t, 7, func(t *testing.T, e *env) {
-		const clients, perClient, each = 2, 4, 25
+		const clients, perClient, each = 3, 8, 20
 		var wg sync.WaitGroup
 		errs := make(chan error, clients*perClient+1)
 		for c := range clients {

@@ -35,6 +35,12 @@ type Log struct {
 	rdb    redis.UniversalClient
 	stem   string // prefix + "{audit}:"
 	logger *slog.Logger
+
+	// turn lets one Append of this process run at a time; head0 and
+	// known, guarded by it, are the chain head this process last saw.
+	turn  chan struct{}
+	head0 Head
+	known bool
 }
 
 // New returns the log whose keys start with prefix (for example "gw:").
@@ -44,7 +50,7 @@ func New(rdb redis.UniversalClient, prefix string, logger *slog.Logger) (*Log, e
 	if strings.ContainsAny(prefix, "{}") {
 		return nil, fmt.Errorf("audit key prefix %q: must not contain { or }", prefix)
 	}
-	return &Log{rdb: rdb, stem: prefix + hashTag + ":", logger: logger}, nil
+	return &Log{rdb: rdb, stem: prefix + hashTag + ":", logger: logger, turn: make(chan struct{}, 1)}, nil
 }
 
 // Keys. The head hash holds: seq and hash of the last entry; archived, the
@@ -96,9 +102,13 @@ return {'ok', ARGV[4]}
 `)
 
 // maxAppendAttempts bounds the compare-and-set retries of one Append.
-// Each lost race means another entry went in, so this many losses in a row
-// takes a burst of about as many concurrent appenders.
-const maxAppendAttempts = 50
+// Each process has one append in flight (Log.turn), so a lost race means
+// another process appended; this many losses in a row takes dozens of
+// processes appending flat out.
+const maxAppendAttempts = 100
+
+// maxBackoff caps the jittered wait between two attempts.
+const maxBackoff = 20 * time.Millisecond
 
 // Append adds e to the end of the chain and returns it sealed (Seq, Prev,
 // Hash set, Time in UTC, Before and After compacted). An entry whose ID is
@@ -107,18 +117,45 @@ const maxAppendAttempts = 50
 // from the archive after Redis lost its data) Append refuses with
 // ErrUnavailable rather than start a second chain at seq 1.
 // Errors: ErrInvalidInput, ErrUnavailable, ErrConflict.
+//
+// Appends of one Log take turns: racing each other for the head would
+// only waste round trips, and a goroutine that keeps losing to fresh ones
+// could starve (measured: 8 goroutines without turns failed appends after
+// 50 lost races). The head this process last saw is kept, so an
+// uncontended Append is one round trip.
 func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
 	e, err := normalize(e)
 	if err != nil {
 		return Entry{}, err
 	}
-	keys := append([]string{l.headKey(), l.idsKey(), l.entriesKey()}, l.indexKeys(e)...)
-	head, err := l.head(ctx)
+	select {
+	case l.turn <- struct{}{}:
+		defer func() { <-l.turn }()
+	case <-ctx.Done():
+		return Entry{}, fmt.Errorf("appending %s: waiting for the turn: %w", e.ID, ctx.Err())
+	}
+	out, err := l.append(ctx, e)
 	if err != nil {
-		return Entry{}, fmt.Errorf("appending %s: %w", e.ID, err)
+		l.known = false // read the head again next time
+	}
+	return out, err
+}
+
+// append runs under the turn; l.head0 and l.known are the head this
+// process last saw.
+func (l *Log) append(ctx context.Context, e Entry) (Entry, error) {
+	keys := append([]string{l.headKey(), l.idsKey(), l.entriesKey()}, l.indexKeys(e)...)
+	if !l.known {
+		h, err := l.head(ctx)
+		if err != nil {
+			return Entry{}, fmt.Errorf("appending %s: %w", e.ID, err)
+		}
+		l.head0, l.known = h, true
 	}
 	for attempt := range maxAppendAttempts {
+		head := l.head0
 		e.Seq, e.Prev = head.Seq+1, head.Hash
+		var err error
 		if e.Hash, err = e.ComputeHash(); err != nil {
 			return Entry{}, err
 		}
@@ -133,6 +170,7 @@ func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
 		}
 		switch res[0] {
 		case "ok":
+			l.head0.Seq, l.head0.Hash = e.Seq, e.Hash
 			return e, nil
 		case "uninit":
 			return Entry{}, fmt.Errorf("appending %s: %w: the chain head is not initialized yet (Archiver.Init)", e.ID, ErrUnavailable)
@@ -144,18 +182,22 @@ func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
 			}
 			return stored, nil
 		}
-		// Another appender moved the head; the script said where to. Back
-		// off a little, with jitter, so that a crowd does not retry in
-		// lockstep.
+		// Another process moved the head; the script said where to. The
+		// first retry goes at once; later ones back off, with jitter, so
+		// that processes do not retry in lockstep.
 		if len(res) != 3 {
 			return Entry{}, fmt.Errorf("appending %s: unexpected script answer %q", e.ID, res)
 		}
-		if head.Seq, err = strconv.ParseInt(res[1], 10, 64); err != nil {
+		seq, err := strconv.ParseInt(res[1], 10, 64)
+		if err != nil {
 			return Entry{}, fmt.Errorf("appending %s: head seq %q: %w", e.ID, res[1], err)
 		}
-		head.Hash = res[2]
-		if err := sleep(ctx, time.Duration(rand.Int64N(int64(time.Millisecond)*int64(1+attempt%8)))); err != nil {
-			return Entry{}, fmt.Errorf("appending %s: %w", e.ID, err)
+		l.head0.Seq, l.head0.Hash = seq, res[2]
+		if attempt > 0 {
+			backoff := min(maxBackoff, time.Duration(attempt)*200*time.Microsecond)
+			if err := sleep(ctx, time.Duration(rand.Int64N(int64(backoff)))); err != nil {
+				return Entry{}, fmt.Errorf("appending %s: %w", e.ID, err)
+			}
 		}
 	}
 	return Entry{}, fmt.Errorf("appending %s: %w", e.ID, ErrConflict)
