@@ -61,14 +61,16 @@
 //	                             actor or action is v
 //	{audit}:archiver             the archiver's lease
 //
-// Append reads the head, hashes the entry against it in Go (Redis's Lua has
-// no SHA-256), then runs one script that writes the entry, its ID and its
-// index memberships and moves the head only if the head is still the one
-// it read (compare-and-set), or returns the stored entry if the ID is
-// already there. Concurrent appenders in any number of processes thus
-// never fork the chain; the loser of a race gets the new head from the
-// script and tries again, up to a bound, with jitter. One Append is two
-// round trips when uncontended, one more per lost race.
+// Append hashes the entry in Go (Redis's Lua has no SHA-256) against the
+// head this process last saw (read once), then runs one script that
+// writes the entry, its ID and its index memberships and moves the head
+// only if the head is still that one (compare-and-set), or returns the
+// stored entry if the ID is already there. Concurrent appenders in any
+// number of processes thus never fork the chain; the loser of a race gets
+// the new head from the script and tries again, up to a bound, with
+// jittered back-off. Within a process appends take turns, so races are
+// between processes only and no goroutine starves. An uncontended Append
+// is one round trip (about 0.1 ms on loopback), one more per lost race.
 //
 // # Archive
 //
