@@ -186,15 +186,13 @@ func (a *Archiver) Tick(ctx context.Context) error {
 	if err := a.Init(ctx); err != nil {
 		return err
 	}
-	ttl := 2*a.cfg.ArchiveInterval + 30*time.Second
-	ok, err := leaseScript.Run(ctx, a.log.rdb, []string{a.log.leaseKey()}, a.token, ttl.Milliseconds()).Bool()
-	if err != nil {
-		return fmt.Errorf("taking the archive lease: %w", classify(err))
-	}
-	if !ok {
-		return nil
-	}
 	for {
+		// Renewed before every object, so that a process that stalled
+		// past the lease (and lost it to another) writes nothing more.
+		ok, err := a.lease(ctx)
+		if err != nil || !ok {
+			return err
+		}
 		n, err := a.ArchiveOnce(ctx)
 		if err != nil {
 			return err
@@ -203,8 +201,19 @@ func (a *Archiver) Tick(ctx context.Context) error {
 			break
 		}
 	}
-	_, err = a.Trim(ctx)
+	_, err := a.Trim(ctx)
 	return err
+}
+
+// lease takes or renews the archiver's lease, reporting whether this
+// archiver holds it.
+func (a *Archiver) lease(ctx context.Context) (bool, error) {
+	ttl := 2*a.cfg.ArchiveInterval + 30*time.Second
+	ok, err := leaseScript.Run(ctx, a.log.rdb, []string{a.log.leaseKey()}, a.token, ttl.Milliseconds()).Bool()
+	if err != nil {
+		return false, fmt.Errorf("taking the archive lease: %w", classify(err))
+	}
+	return ok, nil
 }
 
 // advanceScript moves the archived mark, compare-and-set.

@@ -95,14 +95,16 @@ func TestHelperAppender(t *testing.T) {
 	}
 }
 
+// Two appender processes, and a third killed with SIGKILL in the middle
+// of its appends: one unbroken chain, every entry of the two, and of the
+// third only whole entries (each append is one script: all or nothing).
 func TestTwoProcessesOneChain(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 50)
 	const each = 150
-	var cmds []*exec.Cmd
-	for _, name := range []string{"p1", "p2"} {
+	start := func(name string, n int) *exec.Cmd {
 		cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestHelperAppender$", "-test.count=1")
-		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d", envHelper, e.prefix, name, each))
+		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d", envHelper, e.prefix, name, n))
 		out := new(testenv.Buffer)
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
@@ -113,8 +115,31 @@ func TestTwoProcessesOneChain(t *testing.T) {
 				t.Logf("%s output:\n%s", name, out)
 			}
 		})
-		cmds = append(cmds, cmd)
+		return cmd
 	}
+	victim := start("p3", 1_000_000)
+	cmds := []*exec.Cmd{start("p1", each), start("p2", each)}
+	// Kill the third once it is appending (its entries are in the log).
+	deadline := time.Now().Add(time.Minute)
+	for {
+		n, err := e.rdb.HLen(t.Context(), e.log.idsKey()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n >= 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no appends within a minute")
+		}
+		if err := sleep(t.Context(), 5*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := victim.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = victim.Wait()
 	for _, c := range cmds {
 		if err := c.Wait(); err != nil {
 			t.Fatalf("appender process: %v", err)
@@ -125,7 +150,26 @@ func TestTwoProcessesOneChain(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	if sum.Head.Seq != 2*each {
-		t.Errorf("head seq = %d, want %d", sum.Head.Seq, 2*each)
+	ids, err := e.rdb.HLen(t.Context(), e.log.idsKey()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Head.Seq < 2*each || ids != sum.Head.Seq {
+		t.Errorf("head seq = %d, ids = %d; want the same, at least %d", sum.Head.Seq, ids, 2*each)
+	}
+	for _, name := range []string{"p1", "p2"} {
+		fields := make([]string, each)
+		for i := range fields {
+			fields[i] = name + "-" + strconv.Itoa(i)
+		}
+		seqs, err := e.rdb.HMGet(t.Context(), e.log.idsKey(), fields...).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range seqs {
+			if s == nil {
+				t.Errorf("%s is not in the log", fields[i])
+			}
+		}
 	}
 }
