@@ -138,6 +138,8 @@ func normalize(e Entry) (Entry, error) {
 	text("addr", e.Addr, false, maxFieldLen)
 	if e.Time.IsZero() {
 		bad("time", "is required")
+	} else if y := e.Time.UTC().Year(); y < 1 || y > 9999 {
+		bad("time", "is outside the years RFC 3339 can write")
 	}
 	doc := func(field string, raw json.RawMessage) json.RawMessage {
 		if len(raw) == 0 {

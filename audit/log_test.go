@@ -82,6 +82,7 @@ func TestAppendRefusesBadEntries(t *testing.T) {
 		{"no actor", func(x *Entry) { x.Actor = "" }},
 		{"no action", func(x *Entry) { x.Action = "" }},
 		{"no time", func(x *Entry) { x.Time = time.Time{} }},
+		{"time past year 9999", func(x *Entry) { x.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }},
 		{"control character", func(x *Entry) { x.Order = "o\n1" }},
 		{"invalid utf-8", func(x *Entry) { x.Actor = "officer:\xff" }},
 		{"long id", func(x *Entry) { x.ID = strings.Repeat("x", maxIDLen+1) }},
