@@ -105,6 +105,8 @@
 // recomputing every hash and link, requiring seqs without gaps, repeats or
 // overlaps, object contents that match their names (no truncation), the
 // archive to reach the head's archived mark, the trim anchor to match the
-// archive, and Redis and the archive to agree wherever both hold an entry.
+// archive, Redis and the archive to agree wherever both hold an entry, and
+// the id index to map exactly the entries in Redis to their seqs (a
+// planted id would make Append swallow a future entry as a duplicate).
 // It names the lowest seq found broken: where, which entry, what is wrong.
 package audit

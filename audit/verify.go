@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 
 	"github.com/minio/minio-go/v7"
 )
@@ -122,6 +123,7 @@ func verifyRedis(ctx context.Context, l *Log, head Head, sum *Summary, archived 
 		if err != nil {
 			return nil, fmt.Errorf("verifying redis %d-%d: %w", first, last, err)
 		}
+		ids := make([]string, 0, len(lines))
 		for i, raw := range lines {
 			seq := seqs[i]
 			if raw == nil {
@@ -131,6 +133,7 @@ func verifyRedis(ctx context.Context, l *Log, head Head, sum *Summary, archived 
 			if problem != "" {
 				return bad(seq, e.ID, problem), nil
 			}
+			ids = append(ids, e.ID)
 			if h, ok := archived[seq]; ok {
 				sum.CheckedBoth++
 				if h != e.Hash {
@@ -138,6 +141,17 @@ func verifyRedis(ctx context.Context, l *Log, head Head, sum *Summary, archived 
 				}
 			}
 			prev = e.Hash
+		}
+		// The id index decides what Append treats as already logged: an
+		// id pointing elsewhere would swallow a future entry.
+		got, err := l.rdb.HMGet(ctx, l.idsKey(), ids...).Result()
+		if err != nil {
+			return nil, fmt.Errorf("verifying redis %d-%d: reading ids: %w", first, last, classify(err))
+		}
+		for i, v := range got {
+			if s, _ := v.(string); s != strconv.FormatInt(seqs[i], 10) {
+				return bad(seqs[i], ids[i], fmt.Sprintf("the id index maps this id to %v, not to its seq", v)), nil
+			}
 		}
 	}
 	if prev != head.Hash {
@@ -149,6 +163,13 @@ func verifyRedis(ctx context.Context, l *Log, head Head, sum *Summary, archived 
 	}
 	if want := head.Seq - head.Trimmed; n != want {
 		return bad(head.Seq, "", fmt.Sprintf("Redis holds %d entries, the head says %d: entries outside the chain", n, want)), nil
+	}
+	n, err = l.rdb.HLen(ctx, l.idsKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("verifying redis: counting ids: %w", classify(err))
+	}
+	if want := head.Seq - head.Trimmed; n != want {
+		return bad(head.Seq, "", fmt.Sprintf("the id index holds %d ids for %d entries: ids of no entry would make Append drop entries", n, want)), nil
 	}
 	return nil, nil
 }

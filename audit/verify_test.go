@@ -140,6 +140,24 @@ func TestVerifyNamesTheFirstBrokenLink(t *testing.T) {
 			seq: 12, where: "redis", problem: "outside the chain",
 		},
 		{
+			name: "planted id in redis",
+			tamper: func(t *testing.T, e *env) {
+				if err := e.rdb.HSet(t.Context(), e.log.idsKey(), "order.cleared:o-9", "3").Err(); err != nil {
+					t.Fatal(err)
+				}
+			},
+			seq: 12, where: "redis", problem: "id index holds 13 ids",
+		},
+		{
+			name: "redirected id in redis",
+			tamper: func(t *testing.T, e *env) {
+				if err := e.rdb.HSet(t.Context(), e.log.idsKey(), "e-4", "9").Err(); err != nil {
+					t.Fatal(err)
+				}
+			},
+			seq: 4, where: "redis", problem: "maps this id to 9",
+		},
+		{
 			name: "head moved in redis",
 			tamper: func(t *testing.T, e *env) {
 				if err := e.rdb.HSet(t.Context(), e.log.headKey(), "hash", strings.Repeat("0", 64)).Err(); err != nil {
