@@ -156,25 +156,28 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `)
 
+// retryAfterFailure is how soon Run tries again after a failed tick.
+const retryAfterFailure = 5 * time.Second
+
 // Run archives and trims every cfg.ArchiveInterval until ctx ends,
 // whenever this process holds the lease. A process killed while holding it
 // stalls the work for one lease time at most.
 func (a *Archiver) Run(ctx context.Context) {
-	t := time.NewTicker(a.cfg.ArchiveInterval)
-	defer t.Stop()
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = releaseScript.Run(ctx, a.log.rdb, []string{a.log.leaseKey()}, a.token).Err()
 	}()
 	for {
+		wait := a.cfg.ArchiveInterval
 		if err := a.Tick(ctx); err != nil && ctx.Err() == nil {
 			a.logger.WarnContext(ctx, "audit archiving failed; will retry", "error", err)
+			// Sooner than the interval: until Init has run, appends
+			// (and so audited admin actions) are refused.
+			wait = min(wait, retryAfterFailure)
 		}
-		select {
-		case <-ctx.Done():
+		if sleep(ctx, wait) != nil {
 			return
-		case <-t.C:
 		}
 	}
 }
