@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -239,4 +240,37 @@ func seqs(es []Entry) []int64 {
 		out[i] = e.Seq
 	}
 	return out
+}
+
+// Run archives what is appended while it runs and gives the lease up when
+// it stops, so that another process need not wait for it to expire.
+func TestRunArchivesAndReleasesTheLease(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 100)
+	e.arch.cfg.ArchiveInterval = 10 * time.Millisecond
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); e.arch.Run(ctx) }()
+	e.appendN(t, 3)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		head, err := e.log.Head(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if head.Archived == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("archived mark still %d after 30s", head.Archived)
+		}
+		if err := sleep(t.Context(), 10*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop()
+	<-done
+	if n, err := e.rdb.Exists(t.Context(), e.log.leaseKey()).Result(); err != nil || n != 0 {
+		t.Errorf("lease left after Run returned: %d (%v)", n, err)
+	}
 }
