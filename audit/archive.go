@@ -243,7 +243,7 @@ func (a *Archiver) ArchiveOnce(ctx context.Context) (int, error) {
 	first := head.Archived + 1
 	// A process that died between writing the object and moving the mark
 	// left the object behind: adopt it rather than write an overlapping
-	// one (Verify refuses overlaps).
+	// one.
 	last, found, err := a.existing(ctx, first)
 	if err != nil {
 		return 0, err

@@ -81,7 +81,10 @@
 // in chain order), at most archive_batch entries each, one stored line and
 // "\n" per entry, then moves the head's archived mark. A process that dies
 // between the two leaves an object behind: the next archiver adopts it
-// rather than write an overlapping one.
+// rather than write an overlapping one. The lease is renewed before every
+// object; only an archiver that stalls past its lease in the middle of a
+// write can leave an object overlapping another one, which then repeats
+// the same entries (Verify checks that they are the same).
 //
 // What stays in Redis: entries not yet archived, and archived entries
 // younger than audit.retention (GET /api/v1/audit reads only Redis; older
@@ -102,8 +105,9 @@
 // # Verify
 //
 // Verify walks the archive objects in order and the entries in Redis,
-// recomputing every hash and link, requiring seqs without gaps, repeats or
-// overlaps, object contents that match their names (no truncation), the
+// recomputing every hash and link, requiring seqs without gaps or repeats
+// (an overlapping archive object must repeat exactly the entries already
+// read), object contents that match their names (no truncation), the
 // archive to reach the head's archived mark, the trim anchor to match the
 // archive, Redis and the archive to agree wherever both hold an entry, and
 // the id index to map exactly the entries in Redis to their seqs (a

@@ -177,6 +177,12 @@ func verifyRedis(ctx context.Context, l *Log, head Head, sum *Summary, archived 
 // verifyArchive walks the chain in the S3 objects, in name order.
 func verifyArchive(ctx context.Context, s3 *minio.Client, cfg Config, head Head, sum *Summary, archived map[int64]string) (*BrokenError, error) {
 	next, prev := int64(1), ""
+	// Hashes of the last seqs read. Two archivers can both write an
+	// object from the same first seq when one stalled past its lease;
+	// such overlaps are benign when they repeat the same entries, which
+	// these let Verify check.
+	recent := map[int64]string{}
+	window := 2 * int64(max(cfg.ArchiveBatch, 1))
 	for obj := range s3.ListObjects(ctx, cfg.Bucket, minio.ListObjectsOptions{Prefix: cfg.ArchivePrefix, Recursive: true}) {
 		if obj.Err != nil {
 			if minio.ToErrorResponse(obj.Err).Code == "NoSuchBucket" {
@@ -195,8 +201,8 @@ func verifyArchive(ctx context.Context, s3 *minio.Client, cfg Config, head Head,
 		switch {
 		case first > next:
 			return bad(next, "", fmt.Sprintf("entries %d-%d are missing from the archive (the next object starts at %d)", next, first-1, first)), nil
-		case first < next:
-			return bad(first, "", fmt.Sprintf("the object overlaps the one before (which ends at %d)", next-1)), nil
+		case first < next && (next-first > window || (first > 1 && recent[first-1] == "")):
+			return bad(first, "", fmt.Sprintf("the object overlaps the ones before (which end at %d) further back than an archiver could repeat", next-1)), nil
 		}
 		body, err := readObject(ctx, s3, cfg.Bucket, obj.Key)
 		if err != nil {
@@ -215,6 +221,17 @@ func verifyArchive(ctx context.Context, s3 *minio.Client, cfg Config, head Head,
 			if !ok {
 				return bad(seq, "", "the last line has no newline: the object was truncated"), nil
 			}
+			if seq < next {
+				// A repeat: it must be the entry already read.
+				e, problem := link(raw, seq, recent[seq-1])
+				if problem == "" && e.Hash != recent[seq] {
+					problem = fmt.Sprintf("the object overlaps the ones before and differs from them here (hash %s, before %s)", e.Hash, recent[seq])
+				}
+				if problem != "" {
+					return bad(seq, e.ID, problem), nil
+				}
+				continue
+			}
 			e, problem := link(raw, seq, prev)
 			if problem != "" {
 				return bad(seq, e.ID, problem), nil
@@ -222,11 +239,17 @@ func verifyArchive(ctx context.Context, s3 *minio.Client, cfg Config, head Head,
 			if seq >= head.Trimmed {
 				archived[seq] = e.Hash
 			}
+			recent[seq] = e.Hash
 			prev = e.Hash
 		}
-		next = last + 1
+		next = max(next, last+1)
+		for seq := range recent {
+			if seq < next-window {
+				delete(recent, seq)
+			}
+		}
 		sum.S3Objects++
-		sum.S3Last = last
+		sum.S3Last = max(sum.S3Last, last)
 	}
 	if sum.S3Last < head.Archived {
 		return &BrokenError{Where: "s3 " + cfg.Bucket + "/" + cfg.ArchivePrefix, Seq: sum.S3Last + 1,

@@ -214,6 +214,23 @@ func TestVerifyNamesTheFirstBrokenLink(t *testing.T) {
 			seq: 9, where: "s3 ", problem: "archive objects were removed",
 		},
 		{
+			name: "overlapping s3 object that differs",
+			tamper: func(t *testing.T, e *env) {
+				// As a second archiver would write it from seq 5, but
+				// with seq 6 resealed.
+				body, err := readObject(t.Context(), e.s3, e.cfg.Bucket, objectName(e.cfg.ArchivePrefix, 5, 8))
+				if err != nil {
+					t.Fatal(err)
+				}
+				lines := strings.SplitAfter(string(body), "\n")
+				repeat := lines[0] + resealed(t, strings.TrimSuffix(lines[1], "\n")) + "\n"
+				if _, err := e.s3.PutObject(t.Context(), e.cfg.Bucket, objectName(e.cfg.ArchivePrefix, 5, 6), strings.NewReader(repeat), int64(len(repeat)), minio.PutObjectOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			seq: 6, where: "00000000000000000005-00000000000000000008.jsonl", problem: "differs",
+		},
+		{
 			name: "middle s3 object removed",
 			tamper: func(t *testing.T, e *env) {
 				if err := e.s3.RemoveObject(t.Context(), e.cfg.Bucket, objectName(e.cfg.ArchivePrefix, 5, 8), minio.RemoveObjectOptions{}); err != nil {
@@ -260,5 +277,35 @@ func TestVerifySummary(t *testing.T) {
 	cancel()
 	if _, err := Verify(ctx, e.log, e.s3, e.cfg); err == nil || errors.As(err, new(*BrokenError)) {
 		t.Errorf("Verify with a cancelled context = %v, want a read error", err)
+	}
+}
+
+// Two archivers that both wrote from the same seq (one stalled past its
+// lease) leave overlapping objects with the same entries: not tampering.
+func TestVerifyAcceptsRepeatedArchiveObjects(t *testing.T) {
+	t.Parallel()
+	e := tamperEnv(t, standalone)
+	body, err := readObject(t.Context(), e.s3, e.cfg.Bucket, objectName(e.cfg.ArchivePrefix, 5, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(body), "\n")
+	for _, o := range []struct {
+		first, last int64
+		body        string
+	}{
+		{5, 6, lines[0] + lines[1]},
+		{5, 7, lines[0] + lines[1] + lines[2]},
+	} {
+		if _, err := e.s3.PutObject(t.Context(), e.cfg.Bucket, objectName(e.cfg.ArchivePrefix, o.first, o.last), strings.NewReader(o.body), int64(len(o.body)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err := e.verify(t)
+	if err != nil {
+		t.Fatalf("Verify with repeated objects: %v", err)
+	}
+	if sum.S3Objects != 5 || sum.S3Last != 10 {
+		t.Errorf("Summary = %+v, want 5 objects to 10", sum)
 	}
 }
