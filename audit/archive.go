@@ -189,7 +189,13 @@ func (a *Archiver) Tick(ctx context.Context) error {
 	if err := a.Init(ctx); err != nil {
 		return err
 	}
-	for {
+	// What was there when the tick began, so that a steady stream of
+	// appends cannot keep a tick from ever reaching Trim.
+	head, err := a.log.head(ctx)
+	if err != nil {
+		return fmt.Errorf("archiving: %w", err)
+	}
+	for todo := head.Seq - head.Archived; todo > 0; {
 		// Renewed before every object, so that a process that stalled
 		// past the lease (and lost it to another) writes nothing more.
 		ok, err := a.lease(ctx)
@@ -203,8 +209,12 @@ func (a *Archiver) Tick(ctx context.Context) error {
 		if n == 0 {
 			break
 		}
+		todo -= int64(n)
 	}
-	_, err := a.Trim(ctx)
+	if ok, err := a.lease(ctx); err != nil || !ok {
+		return err
+	}
+	_, err = a.Trim(ctx)
 	return err
 }
 

@@ -53,7 +53,8 @@
 //
 //	{audit}:head                 hash: seq, hash (the last entry); archived (last
 //	                             seq in S3); trimmed, trimmed_hash (last seq removed
-//	                             from Redis, and its hash); init
+//	                             from Redis, and its hash); init; claim,
+//	                             claim_until (an appender's claim on the head)
 //	{audit}:entries              hash: seq -> stored line
 //	{audit}:ids                  hash: entry id -> seq (idempotency)
 //	{audit}:ix:all               sorted set of seqs
@@ -69,8 +70,10 @@
 // number of processes thus never fork the chain; the loser of a race gets
 // the new head from the script and tries again, up to a bound, with
 // jittered back-off. Within a process appends take turns, so races are
-// between processes only and no goroutine starves. An uncontended Append
-// is one round trip (about 0.1 ms on loopback), one more per lost race.
+// between processes only; an append that lost three races claims the head
+// (the script then refuses everyone else until it has appended, for 2s at
+// most), so no process starves either. An uncontended Append is one round
+// trip (about 0.1 ms on loopback), one more per lost race.
 //
 // # Archive
 //
@@ -113,4 +116,6 @@
 // the id index to map exactly the entries in Redis to their seqs (a
 // planted id would make Append swallow a future entry as a duplicate).
 // It names the lowest seq found broken: where, which entry, what is wrong.
+// It can run against a live log: appends, archiving and trimming during
+// the walk are told apart from tampering (Verify's doc says how).
 package audit

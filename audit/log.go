@@ -36,6 +36,8 @@ type Log struct {
 	stem   string // prefix + "{audit}:"
 	logger *slog.Logger
 
+	now func() time.Time // for claim expiry only; entries carry their own time
+
 	// turn lets one Append of this process run at a time; head0 and
 	// known, guarded by it, are the chain head this process last saw.
 	turn  chan struct{}
@@ -50,7 +52,7 @@ func New(rdb redis.UniversalClient, prefix string, logger *slog.Logger) (*Log, e
 	if strings.ContainsAny(prefix, "{}") {
 		return nil, fmt.Errorf("audit key prefix %q: must not contain { or }", prefix)
 	}
-	return &Log{rdb: rdb, stem: prefix + hashTag + ":", logger: logger, turn: make(chan struct{}, 1)}, nil
+	return &Log{rdb: rdb, stem: prefix + hashTag + ":", logger: logger, now: time.Now, turn: make(chan struct{}, 1)}, nil
 }
 
 // Keys. The head hash holds: seq and hash of the last entry; archived, the
@@ -83,21 +85,38 @@ func (l *Log) indexKeys(e Entry) []string {
 
 // appendScript links one entry to the head, compare-and-set: it writes only
 // when the head is still the one the entry was hashed against.
+//
+// Fairness: an appender that keeps losing races (another process's next
+// append, with the head it just wrote, is always a little quicker)
+// claims the head for itself: while its claim lasts, every other append
+// gets "conflict", so its next try, against the head it was just told,
+// wins. A claim ends when its holder appends, or after the claim time
+// (a holder that died).
+//
 // KEYS: head, ids, entries, then the entry's indexes.
-// ARGV: id, expected head seq, expected head hash, new seq, new hash, line.
+// ARGV: id, expected head seq, expected head hash, new seq, new hash,
+// line, the appender's token, "1" to claim on conflict, now and claim
+// expiry in ms.
 // Returns {"dup", seq}, {"conflict", head seq, head hash}, {"uninit", ""}
 // or {"ok", seq}.
 var appendScript = redis.NewScript(`
 if redis.call('HEXISTS', KEYS[1], 'init') == 0 then return {'uninit', ''} end
 local dup = redis.call('HGET', KEYS[2], ARGV[1])
 if dup then return {'dup', dup} end
-local head = redis.call('HMGET', KEYS[1], 'seq', 'hash')
+local head = redis.call('HMGET', KEYS[1], 'seq', 'hash', 'claim', 'claim_until')
 local seq, hash = head[1] or '0', head[2] or ''
-if seq ~= ARGV[2] or hash ~= ARGV[3] then return {'conflict', seq, hash} end
+local claimed = head[3] and head[3] ~= ARGV[7] and tonumber(head[4] or '0') > tonumber(ARGV[9])
+if claimed or seq ~= ARGV[2] or hash ~= ARGV[3] then
+  if ARGV[8] == '1' and not claimed then
+    redis.call('HSET', KEYS[1], 'claim', ARGV[7], 'claim_until', ARGV[10])
+  end
+  return {'conflict', seq, hash}
+end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
 redis.call('HSET', KEYS[3], ARGV[4], ARGV[6])
 for i = 4, #KEYS do redis.call('ZADD', KEYS[i], ARGV[4], ARGV[4]) end
 redis.call('HSET', KEYS[1], 'seq', ARGV[4], 'hash', ARGV[5])
+if head[3] then redis.call('HDEL', KEYS[1], 'claim', 'claim_until') end
 return {'ok', ARGV[4]}
 `)
 
@@ -109,6 +128,13 @@ const maxAppendAttempts = 100
 
 // maxBackoff caps the jittered wait between two attempts.
 const maxBackoff = 20 * time.Millisecond
+
+// An append that lost claimAfter races claims the head (appendScript) for
+// claimTime at most.
+const (
+	claimAfter = 3
+	claimTime  = 2 * time.Second
+)
 
 // Append adds e to the end of the chain and returns it sealed (Seq, Prev,
 // Hash set, Time in UTC, Before and After compacted). An entry whose ID is
@@ -152,6 +178,7 @@ func (l *Log) append(ctx context.Context, e Entry) (Entry, error) {
 		}
 		l.head0, l.known = h, true
 	}
+	token := rand.Int64()
 	for attempt := range maxAppendAttempts {
 		head := l.head0
 		e.Seq, e.Prev = head.Seq+1, head.Hash
@@ -163,8 +190,14 @@ func (l *Log) append(ctx context.Context, e Entry) (Entry, error) {
 		if err != nil {
 			return Entry{}, err
 		}
+		claim := "0"
+		if attempt >= claimAfter {
+			claim = "1"
+		}
+		now := l.now()
 		res, err := appendScript.Run(ctx, l.rdb, keys,
-			e.ID, strconv.FormatInt(head.Seq, 10), head.Hash, strconv.FormatInt(e.Seq, 10), e.Hash, line).StringSlice()
+			e.ID, strconv.FormatInt(head.Seq, 10), head.Hash, strconv.FormatInt(e.Seq, 10), e.Hash, line,
+			token, claim, now.UnixMilli(), now.Add(claimTime).UnixMilli()).StringSlice()
 		if err != nil {
 			return Entry{}, fmt.Errorf("appending %s: %w", e.ID, classify(err))
 		}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/redis/go-redis/v9"
 )
 
 // BrokenError names the first broken link Verify found.
@@ -44,26 +45,30 @@ type Summary struct {
 // contents, the archive against Redis where both hold an entry, and the
 // anchor Redis keeps for what it trimmed. The error is a *BrokenError for
 // the lowest seq found broken, or a failure to read.
+//
+// It may run while gateways append, archive and trim: Redis is walked
+// first (an entry trimmed meanwhile moves the walk to the new anchor), the
+// archive after it (so it holds at least what Redis had archived), and
+// counts and the final head are read atomically.
 func Verify(ctx context.Context, l *Log, s3 *minio.Client, cfg Config) (Summary, error) {
 	head, err := l.Head(ctx)
 	if err != nil {
 		return Summary{}, err
 	}
 	sum := Summary{Head: head, HeadHash: head.Hash}
-	// Hashes the archive holds for seqs Redis holds too (and the anchor),
-	// to compare; bounded by what Redis keeps.
-	archived := map[int64]string{}
+	// What the Redis walk read, for the archive walk to compare: entry
+	// hashes by seq (bounded by what Redis keeps) and trim anchors.
+	w := redisWalk{hashes: map[int64]string{}, anchors: map[int64]string{}}
 	var broken []*BrokenError
-	s3Broken, err := verifyArchive(ctx, s3, cfg, head, &sum, archived)
+	b, err := w.verify(ctx, l, head, &sum)
 	if err != nil {
 		return sum, err
 	}
-	broken = append(broken, s3Broken)
-	redisBroken, err := verifyRedis(ctx, l, head, &sum, archived)
-	if err != nil {
+	broken = append(broken, b)
+	if b, err = verifyArchive(ctx, l, s3, cfg, head, &sum, &w); err != nil {
 		return sum, err
 	}
-	broken = append(broken, redisBroken)
+	broken = append(broken, b)
 	broken = slices.DeleteFunc(broken, func(b *BrokenError) bool { return b == nil })
 	if len(broken) > 0 {
 		return sum, slices.MinFunc(broken, func(a, b *BrokenError) int { return cmp.Compare(a.Seq, b.Seq) })
@@ -97,85 +102,127 @@ func link(raw []byte, seq int64, prev string) (Entry, string) {
 	return e, ""
 }
 
-// verifyRedis walks the chain kept in Redis, from the trim anchor to the
-// head.
-func verifyRedis(ctx context.Context, l *Log, head Head, sum *Summary, archived map[int64]string) (*BrokenError, error) {
+// redisWalk is what the walk of Redis found.
+type redisWalk struct {
+	hashes  map[int64]string // seq -> hash of the entries read
+	anchors map[int64]string // trim anchors met: seq -> hash
+}
+
+// countsScript reads the head and the sizes of the entry and id hashes at
+// one instant. KEYS: head, entries, ids.
+var countsScript = redis.NewScript(`
+local h = redis.call('HMGET', KEYS[1], 'seq', 'trimmed')
+return {h[1] or '0', h[2] or '0', redis.call('HLEN', KEYS[2]), redis.call('HLEN', KEYS[3])}
+`)
+
+// verify walks the chain kept in Redis, from the trim anchor to head.
+func (w *redisWalk) verify(ctx context.Context, l *Log, head Head, sum *Summary) (*BrokenError, error) {
 	bad := func(seq int64, id, problem string) *BrokenError {
 		return &BrokenError{Where: "redis", Seq: seq, ID: id, Problem: problem}
 	}
-	if head.Trimmed > 0 {
-		if h, ok := archived[head.Trimmed]; !ok || h != head.TrimmedHash {
-			return bad(head.Trimmed, "", fmt.Sprintf("the trim anchor %q does not match the archive's entry %d (%q)", head.TrimmedHash, head.Trimmed, h)), nil
+	// trimmedSince reports whether seq was trimmed after the walk began
+	// and, if so, the new anchor the walk goes on from.
+	trimmedSince := func(seq int64) (Head, bool, error) {
+		h, err := l.head(ctx)
+		if err != nil {
+			return Head{}, false, fmt.Errorf("verifying redis: re-reading the head: %w", err)
 		}
+		if h.Trimmed < seq {
+			return Head{}, false, nil
+		}
+		w.anchors[h.Trimmed] = h.TrimmedHash
+		return h, true, nil
+	}
+	if head.Trimmed > 0 {
+		w.anchors[head.Trimmed] = head.TrimmedHash
 	}
 	if head.Seq > head.Trimmed {
 		sum.RedisFirst = head.Trimmed + 1
 	}
 	prev := head.TrimmedHash
 	const batch = 500
-	for first := head.Trimmed + 1; first <= head.Seq; first += batch {
-		last := min(head.Seq, first+batch-1)
-		seqs := make([]int64, 0, last-first+1)
-		for s := first; s <= last; s++ {
+	next, lastRead := head.Trimmed+1, int64(0)
+batches:
+	for next <= head.Seq {
+		last := min(head.Seq, next+batch-1)
+		seqs := make([]int64, 0, last-next+1)
+		for s := next; s <= last; s++ {
 			seqs = append(seqs, s)
 		}
 		lines, err := l.lines(ctx, seqs)
 		if err != nil {
-			return nil, fmt.Errorf("verifying redis %d-%d: %w", first, last, err)
+			return nil, fmt.Errorf("verifying redis %d-%d: %w", next, last, err)
 		}
 		ids := make([]string, 0, len(lines))
 		for i, raw := range lines {
 			seq := seqs[i]
 			if raw == nil {
-				return bad(seq, "", "missing: the entry was deleted"), nil
+				h, moved, err := trimmedSince(seq)
+				if err != nil {
+					return nil, err
+				}
+				if !moved {
+					return bad(seq, "", "missing: the entry was deleted"), nil
+				}
+				next, prev = h.Trimmed+1, h.TrimmedHash
+				continue batches
 			}
 			e, problem := link(raw, seq, prev)
 			if problem != "" {
 				return bad(seq, e.ID, problem), nil
 			}
 			ids = append(ids, e.ID)
-			if h, ok := archived[seq]; ok {
-				sum.CheckedBoth++
-				if h != e.Hash {
-					return bad(seq, e.ID, fmt.Sprintf("Redis has hash %s, the archive %s", e.Hash, h)), nil
-				}
-			}
-			prev = e.Hash
+			w.hashes[seq] = e.Hash
+			prev, lastRead = e.Hash, seq
 		}
 		// The id index decides what Append treats as already logged: an
 		// id pointing elsewhere would swallow a future entry.
 		got, err := l.rdb.HMGet(ctx, l.idsKey(), ids...).Result()
 		if err != nil {
-			return nil, fmt.Errorf("verifying redis %d-%d: reading ids: %w", first, last, classify(err))
+			return nil, fmt.Errorf("verifying redis %d-%d: reading ids: %w", next, last, classify(err))
 		}
 		for i, v := range got {
 			if s, _ := v.(string); s != strconv.FormatInt(seqs[i], 10) {
+				_, moved, err := trimmedSince(seqs[i])
+				if err != nil {
+					return nil, err
+				}
+				if moved && v == nil {
+					continue // trimmed between the two reads; the archive holds it
+				}
 				return bad(seqs[i], ids[i], fmt.Sprintf("the id index maps this id to %v, not to its seq", v)), nil
 			}
 		}
+		next = last + 1
 	}
-	if prev != head.Hash {
+	if lastRead == head.Seq && prev != head.Hash {
 		return bad(head.Seq, "", fmt.Sprintf("the head's hash %q is not the last entry's (%q)", head.Hash, prev)), nil
 	}
-	n, err := l.rdb.HLen(ctx, l.entriesKey()).Result()
+	c, err := countsScript.Run(ctx, l.rdb, []string{l.headKey(), l.entriesKey(), l.idsKey()}).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("verifying redis: counting entries: %w", classify(err))
 	}
-	if want := head.Seq - head.Trimmed; n != want {
-		return bad(head.Seq, "", fmt.Sprintf("Redis holds %d entries, the head says %d: entries outside the chain", n, want)), nil
+	num := func(v any) int64 {
+		switch x := v.(type) {
+		case int64:
+			return x
+		case string:
+			n, _ := strconv.ParseInt(x, 10, 64)
+			return n
+		}
+		return -1
 	}
-	n, err = l.rdb.HLen(ctx, l.idsKey()).Result()
-	if err != nil {
-		return nil, fmt.Errorf("verifying redis: counting ids: %w", classify(err))
-	}
-	if want := head.Seq - head.Trimmed; n != want {
-		return bad(head.Seq, "", fmt.Sprintf("the id index holds %d ids for %d entries: ids of no entry would make Append drop entries", n, want)), nil
+	seq, trimmed, entries, idn := num(c[0]), num(c[1]), num(c[2]), num(c[3])
+	if want := seq - trimmed; entries != want {
+		return bad(seq, "", fmt.Sprintf("Redis holds %d entries, the head says %d: entries outside the chain", entries, want)), nil
+	} else if idn != want {
+		return bad(seq, "", fmt.Sprintf("the id index holds %d ids for %d entries: ids of no entry would make Append drop entries", idn, want)), nil
 	}
 	return nil, nil
 }
 
 // verifyArchive walks the chain in the S3 objects, in name order.
-func verifyArchive(ctx context.Context, s3 *minio.Client, cfg Config, head Head, sum *Summary, archived map[int64]string) (*BrokenError, error) {
+func verifyArchive(ctx context.Context, l *Log, s3 *minio.Client, cfg Config, head Head, sum *Summary, w *redisWalk) (*BrokenError, error) {
 	next, prev := int64(1), ""
 	// Hashes of the last seqs read. Two archivers can both write an
 	// object from the same first seq when one stalled past its lease;
@@ -236,8 +283,14 @@ func verifyArchive(ctx context.Context, s3 *minio.Client, cfg Config, head Head,
 			if problem != "" {
 				return bad(seq, e.ID, problem), nil
 			}
-			if seq >= head.Trimmed {
-				archived[seq] = e.Hash
+			if h, ok := w.hashes[seq]; ok {
+				sum.CheckedBoth++
+				if h != e.Hash {
+					return bad(seq, e.ID, fmt.Sprintf("the archive has hash %s, Redis %s: one of them was rewritten", e.Hash, h)), nil
+				}
+			}
+			if h, ok := w.anchors[seq]; ok && h != e.Hash {
+				return bad(seq, e.ID, fmt.Sprintf("Redis's trim anchor %q does not match the archive's entry (%q)", h, e.Hash)), nil
 			}
 			recent[seq] = e.Hash
 			prev = e.Hash
@@ -255,9 +308,21 @@ func verifyArchive(ctx context.Context, s3 *minio.Client, cfg Config, head Head,
 		return &BrokenError{Where: "s3 " + cfg.Bucket + "/" + cfg.ArchivePrefix, Seq: sum.S3Last + 1,
 			Problem: fmt.Sprintf("the archive ends at seq %d, but Redis says %d were archived: archive objects were removed", sum.S3Last, head.Archived)}, nil
 	}
-	if sum.S3Last > head.Seq {
-		return &BrokenError{Where: "redis", Seq: head.Seq + 1,
-			Problem: fmt.Sprintf("the archive goes on to seq %d, past Redis's head %d: Redis lost entries", sum.S3Last, head.Seq)}, nil
+	for seq, h := range w.anchors {
+		if seq > sum.S3Last {
+			return &BrokenError{Where: "redis", Seq: seq,
+				Problem: fmt.Sprintf("the trim anchor %q is for seq %d, which the archive (to %d) does not hold", h, seq, sum.S3Last)}, nil
+		}
+	}
+	// Appends and archiving may have gone on during the walk: compare
+	// with the head as it is now.
+	now, err := l.head(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("verifying archive: re-reading the head: %w", err)
+	}
+	if sum.S3Last > now.Seq {
+		return &BrokenError{Where: "redis", Seq: now.Seq + 1,
+			Problem: fmt.Sprintf("the archive goes on to seq %d, past Redis's head %d: Redis lost entries", sum.S3Last, now.Seq)}, nil
 	}
 	return nil, nil
 }

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 )
@@ -185,7 +188,7 @@ func TestVerifyNamesTheFirstBrokenLink(t *testing.T) {
 				})
 			},
 			// Redis still has the original seq 5.
-			seq: 5, where: "redis", problem: "the archive",
+			seq: 5, where: "00000000000000000005-00000000000000000008.jsonl", problem: "Redis",
 		},
 		{
 			name: "truncated s3 object",
@@ -216,17 +219,21 @@ func TestVerifyNamesTheFirstBrokenLink(t *testing.T) {
 		{
 			name: "overlapping s3 object that differs",
 			tamper: func(t *testing.T, e *env) {
-				// As a second archiver would write it from seq 5, but
-				// with seq 6 resealed.
+				// A second archiver's object 5-6 as it should be, and the
+				// first's 5-8 with seq 6 resealed: the repeat differs.
 				body, err := readObject(t.Context(), e.s3, e.cfg.Bucket, objectName(e.cfg.ArchivePrefix, 5, 8))
 				if err != nil {
 					t.Fatal(err)
 				}
 				lines := strings.SplitAfter(string(body), "\n")
-				repeat := lines[0] + resealed(t, strings.TrimSuffix(lines[1], "\n")) + "\n"
+				repeat := lines[0] + lines[1]
 				if _, err := e.s3.PutObject(t.Context(), e.cfg.Bucket, objectName(e.cfg.ArchivePrefix, 5, 6), strings.NewReader(repeat), int64(len(repeat)), minio.PutObjectOptions{}); err != nil {
 					t.Fatal(err)
 				}
+				e.editObject(t, 5, 8, func(b []byte) []byte {
+					lines[1] = resealed(t, strings.TrimSuffix(lines[1], "\n")) + "\n"
+					return []byte(strings.Join(lines, ""))
+				})
 			},
 			seq: 6, where: "00000000000000000005-00000000000000000008.jsonl", problem: "differs",
 		},
@@ -308,4 +315,62 @@ func TestVerifyAcceptsRepeatedArchiveObjects(t *testing.T) {
 	if sum.S3Objects != 5 || sum.S3Last != 10 {
 		t.Errorf("Summary = %+v, want 5 objects to 10", sum)
 	}
+}
+
+// Verify runs against a live log: appends, archiving and trimming going on
+// meanwhile must never read as a broken chain.
+func TestVerifyWhileTheLogIsBusy(t *testing.T) {
+	t.Parallel()
+	onBackends(t, 5, func(t *testing.T, e *env) {
+		// Every archived entry is past the retention: trimmed at once.
+		e.arch.now = func() time.Time { return e.now.Add(100 * 365 * 24 * time.Hour) }
+		ctx, stop := context.WithCancel(t.Context())
+		var wg sync.WaitGroup
+		errs := make(chan error, 3)
+		var appenders sync.WaitGroup
+		for w := range 2 {
+			l := e.newLog(t, e.client())
+			appenders.Go(func() {
+				for i := 0; i < 300 && ctx.Err() == nil; i++ {
+					en := entry(i, e.now)
+					en.ID = fmt.Sprintf("w%d-%d", w, i)
+					if _, err := l.Append(ctx, en); err != nil && ctx.Err() == nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				if err := e.arch.Tick(ctx); err != nil && ctx.Err() == nil {
+					errs <- err
+					return
+				}
+			}
+		})
+		appending := make(chan struct{})
+		go func() { appenders.Wait(); close(appending) }()
+		for busy := true; busy; {
+			select {
+			case <-appending:
+				busy = false
+			default:
+			}
+			if _, err := e.verify(t); err != nil {
+				t.Errorf("Verify of a busy log: %v", err)
+				break
+			}
+		}
+		stop()
+		<-appending
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if head, _ := e.log.Head(t.Context()); head.Trimmed == 0 {
+			t.Errorf("nothing was trimmed during the test (head %+v): it did not test trimming", head)
+		}
+	})
 }
