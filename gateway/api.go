@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -47,7 +48,9 @@ type APIDeps struct {
 	Auth      authenticator
 	Orders    orderService
 	Blocklist blocklistService
+	Audit     auditLog // officer and admin actions are recorded here (audit.go)
 	Logger    *slog.Logger
+	Now       func() time.Time // nil: time.Now
 }
 
 // maxAPIBody bounds every API body; orders have their own, equal, limit.
@@ -82,6 +85,8 @@ func NewAPI(d APIDeps) http.Handler {
 	v1.GET("/blocklist", officer, a.listBlocklist)
 	v1.POST("/blocklist", officer, a.addBlocklist)
 	v1.DELETE("/blocklist", admin, a.removeBlocklist)
+
+	v1.GET("/audit", officer, a.listAudit)
 	return r
 }
 
@@ -364,6 +369,10 @@ func (a *api) addBlocklist(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	if err := a.record(c, "blocklist.added", nil, e); err != nil {
+		a.fail(c, err)
+		return
+	}
 	a.ok(c, http.StatusCreated, e)
 }
 
@@ -374,6 +383,16 @@ func (a *api) removeBlocklist(c *gin.Context) {
 		return
 	}
 	if err := a.Blocklist.Remove(c.Request.Context(), blocklist.Kind(kind), value); err != nil {
+		a.fail(c, err)
+		return
+	}
+	// The log shows the value masked, as List does: the identifier
+	// itself is never stored.
+	before := blocklistEntry{Kind: kind, Value: "x"}
+	if k, v, err := blocklist.ParseEntry(kind, value); err == nil {
+		before = blocklistEntry{Kind: string(k), Value: blocklist.Mask(k, v)}
+	}
+	if err := a.record(c, "blocklist.removed", before, nil); err != nil {
 		a.fail(c, err)
 		return
 	}

@@ -93,6 +93,11 @@ const validOrder = `{"order_id":"INV-1001","account":{"id":"42","email":"ann@exa
 
 func newTestAPI(t *testing.T, orders *fakeOrders, bl *fakeBlocklist) (http.Handler, map[string]string) {
 	t.Helper()
+	return newAuditedTestAPI(t, orders, bl, &fakeAudit{})
+}
+
+func newAuditedTestAPI(t *testing.T, orders *fakeOrders, bl blocklistService, al auditLog) (http.Handler, map[string]string) {
+	t.Helper()
 	secret := strings.Repeat("s", 32)
 	cfg := auth.Config{APIKeys: []auth.APIKey{{Name: "shop", KeyHash: auth.HashKey("shop-key-0123456789abcdef")}}, JWTSecret: secret}
 	cfg.SetDefaults()
@@ -103,7 +108,8 @@ func newTestAPI(t *testing.T, orders *fakeOrders, bl *fakeBlocklist) (http.Handl
 	officer, _ := a.Mint("olga", auth.RoleOfficer, time.Hour)
 	admin, _ := a.Mint("adam", auth.RoleAdmin, time.Hour)
 	creds := map[string]string{"shop": "shop-key-0123456789abcdef", "officer": officer, "admin": admin}
-	return NewAPI(APIDeps{Auth: a, Orders: orders, Blocklist: bl, Logger: slog.New(slog.DiscardHandler)}), creds
+	return NewAPI(APIDeps{Auth: a, Orders: orders, Blocklist: bl, Audit: al, Logger: slog.New(slog.DiscardHandler),
+		Now: func() time.Time { return time.Date(2026, 11, 29, 5, 0, 0, 0, time.UTC) }}), creds
 }
 
 func TestAPI(t *testing.T) {

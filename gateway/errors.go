@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/vpsgate/gateway/audit"
 	"github.com/vpsgate/gateway/internal/auth"
 	"github.com/vpsgate/gateway/internal/negotiate"
 	"github.com/vpsgate/gateway/screening"
@@ -90,13 +91,16 @@ func present(err error, requestID string) (int, apiError) {
 		return http.StatusRequestEntityTooLarge, apiError{Code: "too_large", Message: "the body is larger than this endpoint accepts"}
 	case errors.Is(err, errUnsupportedMediaType), errors.Is(err, screening.ErrUnsupportedMediaType):
 		return http.StatusUnsupportedMediaType, apiError{Code: "unsupported_media_type", Message: err.Error()}
-	case errors.Is(err, screening.ErrInvalidInput), errors.Is(err, blocklist.ErrInvalidInput):
+	case errors.Is(err, screening.ErrInvalidInput), errors.Is(err, blocklist.ErrInvalidInput), errors.Is(err, audit.ErrInvalidInput):
 		return http.StatusBadRequest, apiError{Code: "invalid_input", Message: err.Error()}
 	case errors.Is(err, screening.ErrNotFound), errors.Is(err, blocklist.ErrNotFound):
 		return http.StatusNotFound, apiError{Code: "not_found", Message: err.Error()}
 	case errors.Is(err, screening.ErrConflict):
 		return http.StatusConflict, apiError{Code: "conflict", Message: err.Error()}
-	case errors.Is(err, screening.ErrUnavailable), errors.Is(err, blocklist.ErrUnavailable):
+	case errors.Is(err, errNotAudited):
+		return http.StatusServiceUnavailable, apiError{Code: "not_audited", Message: "the action was done, but the audit log could not record it; an operator is alerted (request " + requestID + ")"}
+	case errors.Is(err, screening.ErrUnavailable), errors.Is(err, blocklist.ErrUnavailable),
+		errors.Is(err, audit.ErrUnavailable), errors.Is(err, audit.ErrConflict):
 		return http.StatusServiceUnavailable, apiError{Code: "unavailable", Message: "a dependency of the gateway is unavailable; nothing was recorded, retry with the same request (request " + requestID + ")"}
 	}
 	return http.StatusInternalServerError, apiError{Code: "internal", Message: "internal error (request " + requestID + ")"}

@@ -82,6 +82,7 @@ func commands() []command {
 		{"hash-key", "read an API key on stdin, print its auth.api_keys key_hash", hashKeyCmd},
 		{"hash-password", "read a console password on stdin, print its auth.users password_hash", hashPasswordCmd},
 		{"token", "mint an officer JWT: -sub NAME -role officer|admin [-ttl 1h]", tokenCmd},
+		{"audit", "audit verify: check the audit log's hash chain in Redis and S3; exit 1 naming the first broken link", auditCmd},
 		{"demo-storefront", "run only the built-in demo storefront (used by docker-compose)", demoStorefrontCmd},
 	}
 }

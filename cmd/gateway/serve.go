@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/vpsgate/gateway/audit"
 	"github.com/vpsgate/gateway/gateway"
 	"github.com/vpsgate/gateway/geoblock"
 	"github.com/vpsgate/gateway/internal/auth"
@@ -147,6 +148,19 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 		return err
 	}
 
+	// Audit log: a hash chain in Redis, archived to S3 by whichever
+	// process holds the archiver's lease; Run initializes the chain head
+	// first (appends wait for it).
+	auditLog, err := audit.New(rdb, cfg.Screening.KeyPrefix, logger)
+	if err != nil {
+		return err
+	}
+	archiver := audit.NewArchiver(auditLog, store.Client(), cfg.Audit, time.Now, logger)
+	archCtx, stopArch := context.WithCancel(ctx)
+	archDone := make(chan struct{})
+	go func() { defer close(archDone); archiver.Run(archCtx) }()
+	closers = append(closers, func() { stopArch(); <-archDone })
+
 	// GeoIP: the country database (and optional anonymous-IP and ASN
 	// databases), re-read when their files change. The bundled demo
 	// database stands in when none is configured.
@@ -236,6 +250,7 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 	// expiring holds; both stop with the others below.
 	relay, err := orderSvc.NewRelay(orders.RelayDeps{
 		Outbox:   events.New(rdb, cfg.Screening.KeyPrefix+"events", outboxMaxLen),
+		Audit:    orderAudit{auditLog},
 		Logger:   logger,
 		Consumer: workerName(),
 	})
@@ -280,10 +295,11 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 			return geoblock.New(cfg.Geoblock, geo, logger, reg, next)
 		},
 		Intercept: gateway.NewInterceptor(routes, orderSvc, logger),
-		API:       gateway.NewAPI(gateway.APIDeps{Auth: authn, Orders: orderSvc, Blocklist: blocks, Logger: logger}),
+		API:       gateway.NewAPI(gateway.APIDeps{Auth: authn, Orders: orderSvc, Blocklist: blocks, Audit: auditLog, Logger: logger}),
 		Ready: []gateway.ReadyCheck{
 			{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 			{Name: "s3", Check: store.Ready},
+			{Name: "audit", Check: archiver.Ready},
 			{Name: "geoip", Check: func(context.Context) error { return geo.Ready() }},
 		},
 
@@ -417,4 +433,16 @@ func customerPages() http.Handler {
 		}
 		http.Error(w, "There is no page at this address.", http.StatusNotFound)
 	})
+}
+
+// orderAudit hands the order relay's audit entries to the audit log (the
+// relay delivers at least once; Append is idempotent by entry id).
+type orderAudit struct{ log *audit.Log }
+
+func (a orderAudit) Append(ctx context.Context, e orders.AuditEntry) error {
+	_, err := a.log.Append(ctx, audit.Entry{
+		ID: e.ID, Time: e.Time, Actor: e.Actor, Action: e.Action, Order: e.Order,
+		Account: e.Account, Addr: e.Addr, Before: e.Before, After: e.After,
+	})
+	return err
 }

@@ -19,6 +19,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/vpsgate/gateway/audit"
 	"github.com/vpsgate/gateway/gateway"
 	"github.com/vpsgate/gateway/geoblock"
 	"github.com/vpsgate/gateway/internal/auth"
@@ -41,6 +42,7 @@ type Config struct {
 	Geoblock geoblock.Config      `yaml:"geoblock"`
 	Redis    RedisConfig          `yaml:"redis"`
 	S3       kyc.StoreConfig      `yaml:"s3"`
+	Audit    audit.Config         `yaml:"audit"`
 	Auth     auth.Config          `yaml:"auth"`
 
 	Screening screening.Config `yaml:"screening"`
@@ -170,6 +172,7 @@ func (c *Config) SetDefaults() {
 	c.Geoblock.SetDefaults()
 	c.Redis.SetDefaults()
 	c.S3.SetDefaults()
+	c.Audit.SetDefaults()
 	c.Auth.SetDefaults()
 	// With the embedded, memory-only Redis nothing keyed by hash_key
 	// outlives the process, so a random key per start is safe; with a
@@ -211,6 +214,7 @@ func (c *Config) Validate() error {
 		configerr.Prefix("geoblock", c.Geoblock.Validate()),
 		configerr.Prefix("redis", c.Redis.Validate()),
 		configerr.Prefix("s3", c.S3.Validate()),
+		configerr.Prefix("audit", c.Audit.Validate()),
 		configerr.Prefix("auth", c.Auth.Validate()),
 		configerr.Prefix("screening", c.Screening.Validate()),
 		configerr.Prefix("holds", c.Holds.Validate()),

@@ -1,0 +1,165 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Entry is one audit record. Append sets Seq, Prev and Hash; the caller
+// sets the rest.
+type Entry struct {
+	ID      string          `json:"id"`                // unique; Append of an ID already in the log returns the stored entry and changes nothing
+	Seq     int64           `json:"seq"`               // set by Append: 1, 2, 3, ...
+	Time    time.Time       `json:"time"`              // when it happened; Append stores it in UTC
+	Actor   string          `json:"actor"`             // "key:<name>", "officer:<name>", "admin:<name>", "customer", "system"
+	Action  string          `json:"action"`            // "order.created", "order.reviewed", "order.cleared", "email.verified", "blocklist.added", ...
+	Order   string          `json:"order,omitempty"`   // screening id
+	Account string          `json:"account,omitempty"` // "<owner>/<account id>"
+	Addr    string          `json:"addr,omitempty"`    // masked client address
+	Before  json.RawMessage `json:"before,omitempty"`
+	After   json.RawMessage `json:"after,omitempty"`
+	Prev    string          `json:"prev"` // set by Append: the previous entry's Hash ("" for seq 1)
+	Hash    string          `json:"hash"` // set by Append: hex SHA-256 of the canonical encoding (see the package doc)
+}
+
+// Field limits. They keep one entry, and the Redis keys derived from its
+// fields (the secondary indexes), small.
+const (
+	maxIDLen    = 200
+	maxFieldLen = 500
+	maxDocLen   = 64 << 10 // Before and After, each
+)
+
+// canonical is the entry without Hash, in the order the package doc
+// specifies. encoding/json writes struct fields in declaration order and
+// compacts json.RawMessage, so the bytes depend only on the values.
+type canonical struct {
+	ID      string          `json:"id"`
+	Seq     int64           `json:"seq"`
+	Time    string          `json:"time"`
+	Actor   string          `json:"actor"`
+	Action  string          `json:"action"`
+	Order   string          `json:"order,omitempty"`
+	Account string          `json:"account,omitempty"`
+	Addr    string          `json:"addr,omitempty"`
+	Before  json.RawMessage `json:"before,omitempty"`
+	After   json.RawMessage `json:"after,omitempty"`
+	Prev    string          `json:"prev"`
+}
+
+// Canonical returns the canonical encoding of e: the bytes its Hash is the
+// SHA-256 of. It ignores e.Hash.
+func (e Entry) Canonical() ([]byte, error) {
+	b, err := json.Marshal(canonical{
+		ID: e.ID, Seq: e.Seq, Time: e.Time.UTC().Format(time.RFC3339Nano),
+		Actor: e.Actor, Action: e.Action, Order: e.Order, Account: e.Account, Addr: e.Addr,
+		Before: e.Before, After: e.After, Prev: e.Prev,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encoding entry %q: %w", e.ID, err)
+	}
+	return b, nil
+}
+
+// ComputeHash returns the hex SHA-256 of e's canonical encoding.
+func (e Entry) ComputeHash() (string, error) {
+	b, err := e.Canonical()
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// line is the stored form of a sealed entry (Redis and the S3 archive): the
+// canonical encoding with `,"hash":"<hex>"` before its closing brace, so
+// that removing that member gives back the hashed bytes.
+func (e Entry) line() ([]byte, error) {
+	b, err := e.Canonical()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(b)+len(`,"hash":""`)+len(e.Hash))
+	out = append(out, b[:len(b)-1]...)
+	out = append(out, `,"hash":"`...)
+	out = append(out, e.Hash...)
+	return append(out, `"}`...), nil
+}
+
+// parseLine decodes a stored entry strictly: an unknown or repeated
+// member, or trailing data, is tampering as much as an edited value.
+func parseLine(b []byte) (Entry, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var e Entry
+	if err := dec.Decode(&e); err != nil {
+		return Entry{}, fmt.Errorf("decoding entry: %w", err)
+	}
+	if dec.More() {
+		return Entry{}, errors.New("decoding entry: data after the entry")
+	}
+	return e, nil
+}
+
+// ErrInvalidInput marks an entry Append refuses.
+var ErrInvalidInput = errors.New("invalid audit entry")
+
+// normalize checks the caller's fields and brings them to the form that is
+// hashed: time in UTC, Before and After compacted.
+func normalize(e Entry) (Entry, error) {
+	var errs []error
+	bad := func(field, problem string) {
+		errs = append(errs, fmt.Errorf("%w: %s %s", ErrInvalidInput, field, problem))
+	}
+	text := func(field, v string, required bool, max int) {
+		switch {
+		case v == "" && required:
+			bad(field, "is required")
+		case len(v) > max:
+			bad(field, fmt.Sprintf("is longer than %d bytes", max))
+		case !utf8.ValidString(v):
+			bad(field, "is not valid UTF-8")
+		case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+			bad(field, "contains control characters")
+		}
+	}
+	text("id", e.ID, true, maxIDLen)
+	text("actor", e.Actor, true, maxFieldLen)
+	text("action", e.Action, true, maxFieldLen)
+	text("order", e.Order, false, maxFieldLen)
+	text("account", e.Account, false, maxFieldLen)
+	text("addr", e.Addr, false, maxFieldLen)
+	if e.Time.IsZero() {
+		bad("time", "is required")
+	} else if y := e.Time.UTC().Year(); y < 1 || y > 9999 {
+		bad("time", "is outside the years RFC 3339 can write")
+	}
+	doc := func(field string, raw json.RawMessage) json.RawMessage {
+		if len(raw) == 0 {
+			return nil
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, raw); err != nil {
+			bad(field, "is not JSON: "+err.Error())
+			return nil
+		}
+		if buf.Len() > maxDocLen {
+			bad(field, fmt.Sprintf("is longer than %d bytes", maxDocLen))
+		}
+		if buf.String() == "null" {
+			return nil
+		}
+		return buf.Bytes()
+	}
+	e.Before, e.After = doc("before", e.Before), doc("after", e.After)
+	e.Time = e.Time.UTC()
+	e.Seq, e.Prev, e.Hash = 0, "", ""
+	return e, errors.Join(errs...)
+}
