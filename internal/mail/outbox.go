@@ -138,7 +138,7 @@ func NewOutbox(rdb redis.UniversalClient, s Sender, o Options, logger *slog.Logg
 	return &Outbox{rdb: rdb, sender: s, opts: o, logger: logger, m: m}, nil
 }
 
-func (o *Outbox) key(name string) string { return o.opts.Prefix + "{outbox}:" + name }
+func (o *Outbox) key(name string) string  { return o.opts.Prefix + "{outbox}:" + name }
 func (o *Outbox) msgKey(id string) string { return o.key("msg:" + id) }
 
 // enqueueScript stores the message and queues its ID unless the ID is
