@@ -47,6 +47,9 @@ type APIDeps struct {
 	Orders    orderService
 	Blocklist blocklistService
 	Logger    *slog.Logger
+	// DevMail is the development outbox (embedded mode, no smtp.url);
+	// nil: no /api/v1/dev/mail.
+	DevMail devMailbox
 }
 
 // maxAPIBody bounds every API body; orders have their own, equal, limit.
@@ -81,6 +84,9 @@ func NewAPI(d APIDeps) http.Handler {
 	v1.GET("/blocklist", officer, a.listBlocklist)
 	v1.POST("/blocklist", officer, a.addBlocklist)
 	v1.DELETE("/blocklist", admin, a.removeBlocklist)
+	if d.DevMail != nil {
+		v1.GET("/dev/mail", officer, a.listDevMail)
+	}
 	return r
 }
 
@@ -302,14 +308,9 @@ type blocklistEntry struct {
 }
 
 func (a *api) listBlocklist(c *gin.Context) {
-	limit := 100
-	if s := c.Query("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
-			a.fail(c, &screening.FieldError{Field: "limit", Problem: "must be a number from 1 to 1000"})
-			return
-		}
-		limit = n
+	limit, ok := a.limitParam(c, 100, 1000)
+	if !ok {
+		return
 	}
 	entries, err := a.Blocklist.List(c.Request.Context(), blocklist.Kind(c.Query("kind")), limit)
 	if err != nil {

@@ -90,6 +90,13 @@ const validOrder = `{"order_id":"INV-1001","account":{"id":"42","email":"ann@exa
 
 func newTestAPI(t *testing.T, orders *fakeOrders, bl *fakeBlocklist) (http.Handler, map[string]string) {
 	t.Helper()
+	return newTestAPIWith(t, func(d *APIDeps) { d.Orders, d.Blocklist = orders, bl })
+}
+
+// newTestAPIWith builds the API with test credentials; edit sets the
+// services.
+func newTestAPIWith(t *testing.T, edit func(*APIDeps)) (http.Handler, map[string]string) {
+	t.Helper()
 	secret := strings.Repeat("s", 32)
 	cfg := auth.Config{APIKeys: []auth.APIKey{{Name: "shop", KeyHash: auth.HashKey("shop-key-0123456789abcdef")}}, JWTSecret: secret}
 	cfg.SetDefaults()
@@ -100,7 +107,9 @@ func newTestAPI(t *testing.T, orders *fakeOrders, bl *fakeBlocklist) (http.Handl
 	officer, _ := a.Mint("olga", auth.RoleOfficer, time.Hour)
 	admin, _ := a.Mint("adam", auth.RoleAdmin, time.Hour)
 	creds := map[string]string{"shop": "shop-key-0123456789abcdef", "officer": officer, "admin": admin}
-	return NewAPI(APIDeps{Auth: a, Orders: orders, Blocklist: bl, Logger: slog.New(slog.DiscardHandler)}), creds
+	d := APIDeps{Auth: a, Logger: slog.New(slog.DiscardHandler)}
+	edit(&d)
+	return NewAPI(d), creds
 }
 
 func TestAPI(t *testing.T) {

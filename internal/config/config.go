@@ -23,6 +23,7 @@ import (
 	"github.com/vpsgate/gateway/geoblock"
 	"github.com/vpsgate/gateway/internal/auth"
 	"github.com/vpsgate/gateway/internal/configerr"
+	"github.com/vpsgate/gateway/internal/mail"
 	"github.com/vpsgate/gateway/kyc"
 	"github.com/vpsgate/gateway/screening"
 	"github.com/vpsgate/gateway/screening/minfraud"
@@ -44,6 +45,10 @@ type Config struct {
 
 	Screening screening.Config `yaml:"screening"`
 	MinFraud  minfraud.Config  `yaml:"minfraud"`
+	// SMTP and Mail: mail to customers; no smtp.url is the development
+	// outbox.
+	SMTP mail.SMTPConfig `yaml:"smtp"`
+	Mail mail.Config     `yaml:"mail"`
 	// Intercept lists the storefront's checkout routes to screen before
 	// they are forwarded. Empty with the demo storefront: its checkout.
 	Intercept []screening.InterceptRoute `yaml:"intercept"`
@@ -71,10 +76,12 @@ type LogConfig struct {
 // empty. The zero-config start is all of them.
 type Embedded struct {
 	Redis, S3, GeoIP, Upstream bool
+	// Mail: no smtp.url, so mail goes to the development outbox.
+	Mail bool
 }
 
 // Any reports whether anything runs embedded.
-func (e Embedded) Any() bool { return e.Redis || e.S3 || e.GeoIP || e.Upstream }
+func (e Embedded) Any() bool { return e.Redis || e.S3 || e.GeoIP || e.Upstream || e.Mail }
 
 // Embedded reports which dependencies the configuration leaves to the
 // embedded servers.
@@ -84,6 +91,7 @@ func (c *Config) Embedded() Embedded {
 		S3:       c.S3.Endpoint == "",
 		GeoIP:    c.GeoIP.CountryDB == "",
 		Upstream: c.Upstream == "",
+		Mail:     c.SMTP.URL == "",
 	}
 }
 
@@ -177,6 +185,8 @@ func (c *Config) SetDefaults() {
 	}
 	c.Screening.SetDefaults()
 	c.MinFraud.SetDefaults()
+	c.SMTP.SetDefaults()
+	c.Mail.SetDefaults()
 	for i := range c.Intercept {
 		c.Intercept[i].SetDefaults()
 	}
@@ -210,6 +220,8 @@ func (c *Config) Validate() error {
 		configerr.Prefix("auth", c.Auth.Validate()),
 		configerr.Prefix("screening", c.Screening.Validate()),
 		configerr.Prefix("minfraud", c.MinFraud.Validate()),
+		configerr.Prefix("smtp", c.SMTP.Validate()),
+		configerr.Prefix("mail", c.Mail.Validate()),
 	)
 	routes := map[string]int{}
 	for i, r := range c.Intercept {

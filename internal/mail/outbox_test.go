@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/vpsgate/gateway/internal/embedded"
 	"github.com/vpsgate/gateway/internal/testenv"
 )
 
@@ -545,5 +547,67 @@ func TestDevOutbox(t *testing.T) {
 	}
 	if len(all) != DevMailMax || all[0].ID != fmt.Sprint("bulk-", DevMailMax+4) {
 		t.Errorf("kept %d, newest %q; want %d, newest bulk-%d", len(all), all[0].ID, DevMailMax, DevMailMax+4)
+	}
+}
+
+// flaky fails its first n sends, then passes them to next.
+type flaky struct {
+	mu   sync.Mutex
+	n    int
+	next Sender
+}
+
+func (f *flaky) Send(ctx context.Context, m Message, accepted func() error) error {
+	f.mu.Lock()
+	fail := f.n > 0
+	f.n--
+	f.mu.Unlock()
+	if fail {
+		return fmt.Errorf("flaky: failing on purpose")
+	}
+	return f.next.Send(ctx, m, accepted)
+}
+
+// TestEmbeddedRedis runs the outbox on the embedded (in-process) Redis of
+// embedded mode: its scripts and stream commands work there too, retries
+// included.
+func TestEmbeddedRedis(t *testing.T) {
+	srv, err := embedded.StartRedis(t.Context(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	opts, err := redis.ParseURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { rdb.Close() })
+	dev := NewDevOutbox(rdb, "gw:mail:", Config{From: "no-reply@gateway.test"}, slog.New(slog.DiscardHandler))
+	w := startWorker(t, rdb, &flaky{n: 2, next: dev}, testOptions("gw:mail:", time.Minute))
+	for _, id := range []string{"a", "b", "a", "c"} {
+		if err := w.Enqueue(t.Context(), message(id, "x@customer.test")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 20*time.Second, "three development mails", func() bool {
+		l, err := dev.List(t.Context(), 10)
+		return err == nil && len(l) >= 3
+	})
+	time.Sleep(300 * time.Millisecond) // room for a wrong fourth
+	l, err := dev.List(t.Context(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range l {
+		got = append(got, m.ID)
+	}
+	slices.Sort(got)
+	if diff := cmp.Diff([]string{"a", "b", "c"}, got); diff != "" {
+		t.Errorf("development mail IDs (-want +got):\n%s", diff)
+	}
+	if n := testutil.ToFloat64(w.m.failed); n != 2 {
+		t.Errorf("failed attempts = %v, want 2", n)
 	}
 }
