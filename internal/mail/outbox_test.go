@@ -47,12 +47,11 @@ func TestMain(m *testing.M) {
 // delivers until it is killed.
 func workerProcess() int {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	opts, err := redis.ParseURL(os.Getenv(envWorkerRedis))
+	rdb, err := openSpec(os.Getenv(envWorkerRedis))
 	if err != nil {
 		logger.Error("worker", "error", err)
 		return 1
 	}
-	rdb := redis.NewClient(opts)
 	lease, _ := time.ParseDuration(os.Getenv(envWorkerLease))
 	timeout, _ := time.ParseDuration(os.Getenv(envWorkerTimeout))
 	s, err := NewSMTPSender(SMTPConfig{URL: os.Getenv(envWorkerSMTP), Timeout: timeout}, Config{From: "no-reply@gateway.test"})
@@ -69,6 +68,39 @@ func workerProcess() int {
 	defer stop()
 	o.Run(ctx)
 	return 0
+}
+
+// openSpec opens a client from a backend's spec: a redis:// URL, or
+// "cluster:" and the nodes' addresses, comma-separated.
+func openSpec(spec string) (redis.UniversalClient, error) {
+	if addrs, ok := strings.CutPrefix(spec, "cluster:"); ok {
+		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")}), nil
+	}
+	opts, err := redis.ParseURL(spec)
+	if err != nil {
+		return nil, err
+	}
+	return redis.NewClient(opts), nil
+}
+
+// backend is a Redis deployment the outbox runs on: rdb, a key prefix of
+// the test's own, and the spec a worker process opens (openSpec).
+type backend struct {
+	rdb    redis.UniversalClient
+	prefix string
+	spec   string
+}
+
+// forEachBackend runs f on the standalone test server and on the
+// three-node test Cluster, where the outbox's keys share one slot.
+func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
+	t.Run("standalone", func(t *testing.T) {
+		f(t, backend{rdb: testenv.RedisClient(t), prefix: testenv.KeyPrefix(t), spec: testenv.RedisURL(t)})
+	})
+	t.Run("cluster", func(t *testing.T) {
+		c, prefix := testenv.RedisClusterClient(t)
+		f(t, backend{rdb: c, prefix: prefix, spec: "cluster:" + strings.Join(testenv.RedisClusterAddrs(t), ",")})
+	})
 }
 
 func testOptions(prefix string, lease time.Duration) Options {
@@ -179,9 +211,10 @@ func assertOnce(t *testing.T, api string, ids []string, to ...string) {
 	}
 }
 
-func TestDeliveryToMailpit(t *testing.T) {
-	rdb := testenv.RedisClient(t)
-	prefix := testenv.KeyPrefix(t)
+func TestDeliveryToMailpit(t *testing.T) { forEachBackend(t, testDeliveryToMailpit) }
+
+func testDeliveryToMailpit(t *testing.T, b backend) {
+	rdb, prefix := b.rdb, b.prefix
 	api := testenv.MailpitAPI(t)
 	w := startWorker(t, rdb, smtpSender(t, testenv.SMTPURL(t)), testOptions(prefix, time.Minute))
 
@@ -244,9 +277,10 @@ func TestDeliveryToMailpit(t *testing.T) {
 	waitFor(t, 5*time.Second, "an empty queue", func() bool { return testutil.ToFloat64(w.m.depth) == 0 })
 }
 
-func TestEnqueueIsIdempotent(t *testing.T) {
-	rdb := testenv.RedisClient(t)
-	prefix := testenv.KeyPrefix(t)
+func TestEnqueueIsIdempotent(t *testing.T) { forEachBackend(t, testEnqueueIsIdempotent) }
+
+func testEnqueueIsIdempotent(t *testing.T, b backend) {
+	rdb, prefix := b.rdb, b.prefix
 	api := testenv.MailpitAPI(t)
 	w := startWorker(t, rdb, smtpSender(t, testenv.SMTPURL(t)), testOptions(prefix, time.Minute))
 	to := recipient(t, 0)
@@ -310,9 +344,10 @@ func TestEnqueueRefusesBadMessages(t *testing.T) {
 
 // TestSMTPOutage: while the SMTP server is down every attempt fails and
 // is retried with back-off; when it is back, every message goes out once.
-func TestSMTPOutage(t *testing.T) {
-	rdb := testenv.RedisClient(t)
-	prefix := testenv.KeyPrefix(t)
+func TestSMTPOutage(t *testing.T) { forEachBackend(t, testSMTPOutage) }
+
+func testSMTPOutage(t *testing.T, b backend) {
+	rdb, prefix := b.rdb, b.prefix
 	mp := testenv.StartMailpit(t)
 	mp.Stop()
 	w := startWorker(t, rdb, smtpSender(t, mp.SMTPURL()), testOptions(prefix, time.Minute))
@@ -431,10 +466,10 @@ func blackhole(t *testing.T) (addr string, accepted func() int) {
 
 // startWorkerProcess runs a worker in a process of its own (this test
 // binary, see TestMain).
-func startWorkerProcess(t *testing.T, redisURL, prefix, smtpURL string, lease, timeout time.Duration) *exec.Cmd {
+func startWorkerProcess(t *testing.T, redisSpec, prefix, smtpURL string, lease, timeout time.Duration) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envWorker+"=1", envWorkerRedis+"="+redisURL, envWorkerPrefix+"="+prefix,
+	cmd.Env = append(os.Environ(), envWorker+"=1", envWorkerRedis+"="+redisSpec, envWorkerPrefix+"="+prefix,
 		envWorkerSMTP+"="+smtpURL, envWorkerLease+"="+lease.String(), envWorkerTimeout+"="+timeout.String())
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -462,10 +497,10 @@ func startWorkerProcess(t *testing.T, redisURL, prefix, smtpURL string, lease, t
 // TestWorkerKilledMidDelivery: a worker process killed with SIGKILL while
 // it holds messages (mid-delivery) loses none: after the lease, two other
 // worker processes deliver them and new mail, each message once.
-func TestWorkerKilledMidDelivery(t *testing.T) {
-	rdb := testenv.RedisClient(t)
-	prefix := testenv.KeyPrefix(t)
-	redisURL := testenv.RedisURL(t)
+func TestWorkerKilledMidDelivery(t *testing.T) { forEachBackend(t, testWorkerKilledMidDelivery) }
+
+func testWorkerKilledMidDelivery(t *testing.T, b backend) {
+	rdb, prefix, redisURL := b.rdb, b.prefix, b.spec
 	api := testenv.MailpitAPI(t)
 	smtpURL := testenv.SMTPURL(t)
 	o, err := NewOutbox(rdb, nil, testOptions(prefix, time.Second), slog.New(slog.DiscardHandler), nil)
