@@ -135,7 +135,7 @@ func NewOutbox(rdb redis.UniversalClient, s Sender, o Options, logger *slog.Logg
 			}
 		}
 	}
-	return &Outbox{rdb: rdb, sender: s, opts: o, logger: logger, m: m}, nil
+	return &Outbox{rdb: rdb, sender: s, opts: o, logger: logger.With("consumer", o.Consumer), m: m}, nil
 }
 
 func (o *Outbox) key(name string) string  { return o.opts.Prefix + "{outbox}:" + name }
@@ -188,7 +188,7 @@ func (m Message) validate() error {
 
 // Run delivers mail until ctx ends. Every gateway process runs one.
 func (o *Outbox) Run(ctx context.Context) {
-	o.logger.Info("mail outbox worker started", "consumer", o.opts.Consumer)
+	o.logger.Info("mail outbox worker started")
 	groupReady := false
 	for ctx.Err() == nil {
 		if !groupReady {
@@ -345,6 +345,27 @@ redis.call('XDEL', KEYS[2], ARGV[1])
 return {result, attempts, delay}
 `)
 
+// beginScript starts an attempt: when the entry is still this worker's it
+// claims it again, which restarts the lease (an entry that waited in the
+// worker's batch behind slow sends must not be taken over mid-send), and
+// returns "ok" and the message's fields. "lost": another worker took the
+// entry over. "gone": the message was sent or given up on already (by a
+// worker that died after recording it), or its record expired; the entry
+// is dropped. KEYS: stream, msg. ARGV: entry, consumer.
+var beginScript = redis.NewScript(`
+local p = redis.call('XPENDING', KEYS[1], '` + group + `', ARGV[1], ARGV[1], 1, ARGV[2])
+if #p == 0 then return {'lost'} end
+if redis.call('HGET', KEYS[2], 'state') ~= 'queued' then
+	redis.call('XACK', KEYS[1], '` + group + `', ARGV[1])
+	redis.call('XDEL', KEYS[1], ARGV[1])
+	return {'gone'}
+end
+redis.call('XCLAIM', KEYS[1], '` + group + `', ARGV[2], 0, ARGV[1], 'JUSTID')
+local out = {'ok'}
+for _, v in ipairs(redis.call('HGETALL', KEYS[2])) do out[#out + 1] = v end
+return out
+`)
+
 // recordTimeout bounds one try at recording an outcome. A success is
 // tried again for a third of the lease before the message is left to be
 // sent again.
@@ -360,27 +381,21 @@ func (e *recordError) Unwrap() error { return e.err }
 func (o *Outbox) deliver(ctx context.Context, e redis.XMessage) {
 	id, _ := e.Values["id"].(string)
 	log := o.logger.With("entry", e.ID, "mail", id)
-	h, err := o.rdb.HGetAll(ctx, o.msgKey(id)).Result()
+	res, err := beginScript.Run(ctx, o.rdb, []string{o.key("stream"), o.msgKey(id)}, e.ID, o.opts.Consumer).StringSlice()
 	if err != nil {
-		log.Warn("mail outbox: reading a queued message", "error", err)
+		log.Warn("mail outbox: starting an attempt", "error", err)
 		return // still pending: this worker or another tries again
 	}
-	if h["state"] != "queued" {
-		// Sent or dead already (a worker that died after recording), or
-		// its record expired: only the entry is left to drop.
-		if err := o.record(ctx, doneScript, []string{o.msgKey(id), o.key("stream"), o.key("queued")}, e.ID, 0, 0, id); err != nil {
-			log.Warn("mail outbox: dropping a finished entry", "error", err)
-		}
+	switch res[0] {
+	case "lost":
+		log.Warn("mail outbox: a message outlived this worker's lease; another worker has it")
+		return
+	case "gone":
 		return
 	}
-	// Still ours? A worker slower than the lease may have lost the entry to
-	// another one, which now delivers it.
-	pending, err := o.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
-		Stream: o.key("stream"), Group: group, Start: e.ID, End: e.ID, Count: 1, Consumer: o.opts.Consumer,
-	}).Result()
-	if err != nil || len(pending) == 0 {
-		log.Warn("mail outbox: the message is no longer this worker's; leaving it", "error", err)
-		return
+	h := map[string]string{}
+	for i := 1; i+1 < len(res); i += 2 {
+		h[res[i]] = res[i+1]
 	}
 	m := Message{ID: id, To: h["to"], Subject: h["subject"], Text: h["text"], HTML: h["html"]}
 	accepted := func() error {
@@ -418,7 +433,7 @@ func (o *Outbox) deliver(ctx context.Context, e redis.XMessage) {
 		permanent = "1"
 	}
 	jitter, _ := rand.Int(rand.Reader, big.NewInt(1000))
-	res, rerr := failScript.Run(context.WithoutCancel(ctx), o.rdb,
+	out, rerr := failScript.Run(context.WithoutCancel(ctx), o.rdb,
 		[]string{o.msgKey(id), o.key("stream"), o.key("queued"), o.key("retry"), o.key("dead")},
 		e.ID, o.opts.Now().UnixMilli(), id, o.opts.RetryMin.Milliseconds(), o.opts.RetryMax.Milliseconds(),
 		o.opts.DeadAfter.Milliseconds(), o.opts.Retention.Milliseconds(), err.Error(), permanent,
@@ -427,12 +442,12 @@ func (o *Outbox) deliver(ctx context.Context, e redis.XMessage) {
 		log.Warn("mail outbox: recording a failed attempt; the lease brings it back", "error", rerr, "attempt_error", err)
 		return
 	}
-	switch res[0] {
+	switch out[0] {
 	case "dead":
 		o.m.dead.Inc()
-		log.Error("mail outbox: giving up on a message (dead letter)", "to", m.To, "attempts", res[1], "error", err)
+		log.Error("mail outbox: giving up on a message (dead letter)", "to", m.To, "attempts", out[1], "error", err)
 	case "retry":
-		log.Warn("mail outbox: delivery failed; will retry", "attempts", res[1], "retry_in", time.Duration(res[2].(int64))*time.Millisecond, "error", err)
+		log.Warn("mail outbox: delivery failed; will retry", "attempts", out[1], "retry_in", time.Duration(out[2].(int64))*time.Millisecond, "error", err)
 	}
 }
 

@@ -646,3 +646,52 @@ func TestEmbeddedRedis(t *testing.T) {
 		t.Errorf("failed attempts = %v, want 2", n)
 	}
 }
+
+// slow is an SMTP server that takes its time: each send waits first.
+type slow struct {
+	wait time.Duration
+	next Sender
+}
+
+func (s slow) Send(ctx context.Context, m Message, accepted func() error) error {
+	time.Sleep(s.wait)
+	return s.next.Send(ctx, m, accepted)
+}
+
+// TestSlowWorkerKeepsItsLease: a worker works through its batch slowly,
+// so that the later messages of the batch wait longer than the lease;
+// another worker takes those over, and no message is sent by both (each
+// attempt restarts the lease of its own message, and a message taken over
+// is left alone).
+func TestSlowWorkerKeepsItsLease(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		api := testenv.MailpitAPI(t)
+		opts := testOptions(b.prefix, 2*time.Second)
+		// Queued before the first worker starts, so that its first read
+		// takes all of them.
+		o, err := NewOutbox(b.rdb, nil, opts, slog.New(slog.DiscardHandler), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		to := recipient(t, 0)
+		var ids []string
+		for i := range 6 {
+			ids = append(ids, fmt.Sprint("slow-", i))
+			if err := o.Enqueue(t.Context(), message(ids[i], to)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		startWorker(t, b.rdb, slow{wait: 800 * time.Millisecond, next: smtpSender(t, testenv.SMTPURL(t))}, opts)
+		waitFor(t, 10*time.Second, "the first worker to hold every message", func() bool {
+			p, err := b.rdb.XPending(t.Context(), b.prefix+"{outbox}:stream", group).Result()
+			return err == nil && p.Count == 6
+		})
+		w2 := startWorker(t, b.rdb, smtpSender(t, testenv.SMTPURL(t)), opts)
+		waitFor(t, 30*time.Second, "every mail", received(t, api, len(ids), to))
+		time.Sleep(3 * time.Second) // the first worker finishes its batch
+		assertOnce(t, api, ids, to)
+		if testutil.ToFloat64(w2.m.sent) == 0 {
+			t.Error("the second worker took nothing over: the test did not test the lease")
+		}
+	})
+}
