@@ -41,7 +41,7 @@ func openMail(cfg *config.Config, rdb redis.UniversalClient, logger *slog.Logger
 	parts.Outbox, err = mail.NewOutbox(rdb, sender, mail.Options{
 		Prefix:    prefix,
 		Lease:     mail.LeaseFor(cfg.SMTP.Timeout),
-		Poll:      5 * time.Second, // how long an idle worker blocks on Redis
+		Poll:      2 * time.Second, // how long an idle worker blocks on Redis (and shutdown waits)
 		RetryMin:  cfg.Mail.RetryMin,
 		RetryMax:  cfg.Mail.RetryMax,
 		DeadAfter: cfg.Mail.DeadAfter,
