@@ -54,6 +54,10 @@ func (s *SMTPSender) client() (*gomail.Client, error) {
 		// when it dials (greeting, EHLO, STARTTLS, AUTH) and again before
 		// each message (MAIL, RCPT, DATA).
 		gomail.WithTimeout(s.timeout),
+		// No RSET after the message: one message per connection needs
+		// none, and a failed RSET after the server accepted the message
+		// would count as a failed delivery and send it again.
+		gomail.WithoutRset(),
 	}
 	// The certificate is always verified, for STARTTLS too: a server
 	// whose certificate does not verify gets no mail rather than mail in
