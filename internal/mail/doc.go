@@ -18,6 +18,13 @@
 // lost, the message is sent again with the same Message-ID header (derived
 // from Message.ID), by which receivers and mail stores drop the duplicate.
 //
+// Keys, under screening.key_prefix + "mail:" + "{outbox}:": stream (the
+// IDs to deliver, consumer group "senders"), msg:<ID> (a hash: recipient,
+// subject, bodies until sent, state queued|sent|dead, attempts,
+// last_error), queued (IDs not yet sent, by enqueue time: the depth and
+// oldest-age metrics), retry (IDs by next attempt), dead (dead letters, by
+// time given up), dev (the development outbox).
+//
 // Cluster. Every key carries the hash tag {outbox}: the outbox is one
 // shared queue in one slot, and each of its state changes is one Lua
 // script, atomic on a standalone server and on a Cluster alike.

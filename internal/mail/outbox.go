@@ -314,7 +314,8 @@ return 1
 
 // failScript records a failed attempt: the ID goes to the retry set with
 // its back-off, or to the dead letters when the failure is permanent or
-// the message is older than DeadAfter. KEYS: msg, stream, queued, retry,
+// the message is older than DeadAfter. A dead letter keeps its recipient,
+// subject, attempts and last error for Retention, not its bodies. KEYS: msg, stream, queued, retry,
 // dead. ARGV: entry, now, id, retry min ms, retry max ms, dead-after ms,
 // retention ms, error, permanent (1 or 0), jitter (0..1).
 var failScript = redis.NewScript(`
@@ -331,6 +332,7 @@ local result, delay = 'retry', 0
 if ARGV[9] == '1' or now - enqueued >= tonumber(ARGV[6]) then
 	result = 'dead'
 	redis.call('HSET', KEYS[1], 'state', 'dead', 'dead', ARGV[2])
+	redis.call('HDEL', KEYS[1], 'text', 'html')
 	redis.call('PEXPIRE', KEYS[1], ARGV[7])
 	redis.call('ZREM', KEYS[3], ARGV[3])
 	redis.call('ZADD', KEYS[5], ARGV[2], ARGV[3])

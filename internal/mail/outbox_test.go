@@ -421,8 +421,9 @@ func TestDeadLetters(t *testing.T) {
 
 func assertDead(t *testing.T, rdb redis.UniversalClient, prefix, id string) {
 	t.Helper()
-	if s := rdb.HGet(t.Context(), prefix+"{outbox}:msg:"+id, "state").Val(); s != "dead" {
-		t.Errorf("state = %q, want dead", s)
+	h := rdb.HGetAll(t.Context(), prefix+"{outbox}:msg:"+id).Val()
+	if h["state"] != "dead" || h["last_error"] == "" || h["text"] != "" || h["html"] != "" {
+		t.Errorf("record = %v, want state dead, the last error, no bodies", h)
 	}
 	if _, err := rdb.ZScore(t.Context(), prefix+"{outbox}:dead", id).Result(); err != nil {
 		t.Errorf("not in the dead-letter set: %v", err)
