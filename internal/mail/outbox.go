@@ -259,7 +259,7 @@ func (o *Outbox) step(ctx context.Context) error {
 		return fmt.Errorf("claiming the mail of stopped workers: %w", err)
 	}
 	for _, e := range claimed {
-		o.logger.Info("mail outbox: took over a message from a stopped worker", "entry", e.ID)
+		o.logger.Info("mail outbox: took over a message whose lease had passed (its worker stopped or is slow)", "entry", e.ID)
 		o.deliver(ctx, e)
 	}
 	streams, err := o.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
