@@ -238,9 +238,11 @@ start_mailpit() {
 		logf="$dir.log"
 		mkdir -p "$dir"
 		SERVER_LOGS+=("$logf")
+		# --max 0: keep every message (the default prunes past 500, which a
+		# full run of the mail tests could reach).
 		"$MAILPIT_SERVER" --disable-version-check \
 			--smtp "127.0.0.1:$port" --listen "127.0.0.1:$api" \
-			--database "$dir/mailpit.db" >"$logf" 2>&1 &
+			--database "$dir/mailpit.db" --max 0 >"$logf" 2>&1 &
 		pid=$!
 		PIDS+=("$pid")
 		if wait_until 30 "$pid" mailpit curl -fsS "http://127.0.0.1:$api/api/v1/info"; then

@@ -134,6 +134,7 @@ func (p *MailpitProcess) start() error {
 		"--smtp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.smtpPort)),
 		"--listen", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.httpPort)),
 		"--database", filepath.Join(p.dir, "mailpit.db"),
+		"--max", "0", // keep every message: a test counts them
 	}, p.args...)
 	cmd := exec.Command(p.bin, args...)
 	cmd.Stdout, cmd.Stderr = p.out, p.out
