@@ -51,6 +51,9 @@ type APIDeps struct {
 	Audit     auditLog // officer and admin actions are recorded here (audit.go)
 	Logger    *slog.Logger
 	Now       func() time.Time // nil: time.Now
+	// DevMail is the development outbox (embedded mode, no smtp.url);
+	// nil: no /api/v1/dev/mail.
+	DevMail devMailbox
 }
 
 // maxAPIBody bounds every API body; orders have their own, equal, limit.
@@ -87,6 +90,9 @@ func NewAPI(d APIDeps) http.Handler {
 	v1.DELETE("/blocklist", admin, a.removeBlocklist)
 
 	v1.GET("/audit", officer, a.listAudit)
+	if d.DevMail != nil {
+		v1.GET("/dev/mail", officer, a.listDevMail)
+	}
 	return r
 }
 
@@ -334,14 +340,9 @@ type blocklistEntry struct {
 }
 
 func (a *api) listBlocklist(c *gin.Context) {
-	limit := 100
-	if s := c.Query("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
-			a.fail(c, &screening.FieldError{Field: "limit", Problem: "must be a number from 1 to 1000"})
-			return
-		}
-		limit = n
+	limit, ok := a.limitParam(c, 100, 1000)
+	if !ok {
+		return
 	}
 	entries, err := a.Blocklist.List(c.Request.Context(), blocklist.Kind(c.Query("kind")), limit)
 	if err != nil {

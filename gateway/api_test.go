@@ -98,6 +98,13 @@ func newTestAPI(t *testing.T, orders *fakeOrders, bl *fakeBlocklist) (http.Handl
 
 func newAuditedTestAPI(t *testing.T, orders *fakeOrders, bl blocklistService, al auditLog) (http.Handler, map[string]string) {
 	t.Helper()
+	return newTestAPIWith(t, func(d *APIDeps) { d.Orders, d.Blocklist, d.Audit = orders, bl, al })
+}
+
+// newTestAPIWith builds the API with test credentials and a fixed clock;
+// edit sets the services.
+func newTestAPIWith(t *testing.T, edit func(*APIDeps)) (http.Handler, map[string]string) {
+	t.Helper()
 	secret := strings.Repeat("s", 32)
 	cfg := auth.Config{APIKeys: []auth.APIKey{{Name: "shop", KeyHash: auth.HashKey("shop-key-0123456789abcdef")}}, JWTSecret: secret}
 	cfg.SetDefaults()
@@ -108,8 +115,10 @@ func newAuditedTestAPI(t *testing.T, orders *fakeOrders, bl blocklistService, al
 	officer, _ := a.Mint("olga", auth.RoleOfficer, time.Hour)
 	admin, _ := a.Mint("adam", auth.RoleAdmin, time.Hour)
 	creds := map[string]string{"shop": "shop-key-0123456789abcdef", "officer": officer, "admin": admin}
-	return NewAPI(APIDeps{Auth: a, Orders: orders, Blocklist: bl, Audit: al, Logger: slog.New(slog.DiscardHandler),
-		Now: func() time.Time { return time.Date(2026, 11, 29, 5, 0, 0, 0, time.UTC) }}), creds
+	d := APIDeps{Auth: a, Logger: slog.New(slog.DiscardHandler),
+		Now: func() time.Time { return time.Date(2026, 11, 29, 5, 0, 0, 0, time.UTC) }}
+	edit(&d)
+	return NewAPI(d), creds
 }
 
 func TestAPI(t *testing.T) {

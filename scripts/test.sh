@@ -20,6 +20,7 @@
 # Environment:
 #   GATEWAY_TEST_KEEP_LOGS=1  keep the servers' temporary directory (logs, data)
 #   MINIO_VERSION             module version of github.com/minio/minio to install
+#   MAILPIT_VERSION           module version of github.com/axllent/mailpit to install
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -28,6 +29,8 @@ export GOTOOLCHAIN=local
 # The release that is known to build with the project's Go (1.26.8); @latest
 # may one day need a newer toolchain.
 MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
+# mailpit, the test SMTP server: v1.33.1 builds with Go 1.26.8.
+MAILPIT_VERSION="${MAILPIT_VERSION:-v1.33.1}"
 
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
@@ -109,12 +112,25 @@ install_minio() {
 	[[ -x $MINIO_SERVER ]] || die "go install of minio left no $MINIO_SERVER"
 }
 
+# mailpit is the real SMTP server of the mail tests; its JSON API reads back
+# what arrived. Its web UI assets are not in the Go module; SMTP and the API
+# need none.
+install_mailpit() {
+	MAILPIT_SERVER="$(gobin)/mailpit"
+	if [[ ! -x $MAILPIT_SERVER ]]; then
+		log "building mailpit ($MAILPIT_VERSION) into $(gobin), once"
+		go install "github.com/axllent/mailpit@$MAILPIT_VERSION"
+	fi
+	[[ -x $MAILPIT_SERVER ]] || die "go install of mailpit left no $MAILPIT_SERVER"
+}
+
 install_all() {
 	install_go_check
 	install_curl
 	install_redis
 	install_php
 	install_minio
+	install_mailpit
 }
 
 # ---------------------------------------------------------------------------
@@ -264,6 +280,37 @@ start_minio() {
 	die "could not start minio"
 }
 
+start_mailpit() {
+	local attempt ports port api dir logf pid
+	for attempt in 1 2 3; do
+		ports="$(free_ports 2)"
+		port="$(sed -n 1p <<<"$ports")"
+		api="$(sed -n 2p <<<"$ports")"
+		dir="$WORK/mailpit-$attempt"
+		logf="$dir.log"
+		mkdir -p "$dir"
+		SERVER_LOGS+=("$logf")
+		# --max 0: keep every message (the default prunes past 500, which a
+		# full run of the mail tests could reach).
+		"$MAILPIT_SERVER" --disable-version-check \
+			--smtp "127.0.0.1:$port" --listen "127.0.0.1:$api" \
+			--database "$dir/mailpit.db" --max 0 >"$logf" 2>&1 &
+		pid=$!
+		PIDS+=("$pid")
+		if wait_until 30 "$pid" mailpit curl -fsS "http://127.0.0.1:$api/api/v1/info"; then
+			export GATEWAY_TEST_SMTP_URL="smtp://127.0.0.1:$port"
+			export GATEWAY_TEST_MAILPIT_API="http://127.0.0.1:$api"
+			export GATEWAY_TEST_MAILPIT="$MAILPIT_SERVER"
+			log "mailpit ready: SMTP 127.0.0.1:$port, API 127.0.0.1:$api (pid $pid)"
+			return 0
+		fi
+		kill "$pid" 2>/dev/null || true
+		log "mailpit attempt $attempt failed; log: $logf"
+		tail -n 5 "$logf" >&2 || true
+	done
+	die "could not start mailpit"
+}
+
 # ---------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------
@@ -280,6 +327,7 @@ log "starting servers (work dir $WORK)"
 start_redis
 start_redis_cluster
 start_minio
+start_mailpit
 
 log "gofmt -l ${pkgs[*]}"
 mapfile -t dirs < <(go list -e -f '{{.Dir}}' "${pkgs[@]}")

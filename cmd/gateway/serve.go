@@ -285,6 +285,15 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 		return fmt.Errorf("building authentication limiter: %w", err)
 	}
 	authn = authn.WithLimiter(authLimit)
+	mailer, err := openMail(cfg, rdb, logger, reg)
+	if err != nil {
+		return err
+	}
+	closers = append(closers, mailer.run(ctx))
+	apiDeps := gateway.APIDeps{Auth: authn, Orders: orderSvc, Blocklist: blocks, Audit: auditLog, Logger: logger}
+	if mailer.Dev != nil {
+		apiDeps.DevMail = mailer.Dev
+	}
 
 	gw, err := gateway.New(cfg.Config, gateway.Deps{
 		Logger:    logger,
@@ -295,7 +304,7 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 			return geoblock.New(cfg.Geoblock, geo, logger, reg, next)
 		},
 		Intercept: gateway.NewInterceptor(routes, orderSvc, logger),
-		API:       gateway.NewAPI(gateway.APIDeps{Auth: authn, Orders: orderSvc, Blocklist: blocks, Audit: auditLog, Logger: logger}),
+		API:       gateway.NewAPI(apiDeps),
 		Ready: []gateway.ReadyCheck{
 			{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 			{Name: "s3", Check: store.Ready},
@@ -332,6 +341,9 @@ func embeddedList(emb config.Embedded) []string {
 	}
 	if emb.Upstream {
 		parts = append(parts, "upstream (demo storefront)")
+	}
+	if emb.Mail {
+		parts = append(parts, "mail (development outbox: nothing is sent; GET /api/v1/dev/mail and the log show it)")
 	}
 	return parts
 }
@@ -370,6 +382,9 @@ func printBanner(w io.Writer, cfg *config.Config, emb config.Embedded, gw *gatew
 	fmt.Fprintf(&b, " health:               %s/healthz  %s/readyz\n", adm, adm)
 	fmt.Fprintf(&b, " metrics:              %s/metrics\n", adm)
 	fmt.Fprintf(&b, " order API:            %s/api/v1/orders\n", adm)
+	if emb.Mail {
+		fmt.Fprintf(&b, " development mail:     %s/api/v1/dev/mail (officer)\n", adm)
+	}
 	for _, r := range routes {
 		fmt.Fprintf(&b, " screened checkout:    %s%s and below, every method but GET, HEAD, OPTIONS\n", pub, r.Path)
 	}

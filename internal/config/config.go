@@ -24,6 +24,7 @@ import (
 	"github.com/vpsgate/gateway/geoblock"
 	"github.com/vpsgate/gateway/internal/auth"
 	"github.com/vpsgate/gateway/internal/configerr"
+	"github.com/vpsgate/gateway/internal/mail"
 	"github.com/vpsgate/gateway/kyc"
 	"github.com/vpsgate/gateway/orders"
 	"github.com/vpsgate/gateway/screening"
@@ -49,6 +50,10 @@ type Config struct {
 	// Holds is what an order waits for before it clears (orders).
 	Holds    orders.HoldsConfig `yaml:"holds"`
 	MinFraud minfraud.Config    `yaml:"minfraud"`
+	// SMTP and Mail: mail to customers; no smtp.url is the development
+	// outbox.
+	SMTP mail.SMTPConfig `yaml:"smtp"`
+	Mail mail.Config     `yaml:"mail"`
 	// Intercept lists the storefront's checkout routes to screen before
 	// they are forwarded. Empty with the demo storefront: its checkout.
 	Intercept []screening.InterceptRoute `yaml:"intercept"`
@@ -76,10 +81,12 @@ type LogConfig struct {
 // empty. The zero-config start is all of them.
 type Embedded struct {
 	Redis, S3, GeoIP, Upstream bool
+	// Mail: no smtp.url, so mail goes to the development outbox.
+	Mail bool
 }
 
 // Any reports whether anything runs embedded.
-func (e Embedded) Any() bool { return e.Redis || e.S3 || e.GeoIP || e.Upstream }
+func (e Embedded) Any() bool { return e.Redis || e.S3 || e.GeoIP || e.Upstream || e.Mail }
 
 // Embedded reports which dependencies the configuration leaves to the
 // embedded servers.
@@ -89,6 +96,7 @@ func (c *Config) Embedded() Embedded {
 		S3:       c.S3.Endpoint == "",
 		GeoIP:    c.GeoIP.CountryDB == "",
 		Upstream: c.Upstream == "",
+		Mail:     c.SMTP.URL == "",
 	}
 }
 
@@ -184,6 +192,8 @@ func (c *Config) SetDefaults() {
 	c.Screening.SetDefaults()
 	c.Holds.SetDefaults()
 	c.MinFraud.SetDefaults()
+	c.SMTP.SetDefaults()
+	c.Mail.SetDefaults()
 	for i := range c.Intercept {
 		c.Intercept[i].SetDefaults()
 	}
@@ -219,6 +229,8 @@ func (c *Config) Validate() error {
 		configerr.Prefix("screening", c.Screening.Validate()),
 		configerr.Prefix("holds", c.Holds.Validate()),
 		configerr.Prefix("minfraud", c.MinFraud.Validate()),
+		configerr.Prefix("smtp", c.SMTP.Validate()),
+		configerr.Prefix("mail", c.Mail.Validate()),
 	)
 	routes := map[string]int{}
 	for i, r := range c.Intercept {

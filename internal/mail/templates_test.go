@@ -1,0 +1,129 @@
+package mail
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRenderVerifyEmail(t *testing.T) {
+	tests := []struct {
+		name       string
+		shop       string
+		data       any
+		wantErr    bool
+		subject    string
+		textHas    []string
+		htmlHas    []string
+		htmlHasNot []string
+		textHasNot []string
+	}{
+		{
+			name:    "plain",
+			shop:    "Example Hosting",
+			data:    VerifyEmail{Link: "https://shop.example/_gateway/verify-email?token=abc.def.ghi", Expires: 24 * time.Hour},
+			subject: "Please confirm your email address for Example Hosting",
+			textHas: []string{"https://shop.example/_gateway/verify-email?token=abc.def.ghi", "24 hours", "Example Hosting", "works once"},
+			htmlHas: []string{`href="https://shop.example/_gateway/verify-email?token=abc.def.ghi"`, "24 hours", "Example Hosting"},
+		},
+		{
+			// The shop name comes from configuration and the link carries a
+			// query: HTML gets both escaped, the text part as they are.
+			name:       "escaping",
+			shop:       `Bob's <b>"Shop"</b> & Co`,
+			data:       VerifyEmail{Link: "https://shop.example/v?token=a&b=<x>", Expires: 90 * time.Minute},
+			subject:    `Please confirm your email address for Bob's <b>"Shop"</b> & Co`,
+			textHas:    []string{`Bob's <b>"Shop"</b> & Co`, "https://shop.example/v?token=a&b=<x>", "90 minutes"},
+			htmlHas:    []string{"Bob&#39;s &lt;b&gt;&#34;Shop&#34;&lt;/b&gt; &amp; Co", `href="https://shop.example/v?token=a&amp;b=%3cx%3e"`},
+			htmlHasNot: []string{"<b>", "<x>"},
+		},
+		{
+			name:       "script link refused in HTML",
+			shop:       "S",
+			data:       VerifyEmail{Link: "javascript:alert(1)", Expires: time.Hour},
+			subject:    "Please confirm your email address for S",
+			htmlHas:    []string{`href="#ZgotmplZ"`},
+			htmlHasNot: []string{`href="javascript:`},
+		},
+		{
+			name:    "wrong data",
+			shop:    "S",
+			data:    map[string]string{"Link": "x"},
+			wantErr: true,
+		},
+		{
+			name:    "no data",
+			shop:    "S",
+			data:    nil,
+			wantErr: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tpl, err := NewTemplates(tt.shop)
+			if err != nil {
+				t.Fatal(err)
+			}
+			subject, text, html, err := tpl.Render("verify_email", tt.data)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("Render succeeded; want an error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if subject != tt.subject {
+				t.Errorf("subject = %q, want %q", subject, tt.subject)
+			}
+			for _, s := range tt.textHas {
+				if !strings.Contains(text, s) {
+					t.Errorf("text lacks %q:\n%s", s, text)
+				}
+			}
+			for _, s := range tt.htmlHas {
+				if !strings.Contains(html, s) {
+					t.Errorf("HTML lacks %q:\n%s", s, html)
+				}
+			}
+			for _, s := range tt.htmlHasNot {
+				if strings.Contains(html, s) {
+					t.Errorf("HTML has %q:\n%s", s, html)
+				}
+			}
+		})
+	}
+}
+
+func TestRenderUnknownTemplate(t *testing.T) {
+	tpl, err := NewTemplates("S")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := tpl.Render("no_such", VerifyEmail{}); err == nil {
+		t.Fatal("Render of an unknown template succeeded")
+	}
+}
+
+func TestHumanDuration(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{24 * time.Hour, "24 hours"},
+		{time.Hour, "1 hour"},
+		{48 * time.Hour, "2 days"},
+		{72 * time.Hour, "3 days"},
+		{36 * time.Hour, "36 hours"},
+		{90 * time.Minute, "90 minutes"},
+		{time.Minute, "1 minute"},
+		{30 * time.Second, "30 seconds"},
+		{0, "1 second"},
+	}
+	for _, tt := range tests {
+		if got := humanDuration(tt.d); got != tt.want {
+			t.Errorf("humanDuration(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
