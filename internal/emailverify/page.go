@@ -9,9 +9,10 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/vpsgate/gateway/internal/clientip"
-	"github.com/vpsgate/gateway/internal/logctx"
 )
 
 //go:embed templates
@@ -118,7 +119,7 @@ func (h *pageHandler) render(w http.ResponseWriter, r *http.Request, st State, c
 	t := texts[st]
 	p := page{Title: t[0], Message: t[1], Action: PagePath}
 	if c != nil {
-		p.Email = logctx.MaskEmail(c.Email)
+		p.Email = maskEmail(c.Email)
 	}
 	switch st {
 	case StateConfirm:
@@ -154,4 +155,17 @@ func (h *pageHandler) write(w http.ResponseWriter, r *http.Request, status int, 
 	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	w.WriteHeader(status)
 	_, _ = w.Write(b.Bytes())
+}
+
+// maskEmail keeps the first letter of the local part and the domain
+// ("ann@example.com" -> "a***@example.com"), the whole letter even when it
+// takes several bytes (logctx.MaskEmail cuts a byte, which is fine in a log
+// but would put half a character on a page).
+func maskEmail(email string) string {
+	local, domain, ok := strings.Cut(email, "@")
+	r, size := utf8.DecodeRuneInString(local)
+	if !ok || size == 0 || r == utf8.RuneError {
+		return "***"
+	}
+	return local[:size] + "***@" + domain
 }
