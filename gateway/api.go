@@ -46,7 +46,10 @@ type APIDeps struct {
 	Auth      authenticator
 	Orders    orderService
 	Blocklist blocklistService
-	Logger    *slog.Logger
+	// Verification resends verification links; nil: email verification
+	// is off and its route answers 503.
+	Verification verificationResender
+	Logger       *slog.Logger
 }
 
 // maxAPIBody bounds every API body; orders have their own, equal, limit.
@@ -81,6 +84,8 @@ func NewAPI(d APIDeps) http.Handler {
 	v1.GET("/blocklist", officer, a.listBlocklist)
 	v1.POST("/blocklist", officer, a.addBlocklist)
 	v1.DELETE("/blocklist", admin, a.removeBlocklist)
+
+	v1.POST("/accounts/:id/verification-email", a.allow(auth.RoleStorefront), a.resendVerification)
 	return r
 }
 

@@ -90,6 +90,14 @@ const validOrder = `{"order_id":"INV-1001","account":{"id":"42","email":"ann@exa
 
 func newTestAPI(t *testing.T, orders *fakeOrders, bl *fakeBlocklist) (http.Handler, map[string]string) {
 	t.Helper()
+	a, creds := newTestAuth(t)
+	return NewAPI(APIDeps{Auth: a, Orders: orders, Blocklist: bl, Logger: slog.New(slog.DiscardHandler)}), creds
+}
+
+// newTestAuth is the authenticator of the API tests and its credentials by
+// name: "shop" (API key), "officer" and "admin" (tokens).
+func newTestAuth(t *testing.T) (*auth.Authenticator, map[string]string) {
+	t.Helper()
 	secret := strings.Repeat("s", 32)
 	cfg := auth.Config{APIKeys: []auth.APIKey{{Name: "shop", KeyHash: auth.HashKey("shop-key-0123456789abcdef")}}, JWTSecret: secret}
 	cfg.SetDefaults()
@@ -99,8 +107,7 @@ func newTestAPI(t *testing.T, orders *fakeOrders, bl *fakeBlocklist) (http.Handl
 	}
 	officer, _ := a.Mint("olga", auth.RoleOfficer, time.Hour)
 	admin, _ := a.Mint("adam", auth.RoleAdmin, time.Hour)
-	creds := map[string]string{"shop": "shop-key-0123456789abcdef", "officer": officer, "admin": admin}
-	return NewAPI(APIDeps{Auth: a, Orders: orders, Blocklist: bl, Logger: slog.New(slog.DiscardHandler)}), creds
+	return a, map[string]string{"shop": "shop-key-0123456789abcdef", "officer": officer, "admin": admin}
 }
 
 func TestAPI(t *testing.T) {
