@@ -23,6 +23,7 @@ import (
 	"github.com/vpsgate/gateway/geoblock"
 	"github.com/vpsgate/gateway/internal/auth"
 	"github.com/vpsgate/gateway/internal/configerr"
+	"github.com/vpsgate/gateway/internal/emailverify"
 	"github.com/vpsgate/gateway/kyc"
 	"github.com/vpsgate/gateway/screening"
 	"github.com/vpsgate/gateway/screening/minfraud"
@@ -41,6 +42,8 @@ type Config struct {
 	Redis    RedisConfig          `yaml:"redis"`
 	S3       kyc.StoreConfig      `yaml:"s3"`
 	Auth     auth.Config          `yaml:"auth"`
+
+	EmailVerification emailverify.Config `yaml:"email_verification"`
 
 	Screening screening.Config `yaml:"screening"`
 	MinFraud  minfraud.Config  `yaml:"minfraud"`
@@ -168,6 +171,7 @@ func (c *Config) SetDefaults() {
 	c.Redis.SetDefaults()
 	c.S3.SetDefaults()
 	c.Auth.SetDefaults()
+	c.EmailVerification.SetDefaults()
 	// With the embedded, memory-only Redis nothing keyed by hash_key
 	// outlives the process, so a random key per start is safe; with a
 	// real Redis the operator must choose one (Validate says so).
@@ -208,6 +212,7 @@ func (c *Config) Validate() error {
 		configerr.Prefix("redis", c.Redis.Validate()),
 		configerr.Prefix("s3", c.S3.Validate()),
 		configerr.Prefix("auth", c.Auth.Validate()),
+		configerr.Prefix("email_verification", c.EmailVerification.Validate()),
 		configerr.Prefix("screening", c.Screening.Validate()),
 		configerr.Prefix("minfraud", c.MinFraud.Validate()),
 	)
