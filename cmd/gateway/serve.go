@@ -20,6 +20,7 @@ import (
 	"github.com/vpsgate/gateway/geoblock"
 	"github.com/vpsgate/gateway/internal/auth"
 	"github.com/vpsgate/gateway/internal/config"
+	"github.com/vpsgate/gateway/internal/emailverify"
 	"github.com/vpsgate/gateway/internal/embedded"
 	"github.com/vpsgate/gateway/internal/events"
 	"github.com/vpsgate/gateway/internal/logctx"
@@ -244,6 +245,18 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 		return fmt.Errorf("building authentication limiter: %w", err)
 	}
 	authn = authn.WithLimiter(authLimit)
+	verify, err := openVerification(cfg, emb, rdb, logger)
+	if err != nil {
+		return err
+	}
+	apiDeps := gateway.APIDeps{Auth: authn, Orders: orders, Blocklist: blocks, Logger: logger}
+	var customer http.Handler
+	if verify != nil {
+		if customer, err = verify.Handler(); err != nil {
+			return fmt.Errorf("building the email verification page: %w", err)
+		}
+		apiDeps.Verification = verify
+	}
 
 	gw, err := gateway.New(cfg.Config, gateway.Deps{
 		Logger:    logger,
@@ -254,7 +267,8 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 			return geoblock.New(cfg.Geoblock, geo, logger, reg, next)
 		},
 		Intercept: gateway.NewInterceptor(routes, orders, logger),
-		API:       gateway.NewAPI(gateway.APIDeps{Auth: authn, Orders: orders, Blocklist: blocks, Logger: logger}),
+		API:       gateway.NewAPI(apiDeps),
+		Customer:  customer,
 		Ready: []gateway.ReadyCheck{
 			{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 			{Name: "s3", Check: store.Ready},
@@ -274,6 +288,39 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 	}
 	printBanner(e.stderr, cfg, emb, gw, target, routes, demo)
 	return gw.Serve(ctx)
+}
+
+// openVerification builds email verification, or nil (with a warning) when
+// it cannot make links: no auth.jwt_secret, or no public_url outside
+// embedded mode (a link to localhost in a real customer's mailbox helps
+// nobody). The order lifecycle (Verifier) and the mail outbox are wired
+// when those parts are merged; until then confirming and sending answer
+// 503 and change nothing.
+func openVerification(cfg *config.Config, emb config.Embedded, rdb redis.UniversalClient, logger *slog.Logger) (*emailverify.Service, error) {
+	public := cfg.PublicURL
+	if public == "" && emb.Redis {
+		host := hostPort(cfg.Listen)
+		if strings.HasPrefix(host, ":") {
+			host = "localhost" + host
+		}
+		public = "http://" + host
+	}
+	if cfg.Auth.JWTSecret == "" || public == "" {
+		logger.Warn("email verification is off: set auth.jwt_secret and public_url")
+		return nil, nil
+	}
+	svc, err := emailverify.New(cfg.EmailVerification, emailverify.Deps{
+		Redis:     rdb,
+		Prefix:    cfg.Screening.KeyPrefix + "verify:",
+		Secret:    []byte(cfg.Auth.JWTSecret),
+		PublicURL: public,
+		Logger:    logger,
+		Now:       time.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("building email verification: %w", err)
+	}
+	return svc, nil
 }
 
 func embeddedList(emb config.Embedded) []string {

@@ -96,6 +96,9 @@ func (s *Service) Verify(ctx context.Context, token string) (State, *Claims, err
 		st, c, err := s.Status(ctx, token)
 		return st, c, err
 	}
+	if s.d.Verifier == nil {
+		return StateInvalid, nil, fmt.Errorf("verifying email: %w: the order lifecycle is not wired", ErrUnavailable)
+	}
 	key := s.jtiKey(c)
 	claim := rand.Text()
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisBudget)

@@ -78,7 +78,9 @@ type Deps struct {
 	Secret []byte
 	// PublicURL is how customers reach the public side (public_url).
 	PublicURL string
-	// Verifier is told when a token is consumed.
+	// Verifier is told when a token is consumed (the order lifecycle).
+	// Nil (not wired): confirming answers ErrUnavailable and burns
+	// nothing, it never pretends to have verified.
 	Verifier emailVerifier
 	// Outbox and Templates send the mail. Nil (no mail package wired):
 	// sending answers ErrUnavailable, it never pretends to have sent.
@@ -99,8 +101,8 @@ type Service struct {
 
 // New builds the service from a validated Config.
 func New(cfg Config, d Deps) (*Service, error) {
-	if d.Redis == nil || d.Verifier == nil || d.Logger == nil || d.Now == nil {
-		return nil, errors.New("email verification: Redis, Verifier, Logger and Now are required")
+	if d.Redis == nil || d.Logger == nil || d.Now == nil {
+		return nil, errors.New("email verification: Redis, Logger and Now are required")
 	}
 	u, err := url.Parse(d.PublicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -181,6 +183,11 @@ func (s *Service) Resend(ctx context.Context, owner, accountID, email string, fr
 }
 
 func (s *Service) resend(ctx context.Context, owner, accountID, email string, from Requester, ref string) error {
+	// Before counting: a gateway that cannot send must not eat the
+	// customer's allowance.
+	if s.d.Outbox == nil || s.d.Templates == nil {
+		return fmt.Errorf("resending verification mail: %w: no mail outbox is configured", ErrUnavailable)
+	}
 	scope, limit := "address", s.cfg.ResendPerAddress
 	if from.API {
 		scope, limit = "api_client", s.cfg.ResendPerAPIClient

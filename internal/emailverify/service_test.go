@@ -347,3 +347,16 @@ func TestResendFor(t *testing.T) {
 		t.Errorf("messages = %+v, want one to ann@example.com", msgs)
 	}
 }
+
+func TestVerifyWithoutLifecycle(t *testing.T) {
+	f := newFixture(t, Config{})
+	f.svc.d.Verifier = nil
+	ctx := context.Background()
+	tok := f.link(t, "key:shop", "42", "ann@example.com")
+	if _, _, err := f.svc.Verify(ctx, tok); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Verify() without lifecycle = %v, want ErrUnavailable", err)
+	}
+	if st, _, _ := f.svc.Status(ctx, tok); st != StateConfirm {
+		t.Errorf("Status() after = %v, want StateConfirm (not burnt)", st)
+	}
+}
