@@ -3,11 +3,14 @@ package gateway
 import (
 	"cmp"
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,10 +18,11 @@ import (
 	"github.com/vpsgate/gateway/internal/testenv"
 )
 
-// nopVerifier stands in for the order lifecycle: this test only resends.
-type nopVerifier struct{}
+// countingVerifier stands in for the order lifecycle: it counts calls.
+type countingVerifier struct{ n atomic.Int64 }
 
-func (nopVerifier) EmailVerified(ctx context.Context, owner, accountID, email, actor string) error {
+func (v *countingVerifier) EmailVerified(ctx context.Context, owner, accountID, email, actor string) error {
+	v.n.Add(1)
 	return nil
 }
 
@@ -43,18 +47,23 @@ func (linkTemplates) Render(name string, data any) (string, string, string, erro
 	return "Confirm", d.Link, d.Link, nil
 }
 
-func TestAPIResendVerification(t *testing.T) {
-	outbox := &keptOutbox{}
-	cfg := emailverify.Config{ResendPerAccount: 1}
+func newTestVerification(t *testing.T, cfg emailverify.Config) (*emailverify.Service, *countingVerifier, *keptOutbox) {
+	t.Helper()
+	outbox, ver := &keptOutbox{}, &countingVerifier{}
 	cfg.SetDefaults()
 	svc, err := emailverify.New(cfg, emailverify.Deps{
 		Redis: testenv.RedisClient(t), Prefix: testenv.KeyPrefix(t), Secret: []byte(strings.Repeat("s", 32)),
-		PublicURL: "https://shop.example", Verifier: nopVerifier{}, Outbox: outbox, Templates: linkTemplates{},
+		PublicURL: "https://shop.example", Verifier: ver, Outbox: outbox, Templates: linkTemplates{},
 		Logger: slog.New(slog.DiscardHandler), Now: time.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return svc, ver, outbox
+}
+
+func TestAPIResendVerification(t *testing.T) {
+	svc, _, outbox := newTestVerification(t, emailverify.Config{ResendPerAccount: 1})
 	a, creds := newTestAuth(t)
 	h := NewAPI(APIDeps{Auth: a, Logger: slog.New(slog.DiscardHandler), Verification: svc})
 	off := NewAPI(APIDeps{Auth: a, Logger: slog.New(slog.DiscardHandler)})
@@ -105,5 +114,76 @@ func TestAPIResendVerification(t *testing.T) {
 	st, c, err := svc.Status(context.Background(), tok)
 	if err != nil || st != emailverify.StateConfirm || c.Owner != "key:shop" || c.Account() != "42" || c.Email != "ann@example.com" {
 		t.Errorf("mailed token: %v %+v %v", st, c, err)
+	}
+}
+
+// TestVerificationPageThroughGateway: the page is served by the public
+// chain (after client IP and geo-block), never by the storefront, and the
+// page's resend limit counts the visitor's address as the chain resolved it.
+func TestVerificationPageThroughGateway(t *testing.T) {
+	svc, ver, outbox := newTestVerification(t, emailverify.Config{ResendPerAddress: 1})
+	page, err := svc.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := newRecordingUpstream(t)
+	pub, _ := startGateway(t, Config{TrustedProxies: []string{"127.0.0.1", "::1"}}, Deps{Upstream: mustURL(t, up.URL), Customer: page})
+	link, err := svc.VerifyEmailLink("key:shop", "42", "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimPrefix(link, "https://shop.example"+emailverify.PagePath+"?token=")
+	do := func(method, path, body, xff string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, pub+path, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		req.Header.Set("X-Forwarded-For", xff)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	steps := []struct {
+		method, path, body, xff string
+		wantStatus              int
+		want                    string
+	}{
+		{"GET", emailverify.PagePath + "?token=" + tok, "", "192.0.2.7", 200, "Confirm your email address"},
+		{"POST", emailverify.PagePath, "action=confirm&token=" + tok, "192.0.2.7", 200, "Email address verified"},
+		{"POST", emailverify.PagePath, "action=confirm&token=" + tok, "192.0.2.7", 200, "Already verified"},
+		{"GET", "/_gateway/verify-email-x", "", "192.0.2.7", 404, ""},
+	}
+	for _, s := range steps {
+		if code, body := do(s.method, s.path, s.body, s.xff); code != s.wantStatus || !strings.Contains(body, s.want) {
+			t.Errorf("%s %s = %d, want %d with %q:\n%s", s.method, s.path, code, s.wantStatus, s.want, body)
+		}
+	}
+	// Resends: one per visitor address; another address gets its own.
+	for i, s := range []struct {
+		xff        string
+		wantStatus int
+	}{{"192.0.2.7", 200}, {"192.0.2.7", 429}, {"192.0.2.8", 200}} {
+		other, err := svc.VerifyEmailLink("key:shop", fmt.Sprint(50+i), "bo@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := strings.TrimPrefix(other, "https://shop.example"+emailverify.PagePath+"?token=")
+		if code, body := do("POST", emailverify.PagePath, "action=resend&token="+tok, s.xff); code != s.wantStatus {
+			t.Errorf("resend from %s = %d, want %d:\n%s", s.xff, code, s.wantStatus, body)
+		}
+	}
+	if n := ver.n.Load(); n != 1 {
+		t.Errorf("EmailVerified calls = %d, want 1", n)
+	}
+	if len(outbox.msgs) != 2 {
+		t.Errorf("messages = %d, want 2", len(outbox.msgs))
+	}
+	if up.hits() != 0 {
+		t.Errorf("the storefront saw %d requests, want none", up.hits())
 	}
 }

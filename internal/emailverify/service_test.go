@@ -360,3 +360,22 @@ func TestVerifyWithoutLifecycle(t *testing.T) {
 		t.Errorf("Status() after = %v, want StateConfirm (not burnt)", st)
 	}
 }
+
+// TestResendWithoutOutboxCountsNothing: a gateway that cannot send mail
+// does not eat the customer's allowance.
+func TestResendWithoutOutboxCountsNothing(t *testing.T) {
+	f := newFixture(t, Config{ResendPerAccount: 1})
+	ctx := context.Background()
+	from := Requester{Addr: netip.MustParseAddr("192.0.2.7")}
+	outbox := f.svc.d.Outbox
+	f.svc.d.Outbox = nil
+	for range 3 {
+		if err := f.svc.Resend(ctx, "key:shop", "42", "ann@example.com", from); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Resend() without outbox = %v, want ErrUnavailable", err)
+		}
+	}
+	f.svc.d.Outbox = outbox
+	if err := f.svc.Resend(ctx, "key:shop", "42", "ann@example.com", from); err != nil {
+		t.Errorf("Resend() with the outbox back = %v", err)
+	}
+}
