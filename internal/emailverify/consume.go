@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,6 +25,24 @@ const (
 	StateExpired               // good but past its exp: a new link may be sent to its email
 	StateSent                  // a new link was queued
 )
+
+func (s State) String() string {
+	switch s {
+	case StateInvalid:
+		return "invalid"
+	case StateConfirm:
+		return "confirm"
+	case StateVerified:
+		return "verified"
+	case StateAlready:
+		return "already verified"
+	case StateExpired:
+		return "expired"
+	case StateSent:
+		return "sent"
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
+}
 
 // Timing of a consumption.
 const (
