@@ -60,6 +60,10 @@ func (l *limiter) allow(ctx context.Context, scope, id string, limit int) error 
 	m := hmac.New(sha256.New, l.key)
 	m.Write([]byte(scope + "\x00" + id))
 	key := l.prefix + "resend:{" + scope + ":" + hex.EncodeToString(m.Sum(nil)[:16]) + "}"
+	// Not cancelled with the request: a caller that hangs up at once is
+	// still counted.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisBudget)
+	defer cancel()
 	res, err := countScript.Run(ctx, l.rdb, []string{key}, l.window.Milliseconds()).Int64Slice()
 	if err != nil {
 		return fmt.Errorf("counting resend for %s: %w: %w", scope, ErrUnavailable, err)
