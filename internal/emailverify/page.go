@@ -57,10 +57,26 @@ func (s *Service) Handler() (http.Handler, error) {
 		return nil, err
 	}
 	h := &pageHandler{s: s, tmpl: tmpl}
-	mux := http.NewServeMux()
-	mux.Handle("GET "+PagePath, http.HandlerFunc(h.get))
-	mux.Handle("POST "+PagePath, http.HandlerFunc(h.post))
-	return http.NewCrossOriginProtection().Handler(mux), nil
+	return http.NewCrossOriginProtection().Handler(h), nil
+}
+
+// ServeHTTP routes by the exact path. Not an http.ServeMux: it answers a
+// path it would clean ("//_gateway/x") with a redirect, and every
+// unknown path under /_gateway/ must be 404, whatever its spelling.
+func (h *pageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != PagePath {
+		h.fail(w, r, http.StatusNotFound, "There is no page at this address.")
+		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		h.get(w, r)
+	case http.MethodPost:
+		h.post(w, r)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		h.fail(w, r, http.StatusMethodNotAllowed, "This page can only be read, or sent its own form.")
+	}
 }
 
 type pageHandler struct {

@@ -188,6 +188,13 @@ func TestPageRefusals(t *testing.T) {
 		wantStatus int
 	}{
 		{"other path", func() *http.Request { return httptest.NewRequest("GET", "/_gateway/elsewhere", nil) }, 404},
+		// No redirect to a cleaned path: every other spelling is 404.
+		{"double slash", func() *http.Request { return httptest.NewRequest("GET", "/"+PagePath+"?token="+tok, nil) }, 404},
+		{"trailing slash", func() *http.Request { return httptest.NewRequest("GET", PagePath+"/?token="+tok, nil) }, 404},
+		{"dot segment", func() *http.Request {
+			return httptest.NewRequest("GET", "/_gateway/x/.."+PagePath[len("/_gateway"):]+"?token="+tok, nil)
+		}, 404},
+		{"upper case", func() *http.Request { return httptest.NewRequest("GET", "/_GATEWAY/verify-email?token="+tok, nil) }, 404},
 		{"PUT", func() *http.Request { return httptest.NewRequest("PUT", PagePath, nil) }, 405},
 		{"POST JSON", func() *http.Request {
 			r := httptest.NewRequest("POST", PagePath, strings.NewReader(`{"token":"`+tok+`","action":"confirm"}`))
