@@ -54,6 +54,9 @@ type APIDeps struct {
 	// DevMail is the development outbox (embedded mode, no smtp.url);
 	// nil: no /api/v1/dev/mail.
 	DevMail devMailbox
+	// Verification resends verification links; nil: email verification
+	// is off and its route answers 503.
+	Verification verificationResender
 }
 
 // maxAPIBody bounds every API body; orders have their own, equal, limit.
@@ -93,6 +96,7 @@ func NewAPI(d APIDeps) http.Handler {
 	if d.DevMail != nil {
 		v1.GET("/dev/mail", officer, a.listDevMail)
 	}
+	v1.POST("/accounts/:id/verification-email", a.allow(auth.RoleStorefront), a.resendVerification)
 	return r
 }
 

@@ -105,6 +105,17 @@ func newAuditedTestAPI(t *testing.T, orders *fakeOrders, bl blocklistService, al
 // edit sets the services.
 func newTestAPIWith(t *testing.T, edit func(*APIDeps)) (http.Handler, map[string]string) {
 	t.Helper()
+	a, creds := newTestAuth(t)
+	d := APIDeps{Auth: a, Logger: slog.New(slog.DiscardHandler),
+		Now: func() time.Time { return time.Date(2026, 11, 29, 5, 0, 0, 0, time.UTC) }}
+	edit(&d)
+	return NewAPI(d), creds
+}
+
+// newTestAuth is the authenticator of the API tests and its credentials by
+// name: "shop" (API key), "officer" and "admin" (tokens).
+func newTestAuth(t *testing.T) (*auth.Authenticator, map[string]string) {
+	t.Helper()
 	secret := strings.Repeat("s", 32)
 	cfg := auth.Config{APIKeys: []auth.APIKey{{Name: "shop", KeyHash: auth.HashKey("shop-key-0123456789abcdef")}}, JWTSecret: secret}
 	cfg.SetDefaults()
@@ -114,11 +125,7 @@ func newTestAPIWith(t *testing.T, edit func(*APIDeps)) (http.Handler, map[string
 	}
 	officer, _ := a.Mint("olga", auth.RoleOfficer, time.Hour)
 	admin, _ := a.Mint("adam", auth.RoleAdmin, time.Hour)
-	creds := map[string]string{"shop": "shop-key-0123456789abcdef", "officer": officer, "admin": admin}
-	d := APIDeps{Auth: a, Logger: slog.New(slog.DiscardHandler),
-		Now: func() time.Time { return time.Date(2026, 11, 29, 5, 0, 0, 0, time.UTC) }}
-	edit(&d)
-	return NewAPI(d), creds
+	return a, map[string]string{"shop": "shop-key-0123456789abcdef", "officer": officer, "admin": admin}
 }
 
 func TestAPI(t *testing.T) {

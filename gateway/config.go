@@ -23,7 +23,7 @@ type Config struct {
 	// the internet.
 	AdminListen string `yaml:"admin_listen"`
 	// PublicURL is how customers reach the gateway, for links in mails and
-	// answers. Validated; used once the customer pages exist.
+	// answers (email verification links: internal/emailverify).
 	PublicURL string `yaml:"public_url"`
 	// Upstream is the storefront's base URL. Empty: the built-in demo
 	// storefront.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vpsgate/gateway/audit"
 	"github.com/vpsgate/gateway/internal/auth"
+	"github.com/vpsgate/gateway/internal/emailverify"
 	"github.com/vpsgate/gateway/internal/negotiate"
 	"github.com/vpsgate/gateway/screening"
 	"github.com/vpsgate/gateway/screening/blocklist"
@@ -79,7 +80,7 @@ func present(err error, requestID string) (int, apiError) {
 	switch {
 	case errors.Is(err, auth.ErrUnauthenticated):
 		return http.StatusUnauthorized, apiError{Code: "unauthenticated", Message: err.Error()}
-	case errors.Is(err, auth.ErrRateLimited):
+	case errors.Is(err, auth.ErrRateLimited), errors.Is(err, emailverify.ErrRateLimited):
 		return http.StatusTooManyRequests, apiError{Code: "rate_limited", Message: err.Error()}
 	case errors.Is(err, auth.ErrForbidden):
 		return http.StatusForbidden, apiError{Code: "forbidden", Message: err.Error()}
@@ -91,7 +92,8 @@ func present(err error, requestID string) (int, apiError) {
 		return http.StatusRequestEntityTooLarge, apiError{Code: "too_large", Message: "the body is larger than this endpoint accepts"}
 	case errors.Is(err, errUnsupportedMediaType), errors.Is(err, screening.ErrUnsupportedMediaType):
 		return http.StatusUnsupportedMediaType, apiError{Code: "unsupported_media_type", Message: err.Error()}
-	case errors.Is(err, screening.ErrInvalidInput), errors.Is(err, blocklist.ErrInvalidInput), errors.Is(err, audit.ErrInvalidInput):
+	case errors.Is(err, screening.ErrInvalidInput), errors.Is(err, blocklist.ErrInvalidInput), errors.Is(err, audit.ErrInvalidInput),
+		errors.Is(err, emailverify.ErrInvalidInput):
 		return http.StatusBadRequest, apiError{Code: "invalid_input", Message: err.Error()}
 	case errors.Is(err, screening.ErrNotFound), errors.Is(err, blocklist.ErrNotFound):
 		return http.StatusNotFound, apiError{Code: "not_found", Message: err.Error()}
@@ -99,8 +101,10 @@ func present(err error, requestID string) (int, apiError) {
 		return http.StatusConflict, apiError{Code: "conflict", Message: err.Error()}
 	case errors.Is(err, errNotAudited):
 		return http.StatusServiceUnavailable, apiError{Code: "not_audited", Message: "the action was done, but the audit log could not record it; an operator is alerted (request " + requestID + ")"}
+	case errors.Is(err, errVerificationOff):
+		return http.StatusServiceUnavailable, apiError{Code: "unavailable", Message: err.Error()}
 	case errors.Is(err, screening.ErrUnavailable), errors.Is(err, blocklist.ErrUnavailable),
-		errors.Is(err, audit.ErrUnavailable), errors.Is(err, audit.ErrConflict):
+		errors.Is(err, audit.ErrUnavailable), errors.Is(err, audit.ErrConflict), errors.Is(err, emailverify.ErrUnavailable):
 		return http.StatusServiceUnavailable, apiError{Code: "unavailable", Message: "a dependency of the gateway is unavailable; nothing was recorded, retry with the same request (request " + requestID + ")"}
 	}
 	return http.StatusInternalServerError, apiError{Code: "internal", Message: "internal error (request " + requestID + ")"}

@@ -23,9 +23,11 @@ import (
 	"github.com/vpsgate/gateway/geoblock"
 	"github.com/vpsgate/gateway/internal/auth"
 	"github.com/vpsgate/gateway/internal/config"
+	"github.com/vpsgate/gateway/internal/emailverify"
 	"github.com/vpsgate/gateway/internal/embedded"
 	"github.com/vpsgate/gateway/internal/events"
 	"github.com/vpsgate/gateway/internal/logctx"
+	"github.com/vpsgate/gateway/internal/mail"
 	"github.com/vpsgate/gateway/kyc"
 	"github.com/vpsgate/gateway/orders"
 	"github.com/vpsgate/gateway/screening"
@@ -232,12 +234,36 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 	if err != nil {
 		return fmt.Errorf("building screener: %w", err)
 	}
+	// Mail (SMTP, or the development outbox without smtp.url) and email
+	// verification come before the order lifecycle, which links to the
+	// verification page and has the relay request the mail. The lifecycle
+	// is told of verified emails through orderSvc, set just below and
+	// before anything is served.
+	mailer, err := openMail(cfg, rdb, logger, reg)
+	if err != nil {
+		return err
+	}
+	closers = append(closers, mailer.run(ctx))
+	var orderSvc *orders.Service
+	verify, err := openVerification(cfg, emb, rdb, logger, emailVerifiedFunc(func(ctx context.Context, owner, accountID, email, actor string) error {
+		return orderSvc.EmailVerified(ctx, owner, accountID, email, actor)
+	}), verificationMail{mailer})
+	if err != nil {
+		return err
+	}
 	policy, err := orders.NewPolicy(cfg.Holds)
 	if err != nil {
 		return fmt.Errorf("holds: %w", err)
 	}
-	orderSvc, err := orders.New(cfg.Screening, rdb, orders.Deps{
+	var links interface {
+		VerifyEmailLink(owner, accountID, email string) (string, error)
+	}
+	if verify != nil {
+		links = verify
+	}
+	orderSvc, err = orders.New(cfg.Screening, rdb, orders.Deps{
 		Screener:  screener,
+		Links:     links,
 		Effects:   orders.ScoringEffects{Velocity: counter, Blocklist: blocks, MinFraud: minfraudReporter(fraud), Logger: logger},
 		Policy:    policy,
 		Logger:    logger,
@@ -251,6 +277,7 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 	relay, err := orderSvc.NewRelay(orders.RelayDeps{
 		Outbox:   events.New(rdb, cfg.Screening.KeyPrefix+"events", outboxMaxLen),
 		Audit:    orderAudit{auditLog},
+		Mailer:   verificationMailer(verify),
 		Logger:   logger,
 		Consumer: workerName(),
 	})
@@ -285,14 +312,18 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 		return fmt.Errorf("building authentication limiter: %w", err)
 	}
 	authn = authn.WithLimiter(authLimit)
-	mailer, err := openMail(cfg, rdb, logger, reg)
-	if err != nil {
-		return err
-	}
-	closers = append(closers, mailer.run(ctx))
 	apiDeps := gateway.APIDeps{Auth: authn, Orders: orderSvc, Blocklist: blocks, Audit: auditLog, Logger: logger}
 	if mailer.Dev != nil {
 		apiDeps.DevMail = mailer.Dev
+	}
+	customer := customerPages(nil)
+	if verify != nil {
+		page, err := verify.Handler()
+		if err != nil {
+			return fmt.Errorf("building the email verification page: %w", err)
+		}
+		customer = customerPages(page)
+		apiDeps.Verification = verify
 	}
 
 	gw, err := gateway.New(cfg.Config, gateway.Deps{
@@ -315,7 +346,7 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 		// The geo-block answers its policy page itself; no upgrade passes
 		// on the paths it exempts.
 		PolicyPath: geoPolicy.PolicyPath(),
-		Customer:   customerPages(),
+		Customer:   customer,
 		GeoExempt:  geoPolicy.Exempt,
 	})
 	if err != nil {
@@ -326,6 +357,42 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 	}
 	printBanner(e.stderr, cfg, emb, gw, target, routes, demo)
 	return gw.Serve(ctx)
+}
+
+// openVerification builds email verification, or nil (with a warning) when
+// it cannot make links: no auth.jwt_secret, or no public_url outside
+// embedded mode (a link to localhost in a real customer's mailbox helps
+// nobody). The order lifecycle (Verifier) and the mail outbox are wired
+// when those parts are merged; until then confirming and sending answer
+// 503 and change nothing.
+func openVerification(cfg *config.Config, emb config.Embedded, rdb redis.UniversalClient, logger *slog.Logger, verifier emailVerifiedFunc, m verificationMail) (*emailverify.Service, error) {
+	public := cfg.PublicURL
+	if public == "" && emb.Redis {
+		host := hostPort(cfg.Listen)
+		if strings.HasPrefix(host, ":") {
+			host = "localhost" + host
+		}
+		public = "http://" + host
+	}
+	if cfg.Auth.JWTSecret == "" || public == "" {
+		logger.Warn("email verification is off: set auth.jwt_secret and public_url")
+		return nil, nil
+	}
+	svc, err := emailverify.New(cfg.EmailVerification, emailverify.Deps{
+		Redis:     rdb,
+		Prefix:    cfg.Screening.KeyPrefix + "verify:",
+		Secret:    []byte(cfg.Auth.JWTSecret),
+		PublicURL: public,
+		Verifier:  verifier,
+		Outbox:    m,
+		Templates: m,
+		Logger:    logger,
+		Now:       time.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("building email verification: %w", err)
+	}
+	return svc, nil
 }
 
 func embeddedList(emb config.Embedded) []string {
@@ -439,11 +506,18 @@ func workerName() string {
 // held orders' kyc link points to, at its exact path (no ServeMux: it
 // would redirect other spellings rather than refuse them), and 404 for
 // anything else.
-func customerPages() http.Handler {
+// customerPages serves the gateway's own pages under /_gateway/ on the
+// public side, each at its exact path: the KYC page and, when email
+// verification is on, its page.
+func customerPages(verifyPage http.Handler) http.Handler {
 	kyc := orders.KYCPage()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == orders.KYCPath {
+		switch {
+		case r.URL.Path == orders.KYCPath:
 			kyc.ServeHTTP(w, r)
+			return
+		case r.URL.Path == emailverify.PagePath && verifyPage != nil:
+			verifyPage.ServeHTTP(w, r)
 			return
 		}
 		http.Error(w, "There is no page at this address.", http.StatusNotFound)
@@ -460,4 +534,39 @@ func (a orderAudit) Append(ctx context.Context, e orders.AuditEntry) error {
 		Account: e.Account, Addr: e.Addr, Before: e.Before, After: e.After,
 	})
 	return err
+}
+
+// emailVerifiedFunc tells the order lifecycle that a customer verified an
+// email (emailverify's Verifier).
+type emailVerifiedFunc func(ctx context.Context, owner, accountID, email, actor string) error
+
+func (f emailVerifiedFunc) EmailVerified(ctx context.Context, owner, accountID, email, actor string) error {
+	return f(ctx, owner, accountID, email, actor)
+}
+
+// verificationMail is the mail package seen from emailverify: its
+// verification message goes into the mail outbox, rendered by the mail
+// templates (which take the link and its lifetime).
+type verificationMail struct{ m *mailParts }
+
+func (v verificationMail) Enqueue(ctx context.Context, m emailverify.Message) error {
+	return v.m.Outbox.Enqueue(ctx, mail.Message(m))
+}
+
+func (v verificationMail) Render(name string, data any) (subject, text, html string, err error) {
+	if d, ok := data.(emailverify.MailData); ok {
+		data = mail.VerifyEmail{Link: d.Link, Expires: d.TTL}
+	}
+	return v.m.Templates.Render(name, data)
+}
+
+// verificationMailer is the relay's mailer: none when email verification
+// is off (the relay then requests no mail, and the answer has no link).
+func verificationMailer(v *emailverify.Service) interface {
+	SendVerification(ctx context.Context, owner, accountID, email, ref string) error
+} {
+	if v == nil {
+		return nil
+	}
+	return v
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/vpsgate/gateway/geoblock"
 	"github.com/vpsgate/gateway/internal/auth"
 	"github.com/vpsgate/gateway/internal/configerr"
+	"github.com/vpsgate/gateway/internal/emailverify"
 	"github.com/vpsgate/gateway/internal/mail"
 	"github.com/vpsgate/gateway/kyc"
 	"github.com/vpsgate/gateway/orders"
@@ -45,6 +46,8 @@ type Config struct {
 	S3       kyc.StoreConfig      `yaml:"s3"`
 	Audit    audit.Config         `yaml:"audit"`
 	Auth     auth.Config          `yaml:"auth"`
+
+	EmailVerification emailverify.Config `yaml:"email_verification"`
 
 	Screening screening.Config `yaml:"screening"`
 	// Holds is what an order waits for before it clears (orders).
@@ -182,6 +185,7 @@ func (c *Config) SetDefaults() {
 	c.S3.SetDefaults()
 	c.Audit.SetDefaults()
 	c.Auth.SetDefaults()
+	c.EmailVerification.SetDefaults()
 	// With the embedded, memory-only Redis nothing keyed by hash_key
 	// outlives the process, so a random key per start is safe; with a
 	// real Redis the operator must choose one (Validate says so).
@@ -226,6 +230,7 @@ func (c *Config) Validate() error {
 		configerr.Prefix("s3", c.S3.Validate()),
 		configerr.Prefix("audit", c.Audit.Validate()),
 		configerr.Prefix("auth", c.Auth.Validate()),
+		configerr.Prefix("email_verification", c.EmailVerification.Validate()),
 		configerr.Prefix("screening", c.Screening.Validate()),
 		configerr.Prefix("holds", c.Holds.Validate()),
 		configerr.Prefix("minfraud", c.MinFraud.Validate()),
