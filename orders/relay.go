@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -27,7 +28,10 @@ type verificationMailer interface {
 
 // RelayDeps are the relay's sinks.
 type RelayDeps struct {
-	Outbox EventAppender // required
+	// Outbox is required. An outbox with Key, MaxLen and Fields
+	// (*events.Outbox) must be on the orders service's Redis: the relay
+	// pipelines its appends there.
+	Outbox EventAppender
 	// Audit is the audit log; nil writes each entry to the log as an
 	// "audit" line (until the audit log is wired).
 	Audit AuditLog
@@ -57,6 +61,18 @@ type Relay struct {
 	s   *Service
 	d   RelayDeps
 	log *slog.Logger
+	// grouped marks the shards whose consumer group this relay has
+	// made sure of; each shard's goroutine touches its own element only,
+	// and one RunOnce runs at a time.
+	grouped [Shards]bool
+	// batch is set when the outbox takes a pipeline of appends.
+	batch batchOutbox
+	// busy says the last RunOnce read a full batch from some shard.
+	busy bool
+	// maintained is when RunOnce last took over idle entries and re-read
+	// its own undelivered ones: every ClaimAfter/2, not every pass, so
+	// that a busy relay's passes cost one read per shard.
+	maintained time.Time
 }
 
 // relayGroup is the consumer group of the pending streams.
@@ -80,16 +96,28 @@ func (s *Service) NewRelay(d RelayDeps) (*Relay, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Relay{s: s, d: d, log: log}, nil
+	if d.Mailer == nil {
+		log.Warn("no verification mailer: held orders get their verify_email link, but no mail is sent")
+	}
+	rl := &Relay{s: s, d: d, log: log}
+	if b, ok := d.Outbox.(batchOutbox); ok {
+		rl.batch = b
+	}
+	return rl, nil
 }
 
-// Run relays until ctx ends, polling every interval.
+// Run relays until ctx ends: at once again while there is work, else
+// after interval.
 func (r *Relay) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if _, err := r.RunOnce(ctx); err != nil && ctx.Err() == nil {
+		_, err := r.RunOnce(ctx)
+		if err != nil && ctx.Err() == nil {
 			r.log.LogAttrs(ctx, slog.LevelError, "relaying pending order work", slog.String("error", err.Error()))
+		}
+		if r.busy && err == nil && ctx.Err() == nil {
+			continue // a shard had a full batch: do not let the streams grow
 		}
 		select {
 		case <-ctx.Done():
@@ -99,70 +127,111 @@ func (r *Relay) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// RunOnce relays what is pending now in every shard: this consumer's own
-// unacknowledged entries, entries of consumers idle for ClaimAfter, and new
-// entries. It returns how many it delivered.
+// RunOnce relays what is pending now in every shard, the shards in
+// parallel: this consumer's own unacknowledged entries, entries of
+// consumers idle for ClaimAfter, and new entries. It returns how many it
+// delivered.
 func (r *Relay) RunOnce(ctx context.Context) (int, error) {
-	n := 0
-	var errs []error
-	for sh := range Shards {
-		m, err := r.shard(ctx, r.s.pendingKey(sh))
-		n += m
-		if err != nil {
-			errs = append(errs, err)
-		}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		n    int
+		busy bool
+		errs []error
+	)
+	maintain := time.Since(r.maintained) >= r.d.ClaimAfter/2
+	if maintain {
+		r.maintained = time.Now()
 	}
+	for sh := range Shards {
+		wg.Go(func() {
+			m, full, err := r.shard(ctx, sh, maintain)
+			mu.Lock()
+			defer mu.Unlock()
+			n += m
+			busy = busy || full
+			if err != nil {
+				errs = append(errs, err)
+			}
+		})
+	}
+	wg.Wait()
+	r.busy = busy
 	return n, errors.Join(errs...)
 }
 
-func (r *Relay) shard(ctx context.Context, key string) (int, error) {
+// shard relays one shard's entries: new ones, and with maintain this
+// consumer's undelivered ones and those a dead consumer left idle. full
+// says it read a full batch of new entries.
+func (r *Relay) shard(ctx context.Context, sh int, maintain bool) (n int, full bool, err error) {
 	rdb := r.s.rdb
-	err := rdb.XGroupCreateMkStream(ctx, key, relayGroup, "0").Err()
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return 0, fmt.Errorf("creating relay group on %s: %w", key, err)
+	key := r.s.pendingKey(sh)
+	if !r.grouped[sh] {
+		err := rdb.XGroupCreateMkStream(ctx, key, relayGroup, "0").Err()
+		if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+			return 0, false, fmt.Errorf("creating relay group on %s: %w", key, err)
+		}
+		r.grouped[sh] = true
 	}
 	var msgs []redis.XMessage
-	// Own entries read before and not delivered (a failed sink).
-	own, err := r.read(ctx, key, "0")
-	if err != nil {
-		return 0, err
+	if maintain {
+		// Own entries read before and not delivered (a failed sink).
+		own, err := r.read(ctx, key, "0")
+		if err != nil {
+			if strings.Contains(err.Error(), "NOGROUP") {
+				// The stream was deleted (by hand, or a flush): make
+				// the group again on the next pass.
+				r.grouped[sh] = false
+			}
+			return 0, false, err
+		}
+		msgs = append(msgs, own...)
+		// Entries of a consumer that died holding them.
+		claimed, _, err := rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+			Stream: key, Group: relayGroup, Consumer: r.d.Consumer, MinIdle: r.d.ClaimAfter, Start: "0-0", Count: relayBatch,
+		}).Result()
+		if err != nil {
+			return 0, false, fmt.Errorf("claiming idle entries of %s: %w", key, err)
+		}
+		msgs = append(msgs, claimed...)
 	}
-	msgs = append(msgs, own...)
-	// Entries of a consumer that died holding them.
-	claimed, _, err := rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-		Stream: key, Group: relayGroup, Consumer: r.d.Consumer, MinIdle: r.d.ClaimAfter, Start: "0-0", Count: relayBatch,
-	}).Result()
-	if err != nil {
-		return 0, fmt.Errorf("claiming idle entries of %s: %w", key, err)
-	}
-	msgs = append(msgs, claimed...)
 	fresh, err := r.read(ctx, key, ">")
 	if err != nil {
-		return 0, err
+		if strings.Contains(err.Error(), "NOGROUP") {
+			r.grouped[sh] = false
+		}
+		return 0, false, err
 	}
+	full = len(fresh) == relayBatch
 	msgs = append(msgs, fresh...)
 
-	n := 0
-	var errs []error
+	done, errs := r.publishBatch(ctx, msgs)
 	for _, m := range msgs {
 		if len(m.Values) == 0 {
 			continue // deleted meanwhile
+		}
+		if k, _ := m.Values["kind"].(string); k == kindEvent && r.batch != nil {
+			continue // published by publishBatch
 		}
 		if err := r.deliver(ctx, m); err != nil {
 			// Stays pending: retried on the next pass.
 			errs = append(errs, fmt.Errorf("entry %s of %s: %w", m.ID, key, err))
 			continue
 		}
-		pipe := rdb.TxPipeline()
-		pipe.XAck(ctx, key, relayGroup, m.ID)
-		pipe.XDel(ctx, key, m.ID)
-		if _, err := pipe.Exec(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("acknowledging %s of %s: %w", m.ID, key, err))
-			continue
-		}
-		n++
+		done = append(done, m.ID)
 	}
-	return n, errors.Join(errs...)
+	if len(done) == 0 {
+		return 0, full, errors.Join(errs...)
+	}
+	// Acknowledged and deleted together, in one round trip for the batch;
+	// a failure here redelivers the batch (at least once).
+	pipe := rdb.TxPipeline()
+	pipe.XAck(ctx, key, relayGroup, done...)
+	pipe.XDel(ctx, key, done...)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, full, errors.Join(append(errs, fmt.Errorf("acknowledging %d entries of %s: %w", len(done), key, err))...)
+	}
+	return len(done), full, errors.Join(errs...)
 }
 
 func (r *Relay) read(ctx context.Context, key, from string) ([]redis.XMessage, error) {
@@ -215,8 +284,7 @@ func (r *Relay) deliver(ctx context.Context, m redis.XMessage) error {
 			return r.poison(ctx, m, err)
 		}
 		if r.d.Mailer == nil {
-			r.log.LogAttrs(ctx, slog.LevelWarn, "no verification mailer: mail not sent", slog.String("order", pm.Ref))
-			return nil
+			return nil // said once, by NewRelay
 		}
 		if err := r.d.Mailer.SendVerification(ctx, string(pm.Owner), pm.Account, pm.Email, pm.Ref); err != nil {
 			return fmt.Errorf("requesting the verification mail of %s: %w", pm.Ref, err)
@@ -226,7 +294,11 @@ func (r *Relay) deliver(ctx context.Context, m redis.XMessage) error {
 		if err := json.Unmarshal([]byte(body), &pa); err != nil {
 			return r.poison(ctx, m, err)
 		}
-		if err := r.s.rdb.HSet(ctx, r.s.accountKey(accountRef(pa.Owner, pa.Account)), "ordered", "1").Err(); err != nil {
+		key := r.s.accountKey(accountRef(pa.Owner, pa.Account))
+		pipe := r.s.rdb.TxPipeline()
+		pipe.HSet(ctx, key, "ordered", "1")
+		pipe.PExpire(ctx, key, r.s.retention)
+		if _, err := pipe.Exec(ctx); err != nil {
 			return fmt.Errorf("marking account %s: %w", pa.Account, err)
 		}
 	default:
@@ -241,4 +313,70 @@ func (r *Relay) poison(ctx context.Context, m redis.XMessage, err error) error {
 	r.log.LogAttrs(ctx, slog.LevelError, "dropping undeliverable pending entry",
 		slog.String("id", m.ID), slog.Any("values", m.Values), slog.String("error", err.Error()))
 	return nil
+}
+
+// batchOutbox is an outbox whose appends the relay can pipeline
+// (internal/events's *Outbox): one round trip for a batch of events
+// rather than one per event.
+type batchOutbox interface {
+	Key() string
+	MaxLen() int64
+	Fields(e events.Event) ([]string, error)
+}
+
+// publishBatch appends the event entries of msgs to the outbox in one
+// pipeline, when the outbox allows it, and returns the ids of those
+// published.
+func (r *Relay) publishBatch(ctx context.Context, msgs []redis.XMessage) ([]string, []error) {
+	if r.batch == nil {
+		return nil, nil
+	}
+	var (
+		ids  []string
+		cmds []*redis.StringCmd
+		errs []error
+		done []string
+	)
+	pipe := r.s.rdb.Pipeline()
+	for _, m := range msgs {
+		if k, _ := m.Values["kind"].(string); k != kindEvent {
+			continue
+		}
+		body, _ := m.Values["body"].(string)
+		var e pendingEvent
+		if err := json.Unmarshal([]byte(body), &e); err != nil {
+			done = append(done, m.ID) // r.poison logs it: never deliverable
+			_ = r.poison(ctx, m, err)
+			continue
+		}
+		fields, err := r.batch.Fields(events.Event{Type: e.Type, Time: e.Time, Data: e.Data})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("entry %s: %w", m.ID, err))
+			continue
+		}
+		values := make([]any, len(fields))
+		for i, f := range fields {
+			values[i] = f
+		}
+		args := &redis.XAddArgs{Stream: r.batch.Key(), Values: values}
+		if n := r.batch.MaxLen(); n > 0 {
+			args.MaxLen, args.Approx = n, true
+		}
+		ids = append(ids, m.ID)
+		cmds = append(cmds, pipe.XAdd(ctx, args))
+	}
+	if len(cmds) == 0 {
+		return done, errs
+	}
+	// Each command's error is read below: one failure leaves only its
+	// entry pending.
+	_, _ = pipe.Exec(ctx)
+	for i, c := range cmds {
+		if err := c.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("publishing entry %s: %w", ids[i], err))
+			continue
+		}
+		done = append(done, ids[i])
+	}
+	return done, errs
 }

@@ -49,6 +49,7 @@ func TestRelayHelperProcess(t *testing.T) {
 	rdb := redis.NewClient(opts)
 	st := newStack(t, rdb, os.Getenv(envPrefix), emailOnly, "doomed")
 	st.relay.d.Outbox = slowOutbox{next: st.outbox, delay: 20 * time.Millisecond}
+	st.relay.batch = nil // one slow append at a time
 	ctx := context.Background()
 	go st.relay.Run(ctx, 10*time.Millisecond)
 	for i := 0; ; i++ {

@@ -466,10 +466,13 @@ func (s *Service) EmailVerified(ctx context.Context, owner, accountID, email, ac
 
 // verifyScript marks an account verified and, the first time only, appends
 // email.verified and its audit entry to the account's shard's pending
-// stream, in one step. KEYS: account, pending stream. ARGV: time, event
-// body, audit body.
+// stream, in one step; the account's key lives as long as an order
+// (screening.order_retention) after its last change. KEYS: account,
+// pending stream. ARGV: time, event body, audit body, retention (ms).
 var verifyScript = redis.NewScript(`
-if redis.call('HSETNX', KEYS[1], 'verified', ARGV[1]) == 0 then return 0 end
+local new = redis.call('HSETNX', KEYS[1], 'verified', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+if new == 0 then return 0 end
 redis.call('XADD', KEYS[2], '*', 'kind', 'event', 'body', ARGV[2])
 redis.call('XADD', KEYS[2], '*', 'kind', 'audit', 'body', ARGV[3])
 return 1
@@ -480,7 +483,7 @@ func (s *Service) markVerified(ctx context.Context, ref, actor string, now time.
 	ev, _ := json.Marshal(pendingEvent{Type: events.EmailVerified, Time: now.UTC(), Data: data})
 	au, _ := json.Marshal(AuditEntry{ID: "email.verified/" + ref, Time: now.UTC(), Actor: actor, Action: events.EmailVerified, Account: ref})
 	err := verifyScript.Run(ctx, s.rdb, []string{s.accountKey(ref), s.pendingKey(shardOf(ref))},
-		now.UTC().Format(time.RFC3339Nano), ev, au).Err()
+		now.UTC().Format(time.RFC3339Nano), ev, au, s.retention.Milliseconds()).Err()
 	if err != nil {
 		return unavailable("marking account "+ref+" verified", err)
 	}

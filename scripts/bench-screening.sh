@@ -37,6 +37,8 @@
 #   BENCH_GATEWAY_BIN=path a gateway binary to measure instead of building this
 #                    tree's (to compare two versions with the same load)
 #   KEEP=1           keep the work directory (logs)
+#   BENCH_COUNTRY_DB=file  the country database (default: the shared
+#                    testdata next to the checkout)
 #   BENCH_PPROF=file  also take a 10 s CPU profile of the gateway under load
 #                    (turns on admin_pprof) and write it to file
 # Bounded: the load stops after DURATION, every wait has a timeout, and the
@@ -54,7 +56,7 @@ CEILING_CALLS="${CEILING_CALLS:-100000}"
 CEILING_CLIENTS="${CEILING_CLIENTS:-16}"
 RANDKEYS="${RANDKEYS:-20000}"
 LOG_LEVEL="${LOG_LEVEL:-info}"
-DB=../shared/testdata/geo/geo-whois-asn-country.mmdb
+DB="${BENCH_COUNTRY_DB:-../shared/testdata/geo/geo-whois-asn-country.mmdb}"
 MINFRAUD_ANSWER=screening/minfraud/testdata/python-score-response.json
 
 # The gateway reads GATEWAY_* variables as configuration and refuses
