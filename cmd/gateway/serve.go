@@ -234,6 +234,12 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 	if err != nil {
 		return fmt.Errorf("building screener: %w", err)
 	}
+	// Embedded mode makes up an API key and a JWT secret (for the demo
+	// admin token) before anything that signs with it is built.
+	demo, err := demoCredentials(cfg, emb)
+	if err != nil {
+		return err
+	}
 	// Mail (SMTP, or the development outbox without smtp.url) and email
 	// verification come before the order lifecycle, which links to the
 	// verification page and has the relay request the mail. The lifecycle
@@ -267,7 +273,7 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 		Effects:   orders.ScoringEffects{Velocity: counter, Blocklist: blocks, MinFraud: minfraudReporter(fraud), Logger: logger},
 		Policy:    policy,
 		Logger:    logger,
-		PublicURL: cfg.PublicURL,
+		PublicURL: publicURL(cfg, emb),
 	}, time.Now)
 	if err != nil {
 		return fmt.Errorf("building orders service: %w", err)
@@ -296,10 +302,6 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 	routes := cfg.Intercept
 	if len(routes) == 0 && emb.Upstream {
 		routes = screening.DemoInterceptRoutes()
-	}
-	demo, err := demoCredentials(cfg, emb)
-	if err != nil {
-		return err
 	}
 	authn, err := auth.New(cfg.Auth, time.Now)
 	if err != nil {
@@ -366,14 +368,7 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 // when those parts are merged; until then confirming and sending answer
 // 503 and change nothing.
 func openVerification(cfg *config.Config, emb config.Embedded, rdb redis.UniversalClient, logger *slog.Logger, verifier emailVerifiedFunc, m verificationMail) (*emailverify.Service, error) {
-	public := cfg.PublicURL
-	if public == "" && emb.Redis {
-		host := hostPort(cfg.Listen)
-		if strings.HasPrefix(host, ":") {
-			host = "localhost" + host
-		}
-		public = "http://" + host
-	}
+	public := publicURL(cfg, emb)
 	if cfg.Auth.JWTSecret == "" || public == "" {
 		logger.Warn("email verification is off: set auth.jwt_secret and public_url")
 		return nil, nil
@@ -569,4 +564,17 @@ func verificationMailer(v *emailverify.Service) interface {
 		return nil
 	}
 	return v
+}
+
+// publicURL is how customers reach the public side, for the links in mail
+// and answers: public_url, or in embedded mode the local listener.
+func publicURL(cfg *config.Config, emb config.Embedded) string {
+	if cfg.PublicURL != "" || !emb.Redis {
+		return cfg.PublicURL
+	}
+	host := hostPort(cfg.Listen)
+	if strings.HasPrefix(host, ":") {
+		host = "localhost" + host
+	}
+	return "http://" + host
 }
