@@ -80,7 +80,12 @@ func TestCheckConfig(t *testing.T) {
 // environment and returns the public and admin base URLs once both answer.
 func serveInProcess(t *testing.T, env map[string]string) (public, admin string, logs *testenv.Buffer) {
 	t.Helper()
-	pubAddr, admAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	// A test that needs the public address beforehand (for public_url)
+	// sets GATEWAY_LISTEN itself.
+	pubAddr, admAddr := env["GATEWAY_LISTEN"], testenv.FreeAddr(t)
+	if pubAddr == "" {
+		pubAddr = testenv.FreeAddr(t)
+	}
 	env["GATEWAY_LISTEN"] = pubAddr
 	env["GATEWAY_ADMIN_LISTEN"] = admAddr
 	if _, ok := env["GATEWAY_DATA_DIR"]; !ok {
