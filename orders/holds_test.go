@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -115,4 +116,31 @@ func TestKYCPage(t *testing.T) {
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Errorf("POST: %d", rec.Code)
 	}
+}
+
+// TestExpiryLease: one gateway process at a time holds the expiry lease;
+// its renewal keeps it, and a holder that stops renewing (killed) loses it
+// after the lease time to the next process.
+func TestExpiryLease(t *testing.T) {
+	backends(t, func(t *testing.T, clients func() redis.UniversalClient, prefix string) {
+		ctx := context.Background()
+		a := lease{rdb: clients(), key: prefix + "orders:expiry-lease", owner: "p1", ttl: 300 * time.Millisecond}
+		b := a
+		b.owner = "p2"
+		for i, step := range []struct {
+			l    lease
+			want bool
+		}{{a, true}, {b, false}, {a, true}, {b, false}} {
+			if got, err := step.l.hold(ctx); err != nil || got != step.want {
+				t.Fatalf("step %d (%s): %v, %v; want %v", i, step.l.owner, got, err, step.want)
+			}
+		}
+		time.Sleep(400 * time.Millisecond) // p1 stopped renewing
+		if got, err := b.hold(ctx); err != nil || !got {
+			t.Fatalf("p2 after p1's lease lapsed: %v, %v", got, err)
+		}
+		if got, err := a.hold(ctx); err != nil || got {
+			t.Fatalf("p1 back while p2 holds it: %v, %v", got, err)
+		}
+	})
 }
