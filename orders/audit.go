@@ -29,6 +29,13 @@ type AuditLog interface {
 	Append(ctx context.Context, e AuditEntry) error
 }
 
+// auditBatcher is an AuditLog that appends many entries at the cost of
+// one (the audit package's AppendBatch): the relay hands it each shard
+// batch's entries together.
+type auditBatcher interface {
+	AppendBatch(ctx context.Context, es []AuditEntry) error
+}
+
 // auditEntryOf is the audit entry of a change: its id is the order's
 // screening id and the new version, unique and the same on every
 // redelivery.
