@@ -38,8 +38,8 @@ type auditBatcher interface {
 
 // auditEntryOf is the audit entry of a change: its id is the order's
 // screening id and the new version, unique and the same on every
-// redelivery.
-func auditEntryOf(prev *Record, c Change, action, addr string) AuditEntry {
+// redelivery. after is c.Next's answer, encoded.
+func auditEntryOf(prev *Record, c Change, after json.RawMessage, action, addr string) AuditEntry {
 	r := c.Next
 	e := AuditEntry{
 		ID:     r.ScreeningID + "/v" + strconv.FormatInt(r.Version, 10),
@@ -55,6 +55,6 @@ func auditEntryOf(prev *Record, c Change, action, addr string) AuditEntry {
 	if prev != nil {
 		e.Before, _ = json.Marshal(prev.Answer())
 	}
-	e.After, _ = json.Marshal(r.Answer())
+	e.After = after
 	return e
 }
