@@ -75,6 +75,15 @@
 // most), so no process starves either. An uncontended Append is one round
 // trip (about 0.1 ms on loopback), one more per lost race.
 //
+// AppendBatch does the same for a run of entries (the order relay's batch
+// of a shard): it chains them in Go from the head, each hashed exactly as
+// Append hashes it, and one script writes all of them and moves the head
+// by the whole run, compare-and-set, or writes nothing: it first looks up
+// every id, and if some are in the log already it writes nothing and names
+// them, so the caller drops those and chains the rest again. A lost race
+// chains the batch again from the new head, as Append does. A batch thus
+// costs one round trip and one script run however many entries it has.
+//
 // # Archive
 //
 // Every process runs an Archiver; a lease in Redis lets one work at a time

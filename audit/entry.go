@@ -86,11 +86,28 @@ func (e Entry) line() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, len(b)+len(`,"hash":""`)+len(e.Hash))
-	out = append(out, b[:len(b)-1]...)
+	return withHash(b, e.Hash), nil
+}
+
+// withHash is canonical with `,"hash":"<hash>"` before its closing brace.
+func withHash(canonical []byte, hash string) []byte {
+	out := make([]byte, 0, len(canonical)+len(`,"hash":""`)+len(hash))
+	out = append(out, canonical[:len(canonical)-1]...)
 	out = append(out, `,"hash":"`...)
-	out = append(out, e.Hash...)
-	return append(out, `"}`...), nil
+	out = append(out, hash...)
+	return append(out, `"}`...)
+}
+
+// seal sets e.Hash from e's canonical encoding and returns the stored
+// line, encoding the entry once for both.
+func (e *Entry) seal() ([]byte, error) {
+	b, err := e.Canonical()
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	e.Hash = hex.EncodeToString(sum[:])
+	return withHash(b, e.Hash), nil
 }
 
 // parseLine decodes a stored entry strictly: an unknown or repeated

@@ -182,11 +182,7 @@ func (l *Log) append(ctx context.Context, e Entry) (Entry, error) {
 	for attempt := range maxAppendAttempts {
 		head := l.head0
 		e.Seq, e.Prev = head.Seq+1, head.Hash
-		var err error
-		if e.Hash, err = e.ComputeHash(); err != nil {
-			return Entry{}, err
-		}
-		line, err := e.line()
+		line, err := e.seal() // one encoding for the hash and the line
 		if err != nil {
 			return Entry{}, err
 		}

@@ -29,10 +29,17 @@ type AuditLog interface {
 	Append(ctx context.Context, e AuditEntry) error
 }
 
+// auditBatcher is an AuditLog that appends many entries at the cost of
+// one (the audit package's AppendBatch): the relay hands it each shard
+// batch's entries together.
+type auditBatcher interface {
+	AppendBatch(ctx context.Context, es []AuditEntry) error
+}
+
 // auditEntryOf is the audit entry of a change: its id is the order's
 // screening id and the new version, unique and the same on every
-// redelivery.
-func auditEntryOf(prev *Record, c Change, action, addr string) AuditEntry {
+// redelivery. after is c.Next's answer, encoded.
+func auditEntryOf(prev *Record, c Change, after json.RawMessage, action, addr string) AuditEntry {
 	r := c.Next
 	e := AuditEntry{
 		ID:     r.ScreeningID + "/v" + strconv.FormatInt(r.Version, 10),
@@ -48,6 +55,6 @@ func auditEntryOf(prev *Record, c Change, action, addr string) AuditEntry {
 	if prev != nil {
 		e.Before, _ = json.Marshal(prev.Answer())
 	}
-	e.After, _ = json.Marshal(r.Answer())
+	e.After = after
 	return e
 }

@@ -152,12 +152,14 @@ func (s *Service) commit(ctx context.Context, prev *Record, c Change, fp, action
 	if err != nil {
 		return nil, fmt.Errorf("encoding timeline of order %s: %w", sid, err)
 	}
+	// The answer after the change, encoded once: every event's data and
+	// the audit entry's after.
 	answer, _ := json.Marshal(r.Answer())
 	work := make([]pending, 0, len(c.Events)+1+len(extra))
 	for _, typ := range c.Events {
 		work = append(work, pending{kindEvent, pendingEvent{Type: typ, Time: c.Entry.Time, Data: answer}})
 	}
-	work = append(work, pending{kindAudit, auditEntryOf(prev, c, action, addr)})
+	work = append(work, pending{kindAudit, auditEntryOf(prev, c, answer, action, addr)})
 	work = append(work, extra...)
 
 	held := ""

@@ -206,12 +206,17 @@ func (r *Relay) shard(ctx context.Context, sh int, maintain bool) (n int, full b
 	msgs = append(msgs, fresh...)
 
 	done, errs := r.publishBatch(ctx, msgs)
+	audited, batched := r.auditBatch(ctx, msgs)
+	done = append(done, audited...)
 	for _, m := range msgs {
 		if len(m.Values) == 0 {
 			continue // deleted meanwhile
 		}
-		if k, _ := m.Values["kind"].(string); k == kindEvent && r.batch != nil {
+		switch k, _ := m.Values["kind"].(string); {
+		case k == kindEvent && r.batch != nil:
 			continue // published by publishBatch
+		case k == kindAudit && batched:
+			continue // appended by auditBatch
 		}
 		if err := r.deliver(ctx, m); err != nil {
 			// Stays pending: retried on the next pass.
@@ -379,4 +384,43 @@ func (r *Relay) publishBatch(ctx context.Context, msgs []redis.XMessage) ([]stri
 		done = append(done, ids[i])
 	}
 	return done, errs
+}
+
+// auditBatch appends the audit entries of msgs to the audit log in one
+// batch, when the log takes batches, and returns the ids of those
+// appended (with any undecodable ones, which r.poison logs) and whether
+// it did. When the batch fails, for example on one entry the log refuses,
+// it appends nothing and says so: deliver then appends the entries one by
+// one, so that only a bad entry stays pending.
+func (r *Relay) auditBatch(ctx context.Context, msgs []redis.XMessage) ([]string, bool) {
+	batcher, ok := r.d.Audit.(auditBatcher)
+	if !ok {
+		return nil, false
+	}
+	var (
+		ids []string
+		es  []AuditEntry
+	)
+	for _, m := range msgs {
+		if k, _ := m.Values["kind"].(string); k != kindAudit {
+			continue
+		}
+		body, _ := m.Values["body"].(string)
+		var e AuditEntry
+		if err := json.Unmarshal([]byte(body), &e); err != nil {
+			_ = r.poison(ctx, m, err) // never deliverable
+		} else {
+			es = append(es, e)
+		}
+		ids = append(ids, m.ID)
+	}
+	if len(es) == 0 {
+		return ids, true
+	}
+	if err := batcher.AppendBatch(ctx, es); err != nil {
+		r.log.LogAttrs(ctx, slog.LevelWarn, "audit batch failed; appending its entries one by one",
+			slog.Int("entries", len(es)), slog.String("error", err.Error()))
+		return nil, false
+	}
+	return ids, true
 }

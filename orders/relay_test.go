@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -122,4 +124,92 @@ func TestRelaySurvivesSIGKILL(t *testing.T) {
 		}
 	}
 	t.Logf("%d orders committed by the killed process, %d events relayed before the kill, %d after", len(sids), len(before), len(evs)-len(before))
+}
+
+// batchAudit is memAudit taking batches, as the audit package's
+// AppendBatch does (all or nothing), that refuses the entries of one
+// order (an entry the log will not take).
+type batchAudit struct {
+	*memAudit
+	mu      sync.Mutex
+	batches int
+	refuse  string // an order whose entries are refused
+}
+
+func (a *batchAudit) refused(e AuditEntry) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.refuse != "" && e.Order == a.refuse {
+		return fmt.Errorf("entry %s refused", e.ID)
+	}
+	return nil
+}
+
+func (a *batchAudit) Append(ctx context.Context, e AuditEntry) error {
+	if err := a.refused(e); err != nil {
+		return err
+	}
+	return a.memAudit.Append(ctx, e)
+}
+
+func (a *batchAudit) AppendBatch(ctx context.Context, es []AuditEntry) error {
+	for _, e := range es {
+		if err := a.refused(e); err != nil {
+			return err
+		}
+	}
+	a.mu.Lock()
+	a.batches++
+	a.mu.Unlock()
+	for _, e := range es {
+		if err := a.memAudit.Append(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The relay hands each shard batch's audit entries to the log in one
+// AppendBatch; a batch the log refuses is appended entry by entry, so only
+// the refused entry stays pending, and it goes once the log takes it.
+func TestRelayAppendsAuditInBatches(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.RedisClient(t)
+	st := newStack(t, rdb, testenv.KeyPrefix(t), HoldsConfig{KYCWhen: KYCNever, ExpireAfter: time.Hour}, "p1")
+	log := &batchAudit{memAudit: st.audit}
+	relay, err := st.svc.NewRelay(RelayDeps{Outbox: st.outbox, Audit: log, Consumer: "p1", ClaimAfter: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.relay = relay
+	ctx := t.Context()
+	const orders = 40
+	var ids []string
+	for i := range orders {
+		res, err := st.svc.Submit(ctx, shop, testOrder(fmt.Sprintf("B-%d", i), strconv.Itoa(i), "b@example.com"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.ScreeningID)
+	}
+	log.refuse = ids[7]
+	n, err := relay.RunOnce(ctx)
+	if err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("RunOnce error = %v; want the refused entry", err)
+	}
+	if got := len(st.audit.actions()); got != orders-1 {
+		t.Errorf("after one pass %d entries appended (%d delivered); want all but the refused one, %d", got, n, orders-1)
+	}
+	if log.batches == 0 || log.batches > Shards {
+		t.Errorf("%d batches; want one per shard with entries", log.batches)
+	}
+	log.mu.Lock()
+	log.refuse = ""
+	log.mu.Unlock()
+	// The relay re-reads its own undelivered entries every ClaimAfter/2.
+	time.Sleep(100 * time.Millisecond)
+	st.drain(t)
+	if got := len(st.audit.actions()); got != orders {
+		t.Errorf("after the log took it, %d entries; want %d", got, orders)
+	}
 }

@@ -524,11 +524,25 @@ func customerPages(verifyPage http.Handler) http.Handler {
 type orderAudit struct{ log *audit.Log }
 
 func (a orderAudit) Append(ctx context.Context, e orders.AuditEntry) error {
-	_, err := a.log.Append(ctx, audit.Entry{
+	_, err := a.log.Append(ctx, auditEntry(e))
+	return err
+}
+
+// AppendBatch appends a relay batch's entries in one compare-and-set.
+func (a orderAudit) AppendBatch(ctx context.Context, es []orders.AuditEntry) error {
+	batch := make([]audit.Entry, len(es))
+	for i, e := range es {
+		batch[i] = auditEntry(e)
+	}
+	_, err := a.log.AppendBatch(ctx, batch)
+	return err
+}
+
+func auditEntry(e orders.AuditEntry) audit.Entry {
+	return audit.Entry{
 		ID: e.ID, Time: e.Time, Actor: e.Actor, Action: e.Action, Order: e.Order,
 		Account: e.Account, Addr: e.Addr, Before: e.Before, After: e.After,
-	})
-	return err
+	}
 }
 
 // emailVerifiedFunc tells the order lifecycle that a customer verified an

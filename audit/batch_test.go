@@ -1,0 +1,190 @@
+package audit
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// batchOf makes entries from..to-1 with ids name-<n>.
+func (e *env) batchOf(name string, from, to int) []Entry {
+	var es []Entry
+	for i := from; i < to; i++ {
+		en := entry(i, e.now)
+		en.ID = fmt.Sprintf("%s-%d", name, i)
+		es = append(es, en)
+	}
+	return es
+}
+
+// checkChain archives everything and verifies the chain: want entries,
+// each id once.
+func (e *env) checkChain(t *testing.T, want int64) {
+	t.Helper()
+	e.archiveAll(t)
+	sum, err := e.verify(t)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	ids, err := e.rdb.HLen(t.Context(), e.log.idsKey()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Head.Seq != want || ids != want || sum.S3Last != want {
+		t.Errorf("head %d, ids %d, archive to %d; want %d entries", sum.Head.Seq, ids, sum.S3Last, want)
+	}
+}
+
+// Batch appenders on two clients (as two processes), several goroutines
+// each, and single appends between them: one unbroken chain, every entry
+// once, each batch's entries consecutive.
+func TestAppendBatchConcurrentOneChain(t *testing.T) {
+	t.Parallel()
+	onBackends(t, 40, func(t *testing.T, e *env) {
+		const clients, perClient, batches, size = 2, 4, 10, 7
+		var wg sync.WaitGroup
+		errs := make(chan error, clients*perClient+1)
+		for c := range clients {
+			l := e.newLog(t, e.client())
+			for g := range perClient {
+				wg.Go(func() {
+					for b := range batches {
+						name := fmt.Sprintf("c%d-g%d-b%d", c, g, b)
+						got, err := l.AppendBatch(t.Context(), e.batchOf(name, 0, size))
+						if err != nil {
+							errs <- err
+							return
+						}
+						for i := 1; i < len(got); i++ {
+							if got[i].Seq != got[i-1].Seq+1 || got[i].Prev != got[i-1].Hash {
+								errs <- fmt.Errorf("batch %s: entry %d (seq %d) does not follow %d", name, i, got[i].Seq, got[i-1].Seq)
+								return
+							}
+						}
+					}
+				})
+			}
+		}
+		single := e.newLog(t, e.client())
+		wg.Go(func() {
+			for i := range 30 {
+				en := entry(i, e.now)
+				en.ID = fmt.Sprintf("single-%d", i)
+				if _, err := single.Append(t.Context(), en); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		e.checkChain(t, clients*perClient*batches*size+30)
+	})
+}
+
+// A batch with ids already in the log, and an id twice in the batch:
+// those are not appended again, their places hold the stored entries, and
+// the rest chain on without a gap.
+func TestAppendBatchIdempotentByID(t *testing.T) {
+	t.Parallel()
+	onBackends(t, 10, func(t *testing.T, e *env) {
+		old := e.appendN(t, 3) // ids e-1, e-2, e-3
+		first, err := e.log.AppendBatch(t.Context(), e.batchOf("b", 0, 2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch := []Entry{entry(2, e.now), e.batchOf("x", 0, 1)[0], first[1], entry(9, e.now), entry(3, e.now), entry(9, e.now)}
+		batch[1].Time = batch[1].Time.Add(1) // not what is stored: the stored one wins
+		got, err := e.log.AppendBatch(t.Context(), batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotSeqs := seqs(got)
+		// e-2, x-0 (new: 6), b-1 (5), e-9 (new: 7), e-3, e-9 again.
+		if diff := cmp.Diff([]int64{2, 6, 5, 7, 3, 7}, gotSeqs); diff != "" {
+			t.Errorf("seqs (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(old[1], got[0]); diff != "" {
+			t.Errorf("duplicate of e-2 (-stored +got):\n%s", diff)
+		}
+		if got[1].Prev != first[1].Hash || got[3].Prev != got[1].Hash {
+			t.Errorf("new entries do not chain on the head: %+v", got)
+		}
+		again, err := e.log.AppendBatch(t.Context(), batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(got, again); diff != "" {
+			t.Errorf("the same batch again (-first +again):\n%s", diff)
+		}
+		e.checkChain(t, 7)
+	})
+}
+
+// A batch that races single Appends from another client (another process
+// moving the head between the batch's read and its script): it is chained
+// again from the new head, and the chain stays one.
+func TestAppendBatchRacesAppend(t *testing.T) {
+	t.Parallel()
+	onBackends(t, 50, func(t *testing.T, e *env) {
+		other := e.newLog(t, e.client())
+		batcher := e.newLog(t, e.client())
+		// The batcher learns the head, then the other client moves it: the
+		// batcher's first script run must lose.
+		if _, err := batcher.AppendBatch(t.Context(), e.batchOf("warm", 0, 1)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := other.Append(t.Context(), entry(1, e.now)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := batcher.AppendBatch(t.Context(), e.batchOf("b", 0, 5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0].Seq != 3 || got[0].Prev == "" {
+			t.Errorf("batch after a lost race starts at seq %d; want 3", got[0].Seq)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		wg.Go(func() {
+			for i := range 100 {
+				if _, err := other.Append(t.Context(), entry(100+i, e.now)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+		wg.Go(func() {
+			for b := range 20 {
+				if _, err := batcher.AppendBatch(t.Context(), e.batchOf(fmt.Sprintf("r%d", b), 0, 5)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		e.checkChain(t, 1+1+5+100+20*5)
+	})
+}
+
+// A batch with one bad entry appends nothing.
+func TestAppendBatchRefusesBadEntries(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 10)
+	batch := e.batchOf("b", 0, 3)
+	batch[2].Actor = ""
+	if _, err := e.log.AppendBatch(t.Context(), batch); !errors.Is(err, ErrInvalidInput) {
+		t.Fatalf("AppendBatch = %v; want ErrInvalidInput", err)
+	}
+	e.checkChain(t, 0)
+}
