@@ -81,18 +81,19 @@ type Blocker struct {
 
 var _ http.Handler = (*Blocker)(nil)
 
-// New validates cfg (after SetDefaults) and returns the middleware in front
-// of next. Metrics are registered with reg when it is not nil.
-func New(cfg Config, db *DB, logger *slog.Logger, reg prometheus.Registerer, next http.Handler) (*Blocker, error) {
+// New returns the middleware in front of next, judging by p: the one
+// compiled policy (NewPolicy), shared with the order screening's
+// billing-country rule so both judge a country alike. Metrics are
+// registered with reg when it is not nil.
+func New(p *Policy, db *DB, logger *slog.Logger, reg prometheus.Registerer, next http.Handler) (*Blocker, error) {
+	if p == nil {
+		return nil, fmt.Errorf("geoblock: nil policy")
+	}
 	if db == nil {
 		return nil, fmt.Errorf("geoblock: nil DB")
 	}
 	if next == nil {
 		return nil, fmt.Errorf("geoblock: nil next handler")
-	}
-	p, err := NewPolicy(cfg)
-	if err != nil {
-		return nil, err
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

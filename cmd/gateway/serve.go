@@ -418,7 +418,7 @@ func buildGateway(cfg *config.Config, st *stores, geo *geoblock.DB, geoPolicy *g
 		Upstream:  target,
 		AccessLog: cfg.Log.Access,
 		Geoblock: func(next http.Handler) (http.Handler, error) {
-			return geoblock.New(cfg.Geoblock, geo, logger, reg, next)
+			return geoblock.New(geoPolicy, geo, logger, reg, next)
 		},
 		Intercept: gateway.NewInterceptor(routes, lc.orders, logger),
 		API:       gateway.NewAPI(apiDeps),
