@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vpsgate/gateway/internal/clientip"
+	"github.com/vpsgate/gateway/internal/iso3166"
 	"github.com/vpsgate/gateway/internal/logctx"
 	"github.com/vpsgate/gateway/internal/negotiate"
 )
@@ -125,11 +126,11 @@ func (b *Blocker) Decide(ip netip.Addr, path string) Decision {
 	if err != nil {
 		return Decision{Block: p.unknownBlock, Reason: ReasonLookupError, Err: err}
 	}
-	code, ok := isoString(loc.Country)
+	code, ok := iso3166.Canonical(loc.Country)
 	if !ok {
 		return Decision{Block: p.unknownBlock, Reason: ReasonUnknown}
 	}
-	return Decision{Block: p.blocked[codeIndex(code)], Reason: ReasonCountry, Country: code}
+	return Decision{Block: p.blocked[iso3166.Index(code)], Reason: ReasonCountry, Country: code}
 }
 
 // ServeHTTP implements http.Handler.
@@ -211,7 +212,7 @@ func (b *Blocker) writeBlocked(w http.ResponseWriter, r *http.Request, country s
 		return
 	}
 	data := PageData{Country: country, PolicyURL: b.policy.policyURL, Blocked: true}
-	if _, iso := isoString(country); !iso && country != "" {
+	if _, iso := iso3166.Canonical(country); !iso && country != "" {
 		b.writePage(w, r, http.StatusUnavailableForLegalReasons, data)
 		return
 	}

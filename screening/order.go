@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/idna"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/vpsgate/gateway/internal/iso3166"
 	"github.com/vpsgate/gateway/screening/ident"
 )
 
@@ -349,7 +350,7 @@ func (o *Order) Normalize() error {
 	switch {
 	case o.Billing.Country == "":
 		v.fail("billing.country", "required")
-	case !IsCountry(o.Billing.Country):
+	case !iso3166.IsCountry(o.Billing.Country):
 		v.fail("billing.country", "not an ISO 3166-1 alpha-2 country code")
 	}
 	v.text("billing.region", o.Billing.Region, maxString)
