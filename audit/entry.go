@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/vpsgate/gateway/internal/kind"
 	"github.com/vpsgate/gateway/internal/strictjson"
 )
 
@@ -106,7 +107,7 @@ func parseLine(b []byte) (Entry, error) {
 }
 
 // ErrInvalidInput marks an entry Append refuses.
-var ErrInvalidInput = errors.New("invalid audit entry")
+var ErrInvalidInput = kind.New(kind.ErrInvalidInput, "invalid audit entry")
 
 // normalize checks the caller's fields and brings them to the form that is
 // hashed: time in UTC, Before and After compacted.

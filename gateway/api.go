@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/vpsgate/gateway/internal/auth"
+	"github.com/vpsgate/gateway/internal/kind"
 	"github.com/vpsgate/gateway/internal/logctx"
 	"github.com/vpsgate/gateway/internal/strictjson"
 	"github.com/vpsgate/gateway/orders"
@@ -179,7 +180,7 @@ func decodeStrict(r io.Reader, v any) error {
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return err
 	}
-	return fmt.Errorf("%w: body: %v", screening.ErrInvalidInput, err)
+	return fmt.Errorf("%w: body: %v", kind.ErrInvalidInput, err)
 }
 
 func (a *api) submitOrder(c *gin.Context) {
