@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/vpsgate/gateway/internal/kind"
+	"github.com/vpsgate/gateway/internal/strictjson"
 )
 
 // Entry is one audit record. Append sets Seq, Prev and Hash; the caller
@@ -113,20 +116,15 @@ func (e *Entry) seal() ([]byte, error) {
 // parseLine decodes a stored entry strictly: an unknown or repeated
 // member, or trailing data, is tampering as much as an edited value.
 func parseLine(b []byte) (Entry, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var e Entry
-	if err := dec.Decode(&e); err != nil {
+	if err := strictjson.Unmarshal(b, &e); err != nil {
 		return Entry{}, fmt.Errorf("decoding entry: %w", err)
-	}
-	if dec.More() {
-		return Entry{}, errors.New("decoding entry: data after the entry")
 	}
 	return e, nil
 }
 
 // ErrInvalidInput marks an entry Append refuses.
-var ErrInvalidInput = errors.New("invalid audit entry")
+var ErrInvalidInput = kind.New(kind.ErrInvalidInput, "invalid audit entry")
 
 // normalize checks the caller's fields and brings them to the form that is
 // hashed: time in UTC, Before and After compacted.

@@ -12,16 +12,18 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/vpsgate/gateway/internal/kind"
 	"github.com/vpsgate/gateway/internal/rediserr"
 )
 
 // Errors.
 var (
 	// ErrUnavailable is Redis (or S3) not answering: retry later.
-	ErrUnavailable = errors.New("audit log unavailable")
+	ErrUnavailable = kind.New(kind.ErrUnavailable, "audit log unavailable")
 	// ErrConflict is an Append that lost the race for the chain head more
-	// times than it retries.
-	ErrConflict = errors.New("audit log busy: too many concurrent appends")
+	// times than it retries: for the caller, a busy dependency (503), not a
+	// request that contradicts the record.
+	ErrConflict = kind.New(kind.ErrUnavailable, "audit log busy: too many concurrent appends")
 )
 
 // hashTag puts every key of the log in one Redis Cluster slot, so that

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +15,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/vpsgate/gateway/internal/auth"
+	"github.com/vpsgate/gateway/internal/kind"
 	"github.com/vpsgate/gateway/internal/logctx"
+	"github.com/vpsgate/gateway/internal/strictjson"
 	"github.com/vpsgate/gateway/orders"
 	"github.com/vpsgate/gateway/screening"
 	"github.com/vpsgate/gateway/screening/blocklist"
@@ -169,21 +170,17 @@ func jsonBody(c *gin.Context) (io.Reader, error) {
 	return http.MaxBytesReader(c.Writer, c.Request.Body, maxAPIBody), nil
 }
 
-// decodeStrict decodes one JSON value, refusing unknown fields.
+// decodeStrict decodes one JSON object (strictjson: no unknown members,
+// nothing after it); a body over the limit stays a *http.MaxBytesError.
 func decodeStrict(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return fmt.Errorf("%w: body: %v", screening.ErrInvalidInput, err)
+	err := strictjson.Read(r, v)
+	if err == nil {
+		return nil
 	}
-	if dec.More() {
-		return fmt.Errorf("%w: body: more than one JSON value", screening.ErrInvalidInput)
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return err
 	}
-	return nil
+	return fmt.Errorf("%w: body: %v", kind.ErrInvalidInput, err)
 }
 
 func (a *api) submitOrder(c *gin.Context) {

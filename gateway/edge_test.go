@@ -229,7 +229,7 @@ func edgeGeoblock(t *testing.T) (func(http.Handler) (http.Handler, error), *geob
 		t.Fatal(err)
 	}
 	return func(next http.Handler) (http.Handler, error) {
-		return geoblock.New(cfg, db, nil, nil, next)
+		return geoblock.New(policy, db, nil, nil, next)
 	}, policy
 }
 

@@ -7,12 +7,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/vpsgate/gateway/audit"
-	"github.com/vpsgate/gateway/internal/auth"
-	"github.com/vpsgate/gateway/internal/emailverify"
+	"github.com/vpsgate/gateway/internal/kind"
 	"github.com/vpsgate/gateway/internal/negotiate"
-	"github.com/vpsgate/gateway/screening"
-	"github.com/vpsgate/gateway/screening/blocklist"
 )
 
 // apiError is the one error shape of the admin API and of JSON answers on
@@ -67,47 +63,51 @@ func wantsJSON(r *http.Request) bool {
 
 // Sentinels of the gateway's own request handling.
 var (
-	errUnsupportedMediaType = errors.New("unsupported media type")
+	errUnsupportedMediaType = kind.New(kind.ErrUnsupportedMediaType, "unsupported media type")
 )
 
 // present maps an error from any layer to the status and body the client
-// sees. It is the one place where errors become HTTP statuses. 5xx answers
-// carry a generic message and the request id; the cause goes to the log.
+// sees. It is the one place where errors become HTTP statuses, by kind
+// (internal/kind): every package's sentinels are of one. The order of the
+// cases is the precedence when an error carries more than one. 5xx
+// answers carry a generic message and the request id; the cause goes to
+// the log.
 func present(err error, requestID string) (int, apiError) {
-	var fe *screening.FieldError
-	var bfe *blocklist.FieldError
-	var mbe *http.MaxBytesError
+	var fe kind.Field
 	switch {
-	case errors.Is(err, auth.ErrUnauthenticated):
+	case errors.Is(err, kind.ErrUnauthenticated):
 		return http.StatusUnauthorized, apiError{Code: "unauthenticated", Message: err.Error()}
-	case errors.Is(err, auth.ErrRateLimited), errors.Is(err, emailverify.ErrRateLimited):
+	case errors.Is(err, kind.ErrRateLimited):
 		return http.StatusTooManyRequests, apiError{Code: "rate_limited", Message: err.Error()}
-	case errors.Is(err, auth.ErrForbidden):
+	case errors.Is(err, kind.ErrForbidden):
 		return http.StatusForbidden, apiError{Code: "forbidden", Message: err.Error()}
 	case errors.As(err, &fe):
-		return http.StatusBadRequest, apiError{Code: "invalid_field", Message: fe.Error(), Field: fe.Field}
-	case errors.As(err, &bfe):
-		return http.StatusBadRequest, apiError{Code: "invalid_field", Message: bfe.Error(), Field: bfe.Field}
-	case errors.As(err, &mbe), errors.Is(err, screening.ErrTooLarge):
+		return http.StatusBadRequest, apiError{Code: "invalid_field", Message: fe.Error(), Field: fe.InvalidField()}
+	case isTooLarge(err):
 		return http.StatusRequestEntityTooLarge, apiError{Code: "too_large", Message: "the body is larger than this endpoint accepts"}
-	case errors.Is(err, errUnsupportedMediaType), errors.Is(err, screening.ErrUnsupportedMediaType):
+	case errors.Is(err, kind.ErrUnsupportedMediaType):
 		return http.StatusUnsupportedMediaType, apiError{Code: "unsupported_media_type", Message: err.Error()}
-	case errors.Is(err, screening.ErrInvalidInput), errors.Is(err, blocklist.ErrInvalidInput), errors.Is(err, audit.ErrInvalidInput),
-		errors.Is(err, emailverify.ErrInvalidInput):
+	case errors.Is(err, kind.ErrInvalidInput):
 		return http.StatusBadRequest, apiError{Code: "invalid_input", Message: err.Error()}
-	case errors.Is(err, screening.ErrNotFound), errors.Is(err, blocklist.ErrNotFound):
+	case errors.Is(err, kind.ErrNotFound):
 		return http.StatusNotFound, apiError{Code: "not_found", Message: err.Error()}
-	case errors.Is(err, screening.ErrConflict):
+	case errors.Is(err, kind.ErrConflict):
 		return http.StatusConflict, apiError{Code: "conflict", Message: err.Error()}
 	case errors.Is(err, errNotAudited):
 		return http.StatusServiceUnavailable, apiError{Code: "not_audited", Message: "the action was done, but the audit log could not record it; an operator is alerted (request " + requestID + ")"}
 	case errors.Is(err, errVerificationOff):
 		return http.StatusServiceUnavailable, apiError{Code: "unavailable", Message: err.Error()}
-	case errors.Is(err, screening.ErrUnavailable), errors.Is(err, blocklist.ErrUnavailable),
-		errors.Is(err, audit.ErrUnavailable), errors.Is(err, audit.ErrConflict), errors.Is(err, emailverify.ErrUnavailable):
+	case errors.Is(err, kind.ErrUnavailable):
 		return http.StatusServiceUnavailable, apiError{Code: "unavailable", Message: "a dependency of the gateway is unavailable; nothing was recorded, retry with the same request (request " + requestID + ")"}
 	}
 	return http.StatusInternalServerError, apiError{Code: "internal", Message: "internal error (request " + requestID + ")"}
+}
+
+// isTooLarge reports a body over a limit: the kind, or the
+// *http.MaxBytesError of a body read through http.MaxBytesReader.
+func isTooLarge(err error) bool {
+	_, ok := errors.AsType[*http.MaxBytesError](err)
+	return ok || errors.Is(err, kind.ErrTooLarge)
 }
 
 // retryAfterSeconds is what a 503 asks the client to wait.

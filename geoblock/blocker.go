@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vpsgate/gateway/internal/clientip"
+	"github.com/vpsgate/gateway/internal/iso3166"
 	"github.com/vpsgate/gateway/internal/logctx"
 	"github.com/vpsgate/gateway/internal/negotiate"
 )
@@ -81,18 +82,19 @@ type Blocker struct {
 
 var _ http.Handler = (*Blocker)(nil)
 
-// New validates cfg (after SetDefaults) and returns the middleware in front
-// of next. Metrics are registered with reg when it is not nil.
-func New(cfg Config, db *DB, logger *slog.Logger, reg prometheus.Registerer, next http.Handler) (*Blocker, error) {
+// New returns the middleware in front of next, judging by p: the one
+// compiled policy (NewPolicy), shared with the order screening's
+// billing-country rule so both judge a country alike. Metrics are
+// registered with reg when it is not nil.
+func New(p *Policy, db *DB, logger *slog.Logger, reg prometheus.Registerer, next http.Handler) (*Blocker, error) {
+	if p == nil {
+		return nil, fmt.Errorf("geoblock: nil policy")
+	}
 	if db == nil {
 		return nil, fmt.Errorf("geoblock: nil DB")
 	}
 	if next == nil {
 		return nil, fmt.Errorf("geoblock: nil next handler")
-	}
-	p, err := NewPolicy(cfg)
-	if err != nil {
-		return nil, err
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -124,11 +126,11 @@ func (b *Blocker) Decide(ip netip.Addr, path string) Decision {
 	if err != nil {
 		return Decision{Block: p.unknownBlock, Reason: ReasonLookupError, Err: err}
 	}
-	code, ok := isoString(loc.Country)
+	code, ok := iso3166.Canonical(loc.Country)
 	if !ok {
 		return Decision{Block: p.unknownBlock, Reason: ReasonUnknown}
 	}
-	return Decision{Block: p.blocked[codeIndex(code)], Reason: ReasonCountry, Country: code}
+	return Decision{Block: p.blocked[iso3166.Index(code)], Reason: ReasonCountry, Country: code}
 }
 
 // ServeHTTP implements http.Handler.
@@ -210,7 +212,7 @@ func (b *Blocker) writeBlocked(w http.ResponseWriter, r *http.Request, country s
 		return
 	}
 	data := PageData{Country: country, PolicyURL: b.policy.policyURL, Blocked: true}
-	if _, iso := isoString(country); !iso && country != "" {
+	if _, iso := iso3166.Canonical(country); !iso && country != "" {
 		b.writePage(w, r, http.StatusUnavailableForLegalReasons, data)
 		return
 	}

@@ -27,7 +27,7 @@ func newBlocker(t testing.TB, cfg Config, db *DB, reg *prometheus.Registry, next
 	if next == nil {
 		next = http.NotFoundHandler()
 	}
-	b, err := New(cfg, db, nil, reg, next)
+	b, err := New(mustPolicy(t, cfg), db, nil, reg, next)
 	if err != nil {
 		t.Fatalf("New(%+v): %v", cfg, err)
 	}
@@ -109,7 +109,7 @@ func TestDecideLookupError(t *testing.T) {
 	var logs logBuffer
 	cfg := Config{Unknown: "block"}
 	cfg.SetDefaults()
-	b, err := New(cfg, db, newLogger(&logs), reg, http.NotFoundHandler())
+	b, err := New(mustPolicy(t, cfg), db, newLogger(&logs), reg, http.NotFoundHandler())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,14 +297,18 @@ func TestNewErrors(t *testing.T) {
 	db := openDB(t, GeoIPConfig{CountryDB: geoIP2Country})
 	cfg := Config{Mode: "nope"}
 	cfg.SetDefaults()
-	if _, err := New(cfg, db, nil, nil, http.NotFoundHandler()); err == nil {
-		t.Error("New with a bad mode = nil error")
+	if _, err := NewPolicy(cfg); err == nil {
+		t.Error("NewPolicy with a bad mode = nil error")
 	}
 	cfg.Mode = "enforce"
-	if _, err := New(cfg, nil, nil, nil, http.NotFoundHandler()); err == nil {
+	p := mustPolicy(t, cfg)
+	if _, err := New(nil, db, nil, nil, http.NotFoundHandler()); err == nil {
+		t.Error("New with a nil policy = nil error")
+	}
+	if _, err := New(p, nil, nil, nil, http.NotFoundHandler()); err == nil {
 		t.Error("New with a nil DB = nil error")
 	}
-	if _, err := New(cfg, db, nil, nil, nil); err == nil {
+	if _, err := New(p, db, nil, nil, nil); err == nil {
 		t.Error("New with a nil next = nil error")
 	}
 }
@@ -328,4 +332,13 @@ func TestBlockedPageCachePerCountry(t *testing.T) {
 			}
 		}
 	}
+}
+
+func mustPolicy(t testing.TB, cfg Config) *Policy {
+	t.Helper()
+	p, err := NewPolicy(cfg)
+	if err != nil {
+		t.Fatalf("NewPolicy(%+v): %v", cfg, err)
+	}
+	return p
 }

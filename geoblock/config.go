@@ -14,6 +14,7 @@ import (
 
 	"github.com/vpsgate/gateway/internal/clientip"
 	"github.com/vpsgate/gateway/internal/configerr"
+	"github.com/vpsgate/gateway/internal/iso3166"
 )
 
 // GeoIPConfig is the `geoip` section: where the MaxMind DB files are.
@@ -172,12 +173,12 @@ func NewPolicy(cfg Config) (*Policy, error) {
 		code := strings.ToUpper(strings.TrimSpace(raw))
 		if members := aliasMembers(code); members != nil {
 			for _, m := range members {
-				p.blocked[codeIndex(m)] = true
+				p.blocked[iso3166.Index(m)] = true
 			}
 			continue
 		}
-		if _, ok := isoString(code); ok {
-			p.blocked[codeIndex(code)] = true
+		if _, ok := iso3166.Canonical(code); ok {
+			p.blocked[iso3166.Index(code)] = true
 			continue
 		}
 		problem := "not an ISO 3166-1 alpha-2 country code or one of the aliases EU, EEA, GDPR"
@@ -186,9 +187,9 @@ func NewPolicy(cfg Config) (*Policy, error) {
 		}
 		errs = append(errs, configerr.Field("countries", raw, problem))
 	}
-	for i := 0; i+2 <= len(isoCodes); i += 2 {
-		if p.blocked[codeIndex(isoCodes[i:i+2])] {
-			p.countries = append(p.countries, isoCodes[i:i+2])
+	for c := range iso3166.All() {
+		if p.blocked[iso3166.Index(c)] {
+			p.countries = append(p.countries, c)
 		}
 	}
 
@@ -318,7 +319,7 @@ func (p *Policy) Countries() []string { return slices.Clone(p.countries) }
 // (case insensitive). The order screening uses it so that a billing country
 // is judged by the same list as a visitor.
 func (p *Policy) IsBlockedCountry(code string) bool {
-	i := codeIndex(code)
+	i := iso3166.Index(code)
 	return i >= 0 && p.blocked[i]
 }
 

@@ -12,34 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vpsgate/gateway/internal/configerr"
+	"github.com/vpsgate/gateway/internal/iso3166"
 )
-
-func TestISOCodesSortedAndUnique(t *testing.T) {
-	t.Parallel()
-	if len(isoCodes)%2 != 0 {
-		t.Fatalf("len(isoCodes) = %d, odd", len(isoCodes))
-	}
-	// 249 assigned ISO 3166-1 alpha-2 codes plus XK.
-	if n := len(isoCodes) / 2; n != 250 {
-		t.Errorf("isoCodes holds %d codes, want 250", n)
-	}
-	for i := 2; i+2 <= len(isoCodes); i += 2 {
-		if isoCodes[i-2:i] >= isoCodes[i:i+2] {
-			t.Errorf("isoCodes not strictly sorted at %s, %s", isoCodes[i-2:i], isoCodes[i:i+2])
-		}
-	}
-	for i := 0; i+2 <= len(isoCodes); i += 2 {
-		c := isoCodes[i : i+2]
-		if got, ok := isoString(strings.ToLower(c)); !ok || got != c {
-			t.Errorf("isoString(%q) = %q, %v", strings.ToLower(c), got, ok)
-		}
-	}
-	for _, bad := range []string{"", "A", "UK", "EU", "ZZ", "A1", "ÄB", "SEE"} {
-		if got, ok := isoString(bad); ok {
-			t.Errorf("isoString(%q) = %q, true", bad, got)
-		}
-	}
-}
 
 func TestAliases(t *testing.T) {
 	t.Parallel()
@@ -85,7 +59,7 @@ func TestAliases(t *testing.T) {
 		t.Errorf("GDPR members = %v, want 43 distinct", all)
 	}
 	for _, c := range all {
-		if _, ok := isoString(c); !ok {
+		if !iso3166.IsCountry(c) {
 			t.Errorf("alias member %q is not an ISO code", c)
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"github.com/oschwald/maxminddb-golang/v2"
 	"github.com/oschwald/maxminddb-golang/v2/mmdbdata"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vpsgate/gateway/internal/iso3166"
 )
 
 // ErrUnavailable is returned by lookups on a closed DB.
@@ -543,10 +545,10 @@ func readCountry(val mmdbdata.Cursor) (string, mmdbdata.Cursor, error) {
 // ISO codes come back as substrings of a constant, so upper-casing a
 // lower-case database costs nothing per lookup.
 func normCode(s string) string {
-	if iso, ok := isoString(s); ok {
+	if iso, ok := iso3166.Canonical(s); ok {
 		return iso
 	}
-	if codeIndex(s) < 0 {
+	if iso3166.Index(s) < 0 {
 		return ""
 	}
 	if s[0] >= 'a' || s[1] >= 'a' {

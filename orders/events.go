@@ -1,9 +1,7 @@
 package orders
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vpsgate/gateway/internal/events"
+	"github.com/vpsgate/gateway/internal/strictjson"
 	"github.com/vpsgate/gateway/screening"
 	"github.com/vpsgate/gateway/screening/blocklist"
 	"github.com/vpsgate/gateway/screening/minfraud"
@@ -294,24 +293,11 @@ func decodeObject(r io.Reader, what string, v any) error {
 	if len(data) > screening.MaxOrderBytes {
 		return fmt.Errorf("%s body over %d bytes: %w", what, screening.MaxOrderBytes, screening.ErrTooLarge)
 	}
-	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return fmt.Errorf("body must be a JSON object: %w", screening.ErrInvalidInput)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var typ *json.UnmarshalTypeError
-		if errors.As(err, &typ) && typ.Field != "" {
-			return &screening.FieldError{Field: typ.Field, Problem: "wrong type"}
-		}
-		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return &screening.FieldError{Field: strings.Trim(name, `"`), Problem: "unknown field"}
+	if err := strictjson.Unmarshal(data, v); err != nil {
+		if se, ok := errors.AsType[*strictjson.Error](err); ok && se.Field != "" {
+			return &screening.FieldError{Field: se.Field, Problem: se.Problem}
 		}
 		return fmt.Errorf("decoding %s: %w: %w", what, screening.ErrInvalidInput, err)
-	}
-	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
-		return fmt.Errorf("data after the JSON object: %w", screening.ErrInvalidInput)
 	}
 	return nil
 }

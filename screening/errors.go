@@ -1,24 +1,25 @@
 package screening
 
-import "errors"
+import "github.com/vpsgate/gateway/internal/kind"
 
-// Sentinel errors. gateway/errors.go maps them to HTTP status codes.
+// Sentinel errors, each of an internal/kind kind, which gateway/errors.go
+// maps to an HTTP status.
 var (
 	// ErrInvalidInput marks a bad order or event (400). The error is usually
 	// a *FieldError naming the field.
-	ErrInvalidInput = errors.New("invalid input")
+	ErrInvalidInput = kind.New(kind.ErrInvalidInput, "invalid input")
 	// ErrTooLarge marks a body over MaxOrderBytes (413).
-	ErrTooLarge = errors.New("body too large")
+	ErrTooLarge = kind.New(kind.ErrTooLarge, "body too large")
 	// ErrUnsupportedMediaType marks an intercepted body whose content type
 	// the route cannot read (415).
-	ErrUnsupportedMediaType = errors.New("unsupported media type")
+	ErrUnsupportedMediaType = kind.New(kind.ErrUnsupportedMediaType, "unsupported media type")
 	// ErrNotFound marks an unknown order id (404).
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = kind.New(kind.ErrNotFound, "not found")
 	// ErrConflict marks an order id already used with a different body (409).
-	ErrConflict = errors.New("conflict")
+	ErrConflict = kind.New(kind.ErrConflict, "conflict")
 	// ErrUnavailable marks a dependency (Redis) that could not be reached:
 	// no decision was made and nothing was half-written (503).
-	ErrUnavailable = errors.New("screening unavailable")
+	ErrUnavailable = kind.New(kind.ErrUnavailable, "screening unavailable")
 )
 
 // FieldError is a bad value in an order. Field is the JSON path of the value
@@ -33,6 +34,9 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
 
 // Unwrap makes every FieldError match ErrInvalidInput.
 func (e *FieldError) Unwrap() error { return ErrInvalidInput }
+
+// InvalidField names the field for the API answer (kind.Field).
+func (e *FieldError) InvalidField() string { return e.Field }
 
 func fieldErr(field, problem string) error {
 	return &FieldError{Field: field, Problem: problem}

@@ -19,6 +19,8 @@ import (
 	"golang.org/x/net/idna"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/vpsgate/gateway/internal/iso3166"
+	"github.com/vpsgate/gateway/internal/strictjson"
 	"github.com/vpsgate/gateway/screening/ident"
 )
 
@@ -172,36 +174,24 @@ func DecodeOrder(r io.Reader) (Order, error) {
 }
 
 func decodeOrderBytes(data []byte) (Order, error) {
-	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	if len(trimmed) == 0 {
-		return Order{}, fmt.Errorf("empty body: %w", ErrInvalidInput)
-	}
-	if trimmed[0] != '{' {
-		return Order{}, fmt.Errorf("body must be a JSON object: %w", ErrInvalidInput)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var o Order
-	if err := dec.Decode(&o); err != nil {
+	if err := strictjson.Unmarshal(data, &o); err != nil {
 		return Order{}, decodeError(data, err)
-	}
-	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
-		return Order{}, fmt.Errorf("data after the JSON object at byte %d: %w", dec.InputOffset(), ErrInvalidInput)
 	}
 	return o, nil
 }
 
-// decodeError turns an encoding/json error into one naming the field.
+// decodeError turns strictjson's refusal into one naming the field.
 // encoding/json names unknown fields without their path and type errors
 // without array indexes, so the body is walked again to find the exact
 // path; this only runs for bad bodies.
 func decodeError(data []byte, err error) error {
-	var syn *json.SyntaxError
-	if errors.As(err, &syn) {
-		return fmt.Errorf("malformed JSON at byte %d: %w", syn.Offset, ErrInvalidInput)
+	se, ok := errors.AsType[*strictjson.Error](err)
+	if !ok {
+		return fmt.Errorf("decoding order: %w: %w", ErrInvalidInput, err)
 	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("truncated JSON: %w", ErrInvalidInput)
+	if se.Field == "" {
+		return fmt.Errorf("%s: %w", se.Problem, ErrInvalidInput)
 	}
 	var generic any
 	d := json.NewDecoder(bytes.NewReader(data))
@@ -211,11 +201,7 @@ func decodeError(data []byte, err error) error {
 			return fe
 		}
 	}
-	var typ *json.UnmarshalTypeError
-	if errors.As(err, &typ) && typ.Field != "" {
-		return fieldErr(typ.Field, "wrong type")
-	}
-	return fmt.Errorf("decoding order: %w: %w", ErrInvalidInput, err)
+	return fieldErr(se.Field, se.Problem)
 }
 
 // schemaProblem walks a generically decoded JSON value against the Go type t
@@ -349,7 +335,7 @@ func (o *Order) Normalize() error {
 	switch {
 	case o.Billing.Country == "":
 		v.fail("billing.country", "required")
-	case !IsCountry(o.Billing.Country):
+	case !iso3166.IsCountry(o.Billing.Country):
 		v.fail("billing.country", "not an ISO 3166-1 alpha-2 country code")
 	}
 	v.text("billing.region", o.Billing.Region, maxString)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -51,13 +50,4 @@ func openMail(cfg *config.Config, rdb redis.UniversalClient, logger *slog.Logger
 		return nil, fmt.Errorf("building the mail outbox: %w", err)
 	}
 	return parts, nil
-}
-
-// run starts this process's mail worker; the returned func stops it and
-// waits until it has.
-func (m *mailParts) run(ctx context.Context) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); m.Outbox.Run(ctx) }()
-	return func() { cancel(); <-done }
 }

@@ -91,6 +91,10 @@ func newLogger(w io.Writer, cfg config.LogConfig) *slog.Logger {
 }
 
 // serveCmd runs the gateway until the context is cancelled (SIGINT/SIGTERM).
+// It reads as the request flow's wiring: each step opens or builds one part
+// from the ones before it, and whatever a step opens is pushed on one stack
+// of closers, run in reverse order on every way out (after the servers have
+// stopped, or when a later step fails).
 func serveCmd(ctx context.Context, e *cmdEnv) error {
 	if err := e.parse(); err != nil {
 		return err
@@ -104,135 +108,32 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 	for _, w := range cfg.Warnings() {
 		logger.Warn("dangerous configuration", "risk", w.Name, "key", w.Key, "value", w.Value, "detail", w.Message, "acknowledged", w.Refused)
 	}
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
 	emb := cfg.Embedded()
-	// closers run in reverse order at exit, after the servers have stopped.
-	var closers []func()
-	defer func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}()
 
-	// Redis: shared state (counters, orders, queues). Embedded when no URL.
-	if emb.Redis {
-		srv, err := embedded.StartRedis(ctx, logger)
-		if err != nil {
-			return err
-		}
-		closers = append(closers, srv.Close)
-		cfg.Redis.URL = srv.URL()
-	}
-	ropts, err := cfg.Redis.UniversalOptions()
-	if err != nil {
-		return fmt.Errorf("redis options: %w", err)
-	}
-	rdb := redis.NewUniversalClient(ropts)
-	closers = append(closers, func() { _ = rdb.Close() })
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		logger.Warn("redis not reachable at start; will keep trying", "error", err)
-	}
+	var cl closers
+	defer cl.close()
 
-	// S3: KYC documents. Embedded server keeps files under data_dir.
-	if emb.S3 {
-		srv, err := embedded.StartS3(ctx, filepath.Join(cfg.DataDir, "s3"), logger)
-		if err != nil {
-			return err
-		}
-		closers = append(closers, srv.Close)
-		cfg.S3.Endpoint, cfg.S3.AccessKey, cfg.S3.SecretKey, cfg.S3.Secure = srv.Endpoint(), srv.AccessKey(), srv.SecretKey(), false
-	}
-	store, err := kyc.OpenStore(ctx, cfg.S3, logger)
+	st, err := openStores(ctx, cfg, emb, logger, &cl)
 	if err != nil {
 		return err
 	}
-
-	// Audit log: a hash chain in Redis, archived to S3 by whichever
-	// process holds the archiver's lease; Run initializes the chain head
-	// first (appends wait for it).
-	auditLog, err := audit.New(rdb, cfg.Screening.KeyPrefix, logger)
+	geo, err := openGeoIP(cfg, emb, logger, reg, &cl)
 	if err != nil {
 		return err
 	}
-	archiver := audit.NewArchiver(auditLog, store.Client(), cfg.Audit, time.Now, logger)
-	archCtx, stopArch := context.WithCancel(ctx)
-	archDone := make(chan struct{})
-	go func() { defer close(archDone); archiver.Run(archCtx) }()
-	closers = append(closers, func() { stopArch(); <-archDone })
-
-	// GeoIP: the country database (and optional anonymous-IP and ASN
-	// databases), re-read when their files change. The bundled demo
-	// database stands in when none is configured.
-	var bundled []byte
-	if emb.GeoIP {
-		bundled = embedded.GeoIPCountryDB()
-	}
-	geo, err := geoblock.OpenDB(cfg.GeoIP, bundled, logger, reg)
-	if err != nil {
-		return fmt.Errorf("opening GeoIP databases: %w", err)
-	}
-	closers = append(closers, func() { _ = geo.Close() })
-	// Stopped and waited for on every way out of serve, not only when ctx
-	// ends: a start-up failure below must not leave it running.
-	geoCtx, stopGeo := context.WithCancel(ctx)
-	geoDone := make(chan struct{})
-	go func() { defer close(geoDone); geo.Run(geoCtx) }()
-	closers = append(closers, func() { stopGeo(); <-geoDone })
 	geoPolicy, err := geoblock.NewPolicy(cfg.Geoblock)
 	if err != nil {
 		return fmt.Errorf("compiling geo policy: %w", err)
 	}
-
-	// Upstream: the storefront. The demo one when none is configured.
-	upstream := cfg.Upstream
-	if emb.Upstream {
-		shop, ln, err := embedded.ListenStorefront(ctx, "127.0.0.1:0", logger)
-		if err != nil {
-			return err
-		}
-		closers = append(closers, func() { _ = shop.Close() })
-		upstream = "http://" + ln.Addr().String()
-	}
-	target, err := url.Parse(upstream)
+	target, err := openUpstream(ctx, cfg, emb, logger, &cl)
 	if err != nil {
-		return fmt.Errorf("parsing upstream: %w", err)
+		return err
 	}
-
-	// Screening: keyed hashes, velocity counters and blocklists in Redis,
-	// minFraud when configured, rules over the signals, and the orders
-	// service that makes order_id an idempotency key.
-	hasher, err := ident.NewHasher([]byte(cfg.Screening.HashKey))
+	sc, err := buildScreening(cfg, st.rdb, geo, geoPolicy, logger, reg)
 	if err != nil {
-		return fmt.Errorf("screening.hash_key: %w", err)
-	}
-	counter, err := velocity.New(cfg.Screening.Velocity, rdb, hasher)
-	if err != nil {
-		return fmt.Errorf("building velocity counters: %w", err)
-	}
-	emailRules, err := cfg.Screening.EmailRules()
-	if err != nil {
-		return fmt.Errorf("screening.email_normalization: %w", err)
-	}
-	blocks := blocklist.New(rdb, hasher, cfg.Screening.KeyPrefix+"bl:", emailRules)
-	var fraud *minfraud.Client
-	if cfg.MinFraud.Enabled() {
-		if fraud, err = minfraud.New(cfg.MinFraud, nil, logger, reg); err != nil {
-			return fmt.Errorf("building minFraud client: %w", err)
-		}
-	}
-	screener, err := screening.New(cfg.Screening, screening.Deps{
-		Locator:   gateway.GeoLocator{DB: geo},
-		Policy:    geoPolicy,
-		Velocity:  counter,
-		Blocklist: blocks,
-		MinFraud:  minfraudScorer(fraud),
-		Redis:     rdb,
-	}, logger, reg)
-	if err != nil {
-		return fmt.Errorf("building screener: %w", err)
+		return err
 	}
 	// Embedded mode makes up an API key and a JWT secret (for the demo
 	// admin token) before anything that signs with it is built.
@@ -240,26 +141,217 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 	if err != nil {
 		return err
 	}
-	// Mail (SMTP, or the development outbox without smtp.url) and email
-	// verification come before the order lifecycle, which links to the
-	// verification page and has the relay request the mail. The lifecycle
-	// is told of verified emails through orderSvc, set just below and
-	// before anything is served.
+	// Mail and email verification come before the order lifecycle, which
+	// links to the verification page and has the relay request the mail.
+	// The lifecycle is told of verified emails through lc, set just below
+	// and before anything is served.
+	var lc *lifecycle
+	mailer, verify, err := buildMail(cfg, emb, st.rdb, logger, reg, emailVerifiedFunc(func(ctx context.Context, owner, accountID, email, actor string) error {
+		return lc.orders.EmailVerified(ctx, owner, accountID, email, actor)
+	}))
+	if err != nil {
+		return err
+	}
+	if lc, err = buildOrders(cfg, emb, st, sc, verify, logger); err != nil {
+		return err
+	}
+	routes := cfg.Intercept
+	if len(routes) == 0 && emb.Upstream {
+		routes = screening.DemoInterceptRoutes()
+	}
+	gw, err := buildGateway(cfg, st, geo, geoPolicy, target, routes, sc, lc, mailer, verify, logger, reg)
+	if err != nil {
+		return err
+	}
+	startBackground(ctx, &cl, st, geo, mailer, lc)
+
+	if err := gw.Listen(); err != nil {
+		return err
+	}
+	printBanner(e.stderr, cfg, emb, gw, target, routes, demo)
+	return gw.Serve(ctx)
+}
+
+// closers is the one stack of things to close when serve ends.
+type closers []func()
+
+func (c *closers) push(f func()) { *c = append(*c, f) }
+
+// close runs the closers in reverse order: a part is closed before the
+// parts it was built on.
+func (c *closers) close() {
+	for i := len(*c) - 1; i >= 0; i-- {
+		(*c)[i]()
+	}
+	*c = nil
+}
+
+// goRun runs run in a goroutine until ctx ends or the returned stop is
+// called; stop waits until run has returned.
+func goRun(ctx context.Context, run func(context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); run(ctx) }()
+	return func() { cancel(); <-done }
+}
+
+// stores is the shared state: Redis (counters, orders, queues), S3 (KYC
+// documents, the audit archive) and the audit log over both.
+type stores struct {
+	rdb      redis.UniversalClient
+	s3       *kyc.Store
+	audit    *audit.Log
+	archiver *audit.Archiver
+}
+
+// openStores opens Redis and S3, each embedded when not configured.
+func openStores(ctx context.Context, cfg *config.Config, emb config.Embedded, logger *slog.Logger, cl *closers) (*stores, error) {
+	if emb.Redis {
+		srv, err := embedded.StartRedis(ctx, logger)
+		if err != nil {
+			return nil, err
+		}
+		cl.push(srv.Close)
+		cfg.Redis.URL = srv.URL()
+	}
+	ropts, err := cfg.Redis.UniversalOptions()
+	if err != nil {
+		return nil, fmt.Errorf("redis options: %w", err)
+	}
+	rdb := redis.NewUniversalClient(ropts)
+	cl.push(func() { _ = rdb.Close() })
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		logger.Warn("redis not reachable at start; will keep trying", "error", err)
+	}
+
+	// The embedded S3 server keeps its files under data_dir.
+	if emb.S3 {
+		srv, err := embedded.StartS3(ctx, filepath.Join(cfg.DataDir, "s3"), logger)
+		if err != nil {
+			return nil, err
+		}
+		cl.push(srv.Close)
+		cfg.S3.Endpoint, cfg.S3.AccessKey, cfg.S3.SecretKey, cfg.S3.Secure = srv.Endpoint(), srv.AccessKey(), srv.SecretKey(), false
+	}
+	store, err := kyc.OpenStore(ctx, cfg.S3, logger)
+	if err != nil {
+		return nil, err
+	}
+
+	// Audit log: a hash chain in Redis, archived to S3 by whichever
+	// process holds the archiver's lease.
+	auditLog, err := audit.New(rdb, cfg.Screening.KeyPrefix, logger)
+	if err != nil {
+		return nil, err
+	}
+	archiver := audit.NewArchiver(auditLog, store.Client(), cfg.Audit, time.Now, logger)
+	return &stores{rdb: rdb, s3: store, audit: auditLog, archiver: archiver}, nil
+}
+
+// openGeoIP opens the country database (and optional anonymous-IP and ASN
+// databases). The bundled demo database stands in when none is configured.
+func openGeoIP(cfg *config.Config, emb config.Embedded, logger *slog.Logger, reg prometheus.Registerer, cl *closers) (*geoblock.DB, error) {
+	var bundled []byte
+	if emb.GeoIP {
+		bundled = embedded.GeoIPCountryDB()
+	}
+	geo, err := geoblock.OpenDB(cfg.GeoIP, bundled, logger, reg)
+	if err != nil {
+		return nil, fmt.Errorf("opening GeoIP databases: %w", err)
+	}
+	cl.push(func() { _ = geo.Close() })
+	return geo, nil
+}
+
+// openUpstream returns the storefront's URL, starting the demo storefront
+// when none is configured.
+func openUpstream(ctx context.Context, cfg *config.Config, emb config.Embedded, logger *slog.Logger, cl *closers) (*url.URL, error) {
+	upstream := cfg.Upstream
+	if emb.Upstream {
+		shop, ln, err := embedded.ListenStorefront(ctx, "127.0.0.1:0", logger)
+		if err != nil {
+			return nil, err
+		}
+		cl.push(func() { _ = shop.Close() })
+		upstream = "http://" + ln.Addr().String()
+	}
+	target, err := url.Parse(upstream)
+	if err != nil {
+		return nil, fmt.Errorf("parsing upstream: %w", err)
+	}
+	return target, nil
+}
+
+// scoring is screening's parts: keyed hashes, velocity counters and
+// blocklists in Redis, minFraud when configured, and the screener that
+// runs the rules over the signals.
+type scoring struct {
+	counter  *velocity.Counter
+	blocks   *blocklist.List
+	fraud    *minfraud.Client
+	screener *screening.Screener
+}
+
+func buildScreening(cfg *config.Config, rdb redis.UniversalClient, geo *geoblock.DB, geoPolicy *geoblock.Policy, logger *slog.Logger, reg prometheus.Registerer) (*scoring, error) {
+	hasher, err := ident.NewHasher([]byte(cfg.Screening.HashKey))
+	if err != nil {
+		return nil, fmt.Errorf("screening.hash_key: %w", err)
+	}
+	counter, err := velocity.New(cfg.Screening.Velocity, rdb, hasher)
+	if err != nil {
+		return nil, fmt.Errorf("building velocity counters: %w", err)
+	}
+	emailRules, err := cfg.Screening.EmailRules()
+	if err != nil {
+		return nil, fmt.Errorf("screening.email_normalization: %w", err)
+	}
+	s := &scoring{counter: counter, blocks: blocklist.New(rdb, hasher, cfg.Screening.KeyPrefix+"bl:", emailRules)}
+	if cfg.MinFraud.Enabled() {
+		if s.fraud, err = minfraud.New(cfg.MinFraud, nil, logger, reg); err != nil {
+			return nil, fmt.Errorf("building minFraud client: %w", err)
+		}
+	}
+	s.screener, err = screening.New(cfg.Screening, screening.Deps{
+		Locator:   gateway.GeoLocator{DB: geo},
+		Policy:    geoPolicy,
+		Velocity:  counter,
+		Blocklist: s.blocks,
+		MinFraud:  minfraudScorer(s.fraud),
+		Redis:     rdb,
+	}, logger, reg)
+	if err != nil {
+		return nil, fmt.Errorf("building screener: %w", err)
+	}
+	return s, nil
+}
+
+// buildMail builds the mail outbox (SMTP, or the development outbox
+// without smtp.url) and email verification, which queues its mail there
+// and tells the order lifecycle (verified) of verified emails.
+func buildMail(cfg *config.Config, emb config.Embedded, rdb redis.UniversalClient, logger *slog.Logger, reg prometheus.Registerer, verified emailVerifiedFunc) (*mailParts, *emailverify.Service, error) {
 	mailer, err := openMail(cfg, rdb, logger, reg)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	closers = append(closers, mailer.run(ctx))
-	var orderSvc *orders.Service
-	verify, err := openVerification(cfg, emb, rdb, logger, emailVerifiedFunc(func(ctx context.Context, owner, accountID, email, actor string) error {
-		return orderSvc.EmailVerified(ctx, owner, accountID, email, actor)
-	}), verificationMail{mailer})
+	verify, err := openVerification(cfg, emb, rdb, logger, verified, verificationMail{mailer})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
+	return mailer, verify, nil
+}
+
+// lifecycle is the order lifecycle: the orders service that makes order_id
+// an idempotency key and commits every state change, and the relay that
+// carries its events, audit entries and mail requests out.
+type lifecycle struct {
+	orders *orders.Service
+	relay  *orders.Relay
+}
+
+func buildOrders(cfg *config.Config, emb config.Embedded, st *stores, sc *scoring, verify *emailverify.Service, logger *slog.Logger) (*lifecycle, error) {
 	policy, err := orders.NewPolicy(cfg.Holds)
 	if err != nil {
-		return fmt.Errorf("holds: %w", err)
+		return nil, fmt.Errorf("holds: %w", err)
 	}
 	var links interface {
 		VerifyEmailLink(owner, accountID, email string) (string, error)
@@ -267,54 +359,46 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 	if verify != nil {
 		links = verify
 	}
-	orderSvc, err = orders.New(cfg.Screening, rdb, orders.Deps{
-		Screener:  screener,
+	svc, err := orders.New(cfg.Screening, st.rdb, orders.Deps{
+		Screener:  sc.screener,
 		Links:     links,
-		Effects:   orders.ScoringEffects{Velocity: counter, Blocklist: blocks, MinFraud: minfraudReporter(fraud), Logger: logger},
+		Effects:   orders.ScoringEffects{Velocity: sc.counter, Blocklist: sc.blocks, MinFraud: minfraudReporter(sc.fraud), Logger: logger},
 		Policy:    policy,
 		Logger:    logger,
 		PublicURL: publicURL(cfg, emb),
 	}, time.Now)
 	if err != nil {
-		return fmt.Errorf("building orders service: %w", err)
+		return nil, fmt.Errorf("building orders service: %w", err)
 	}
-	// Every process relays the pending order work and takes its turn at
-	// expiring holds; both stop with the others below.
-	relay, err := orderSvc.NewRelay(orders.RelayDeps{
-		Outbox:   events.New(rdb, cfg.Screening.KeyPrefix+"events", outboxMaxLen),
-		Audit:    orderAudit{auditLog},
+	relay, err := svc.NewRelay(orders.RelayDeps{
+		Outbox:   events.New(st.rdb, cfg.Screening.KeyPrefix+"events", outboxMaxLen),
+		Audit:    orderAudit{st.audit},
 		Mailer:   verificationMailer(verify),
 		Logger:   logger,
 		Consumer: workerName(),
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	workCtx, stopWork := context.WithCancel(ctx)
-	workDone := make(chan struct{}, 2)
-	go func() { defer func() { workDone <- struct{}{} }(); relay.Run(workCtx, time.Second) }()
-	go func() {
-		defer func() { workDone <- struct{}{} }()
-		orderSvc.RunExpiry(workCtx, time.Minute, workerName())
-	}()
-	closers = append(closers, func() { stopWork(); <-workDone; <-workDone })
+	return &lifecycle{orders: svc, relay: relay}, nil
+}
 
-	routes := cfg.Intercept
-	if len(routes) == 0 && emb.Upstream {
-		routes = screening.DemoInterceptRoutes()
-	}
+// buildGateway builds the request flow: client IP, geo-block, the
+// gateway's own pages, the screened order routes, the API and the reverse
+// proxy to the storefront (gateway.New puts them in order).
+func buildGateway(cfg *config.Config, st *stores, geo *geoblock.DB, geoPolicy *geoblock.Policy, target *url.URL, routes []screening.InterceptRoute, sc *scoring, lc *lifecycle, mailer *mailParts, verify *emailverify.Service, logger *slog.Logger, reg *prometheus.Registry) (*gateway.Gateway, error) {
 	authn, err := auth.New(cfg.Auth, time.Now)
 	if err != nil {
-		return fmt.Errorf("building authenticator: %w", err)
+		return nil, fmt.Errorf("building authenticator: %w", err)
 	}
 	// Failed authentications are counted in the shared Redis, so that every
 	// gateway process enforces one limit per client address.
-	authLimit, err := auth.NewLimiter(cfg.Auth, rdb, cfg.Screening.KeyPrefix+"authfail:", time.Now, logger, reg)
+	authLimit, err := auth.NewLimiter(cfg.Auth, st.rdb, cfg.Screening.KeyPrefix+"authfail:", time.Now, logger, reg)
 	if err != nil {
-		return fmt.Errorf("building authentication limiter: %w", err)
+		return nil, fmt.Errorf("building authentication limiter: %w", err)
 	}
 	authn = authn.WithLimiter(authLimit)
-	apiDeps := gateway.APIDeps{Auth: authn, Orders: orderSvc, Blocklist: blocks, Audit: auditLog, Logger: logger}
+	apiDeps := gateway.APIDeps{Auth: authn, Orders: lc.orders, Blocklist: sc.blocks, Audit: st.audit, Logger: logger}
 	if mailer.Dev != nil {
 		apiDeps.DevMail = mailer.Dev
 	}
@@ -322,26 +406,26 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 	if verify != nil {
 		page, err := verify.Handler()
 		if err != nil {
-			return fmt.Errorf("building the email verification page: %w", err)
+			return nil, fmt.Errorf("building the email verification page: %w", err)
 		}
 		customer = customerPages(page)
 		apiDeps.Verification = verify
 	}
-
-	gw, err := gateway.New(cfg.Config, gateway.Deps{
+	rdb := st.rdb
+	return gateway.New(cfg.Config, gateway.Deps{
 		Logger:    logger,
 		Registry:  reg,
 		Upstream:  target,
 		AccessLog: cfg.Log.Access,
 		Geoblock: func(next http.Handler) (http.Handler, error) {
-			return geoblock.New(cfg.Geoblock, geo, logger, reg, next)
+			return geoblock.New(geoPolicy, geo, logger, reg, next)
 		},
-		Intercept: gateway.NewInterceptor(routes, orderSvc, logger),
+		Intercept: gateway.NewInterceptor(routes, lc.orders, logger),
 		API:       gateway.NewAPI(apiDeps),
 		Ready: []gateway.ReadyCheck{
 			{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
-			{Name: "s3", Check: store.Ready},
-			{Name: "audit", Check: archiver.Ready},
+			{Name: "s3", Check: st.s3.Ready},
+			{Name: "audit", Check: st.archiver.Ready},
 			{Name: "geoip", Check: func(context.Context) error { return geo.Ready() }},
 		},
 
@@ -351,14 +435,19 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 		Customer:   customer,
 		GeoExempt:  geoPolicy.Exempt,
 	})
-	if err != nil {
-		return err
-	}
-	if err := gw.Listen(); err != nil {
-		return err
-	}
-	printBanner(e.stderr, cfg, emb, gw, target, routes, demo)
-	return gw.Serve(ctx)
+}
+
+// startBackground starts this process's share of the background work and
+// pushes its stops, which run before the closers of what it uses: the
+// audit archiver (initializes the chain head first; appends wait for it),
+// the GeoIP reloader, the mail worker, the order relay and the hold
+// expiry (a lease shared by all processes).
+func startBackground(ctx context.Context, cl *closers, st *stores, geo *geoblock.DB, mailer *mailParts, lc *lifecycle) {
+	cl.push(goRun(ctx, st.archiver.Run))
+	cl.push(goRun(ctx, geo.Run))
+	cl.push(goRun(ctx, mailer.Outbox.Run))
+	cl.push(goRun(ctx, func(ctx context.Context) { lc.relay.Run(ctx, time.Second) }))
+	cl.push(goRun(ctx, func(ctx context.Context) { lc.orders.RunExpiry(ctx, time.Minute, workerName()) }))
 }
 
 // openVerification builds email verification, or nil (with a warning) when

@@ -20,6 +20,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/vpsgate/gateway/internal/configerr"
+	"github.com/vpsgate/gateway/internal/kind"
 )
 
 // Role is what a caller may do.
@@ -35,8 +36,8 @@ const (
 
 // Errors. ErrUnauthenticated maps to 401, ErrForbidden to 403.
 var (
-	ErrUnauthenticated = errors.New("unauthenticated")
-	ErrForbidden       = errors.New("forbidden")
+	ErrUnauthenticated = kind.New(kind.ErrUnauthenticated, "unauthenticated")
+	ErrForbidden       = kind.New(kind.ErrForbidden, "forbidden")
 )
 
 // APIKey is one storefront's key, as its hash.

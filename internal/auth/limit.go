@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -12,11 +11,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/vpsgate/gateway/internal/kind"
 )
 
 // ErrRateLimited is returned (inside a *RateLimitedError) when the caller's
 // address has failed to authenticate too often; it maps to 429.
-var ErrRateLimited = errors.New("too many failed authentications")
+var ErrRateLimited = kind.New(kind.ErrRateLimited, "too many failed authentications")
 
 // RateLimitedError says how long the address stays locked.
 type RateLimitedError struct {

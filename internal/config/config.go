@@ -225,7 +225,6 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs,
 		configerr.Prefix("geoip", c.GeoIP.Validate()),
-		configerr.Prefix("geoblock", c.Geoblock.Validate()),
 		configerr.Prefix("redis", c.Redis.Validate()),
 		configerr.Prefix("s3", c.S3.Validate()),
 		configerr.Prefix("audit", c.Audit.Validate()),
@@ -248,8 +247,12 @@ func (c *Config) Validate() error {
 		routes[strings.ToLower(r.Path)] = i
 	}
 	errs = append(errs, c.validateRisks()...)
+	// The geo policy is compiled once here, as serve compiles it: its
+	// errors and its exemptions come from the one compiled policy.
 	var exempt func(string) bool
-	if p, err := geoblock.NewPolicy(c.Geoblock); err == nil { // else reported above
+	if p, err := geoblock.NewPolicy(c.Geoblock); err != nil {
+		errs = append(errs, configerr.Prefix("geoblock", err))
+	} else {
 		exempt = p.Exempt
 	}
 	errs = append(errs, gateway.CheckWebsocketPaths(c.Proxy.WebsocketPaths, c.Intercept, exempt))

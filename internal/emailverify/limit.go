@@ -5,17 +5,18 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/netip"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/vpsgate/gateway/internal/kind"
 )
 
 // ErrRateLimited is returned (inside a *RateLimitedError) when a resend is
 // over a limit; it maps to 429.
-var ErrRateLimited = errors.New("too many verification emails requested")
+var ErrRateLimited = kind.New(kind.ErrRateLimited, "too many verification emails requested")
 
 // RateLimitedError says which limit was hit and when to try again.
 type RateLimitedError struct {

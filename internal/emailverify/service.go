@@ -17,14 +17,15 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/vpsgate/gateway/internal/kind"
 	"github.com/vpsgate/gateway/internal/logctx"
 )
 
 // Errors. ErrInvalidInput maps to 400, ErrUnavailable to 503 (nothing was
 // done; try again).
 var (
-	ErrInvalidInput = errors.New("invalid input")
-	ErrUnavailable  = errors.New("email verification unavailable")
+	ErrInvalidInput = kind.New(kind.ErrInvalidInput, "invalid input")
+	ErrUnavailable  = kind.New(kind.ErrUnavailable, "email verification unavailable")
 )
 
 // emailVerifier is the order lifecycle (orders.Service): it marks the

@@ -24,6 +24,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/vpsgate/gateway/internal/iso3166"
 )
 
 //go:embed templates static
@@ -383,7 +385,6 @@ func (e *fieldError) Error() string { return e.Field + ": " + e.Message }
 var (
 	orderIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 	phonePattern   = regexp.MustCompile(`^[0-9 +()./-]{0,40}$`)
-	isoPattern     = regexp.MustCompile(`^[A-Z]{2}$`)
 	amountPattern  = regexp.MustCompile(`^[0-9]{1,7}(\.[0-9]{1,2})?$`)
 	binPattern     = regexp.MustCompile(`^[0-9]{6,8}$`)
 	last4Pattern   = regexp.MustCompile(`^[0-9]{4}$`)
@@ -426,8 +427,8 @@ func (s *storefront) validate(o Order) (Order, error) {
 		return o, &fieldError{"name", "is required"}
 	case !phonePattern.MatchString(o.Phone):
 		return o, &fieldError{"phone", "may contain only digits, spaces and + ( ) . / -"}
-	case !isoPattern.MatchString(o.Country):
-		return o, &fieldError{"country", "must be a two-letter ISO 3166-1 country code"}
+	case !iso3166.IsCountry(o.Country):
+		return o, &fieldError{"country", "must be an upper-case ISO 3166-1 alpha-2 country code"}
 	case o.Amount != "" && !sameAmount(o.Amount, p.Price):
 		return o, &fieldError{"amount", "does not match the plan's price " + p.Price}
 	case o.Currency != "" && o.Currency != p.Currency:

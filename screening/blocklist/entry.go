@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/vpsgate/gateway/internal/kind"
 	"github.com/vpsgate/gateway/screening/ident"
 )
 
@@ -15,12 +16,12 @@ import (
 var (
 	// ErrInvalidInput marks a bad entry; the error is a *FieldError naming
 	// the field (400).
-	ErrInvalidInput = errors.New("invalid blocklist entry")
+	ErrInvalidInput = kind.New(kind.ErrInvalidInput, "invalid blocklist entry")
 	// ErrNotFound marks the removal of an entry that is not listed (404).
-	ErrNotFound = errors.New("blocklist entry not found")
+	ErrNotFound = kind.New(kind.ErrNotFound, "blocklist entry not found")
 	// ErrUnavailable means Redis could not be reached or answered in time
 	// (503).
-	ErrUnavailable = errors.New("blocklist unavailable")
+	ErrUnavailable = kind.New(kind.ErrUnavailable, "blocklist unavailable")
 )
 
 // FieldError is a bad field of an entry: "kind", "value", "reason" or
@@ -34,6 +35,9 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
 
 // Unwrap makes every FieldError match ErrInvalidInput.
 func (e *FieldError) Unwrap() error { return ErrInvalidInput }
+
+// InvalidField names the field for the API answer (kind.Field).
+func (e *FieldError) InvalidField() string { return e.Field }
 
 func fieldErr(field, format string, args ...any) error {
 	return &FieldError{Field: field, Problem: fmt.Sprintf(format, args...)}

@@ -22,12 +22,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"regexp"
 	"slices"
 
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vpsgate/gateway/internal/iso3166"
 )
 
 //go:embed country.mmdb
@@ -90,8 +91,6 @@ var documentationRanges = []netip.Prefix{
 	netip.MustParsePrefix("2001:db8::/32"),
 }
 
-var isoCode = regexp.MustCompile(`^[A-Z]{2}$`)
-
 // ParseSource decodes and validates source.yaml. Unknown keys are errors, and
 // every problem found is reported at once.
 func ParseSource(src []byte) (*Source, error) {
@@ -117,7 +116,7 @@ func (s *Source) validate() error {
 	}
 	for _, code := range sortedKeys(s.Countries) {
 		c := s.Countries[code]
-		if !isoCode.MatchString(code) {
+		if !iso3166.IsCountry(code) {
 			errs = append(errs, fmt.Errorf("countries: %q: not an upper-case ISO 3166-1 alpha-2 code", code))
 		}
 		if c.Name == "" {
