@@ -140,8 +140,9 @@ func (l *Log) appendBatch(ctx context.Context, es []Entry) error {
 		}
 	}
 	token := rand.Int64()
+	start := time.Now()
 	for attempt := 0; len(pending) > 0; attempt++ {
-		if attempt == maxAppendAttempts {
+		if gaveUp(attempt, start) {
 			return fmt.Errorf("appending a batch of %d: %w", len(pending), ErrConflict)
 		}
 		head := l.head0

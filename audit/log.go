@@ -128,6 +128,19 @@ return {'ok', ARGV[4]}
 // processes appending flat out.
 const maxAppendAttempts = 100
 
+// minAppendWait is how long an append keeps trying, however many attempts
+// that takes: longer than another appender's claim on the head
+// (claimTime), so that a claimant stalled on a loaded machine (its claim
+// lasts until it appends or the claim time ends) cannot make everyone
+// else give up with ErrConflict while they wait their turn.
+const minAppendWait = 2*claimTime + time.Second
+
+// gaveUp reports whether an append that began at start has tried long and
+// often enough.
+func gaveUp(attempt int, start time.Time) bool {
+	return attempt >= maxAppendAttempts && time.Since(start) > minAppendWait
+}
+
 // maxBackoff caps the jittered wait between two attempts.
 const maxBackoff = 20 * time.Millisecond
 
@@ -181,7 +194,8 @@ func (l *Log) append(ctx context.Context, e Entry) (Entry, error) {
 		l.head0, l.known = h, true
 	}
 	token := rand.Int64()
-	for attempt := range maxAppendAttempts {
+	start := time.Now()
+	for attempt := 0; !gaveUp(attempt, start); attempt++ {
 		head := l.head0
 		e.Seq, e.Prev = head.Seq+1, head.Hash
 		line, err := e.seal() // one encoding for the hash and the line
