@@ -40,7 +40,7 @@ type HoldsConfig struct {
 	// ["BR", "NG"]`).
 	KYCWhen string `yaml:"kyc_when"`
 	// EmailVerification: hold orders until the account verifies its
-	// email (once per account). Default on.
+	// email address (once per account and address). Default on.
 	EmailVerification *bool `yaml:"email_verification"`
 	// ExpireAfter: a hold still pending after this long expires.
 	ExpireAfter time.Duration `yaml:"expire_after"`

@@ -90,11 +90,12 @@ func TestLifecycleEmailVerification(t *testing.T) {
 		}
 		st.drain(t)
 		// Shards relay independently: the account's email.verified and the
-		// order's events keep no order between them.
-		if diff := cmp.Diff([]string{events.EmailVerified, events.OrderCleared, events.OrderHeld}, sorted(eventTypes(st.published(t), ""))); diff != "" {
+		// order's events keep no order between them. Each verified address
+		// (other@ above, then ann@) is one email.verified.
+		if diff := cmp.Diff([]string{events.EmailVerified, events.EmailVerified, events.OrderCleared, events.OrderHeld}, sorted(eventTypes(st.published(t), ""))); diff != "" {
 			t.Errorf("published events (-want +got):\n%s", diff)
 		}
-		if diff := cmp.Diff([]string{"email.verified", "order.created", "order.requirement_done"}, sorted(st.audit.actions())); diff != "" {
+		if diff := cmp.Diff([]string{"email.verified", "email.verified", "order.created", "order.requirement_done"}, sorted(st.audit.actions())); diff != "" {
 			t.Errorf("audit actions (-want +got):\n%s", diff)
 		}
 		_, tl, next, err := st.svc.Timeline(ctx, Access{Officer: true}, res.ScreeningID, 0, 100)
@@ -115,6 +116,15 @@ func TestLifecycleEmailVerification(t *testing.T) {
 		}
 		if later.Status != StatusCleared || later.Requirements.EmailVerification != NotRequired {
 			t.Errorf("order of a verified account: %+v", later)
+		}
+		// Verification belongs to the address, not the account: an order of
+		// the same account with an address it never verified is held.
+		stranger, err := st.svc.Submit(ctx, shop, testOrder("INV-3", "42", "stranger@example.net"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stranger.Status != StatusHeld || stranger.Requirements.EmailVerification != Pending {
+			t.Errorf("order of a verified account with an unverified address: %+v", stranger)
 		}
 	})
 }

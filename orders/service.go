@@ -150,7 +150,7 @@ func (s *Service) Submit(ctx context.Context, owner Owner, o screening.Order) (R
 			rec = pipe.HMGet(ctx, s.recordKey(sid), "version", "record", "fp")
 			legacy = pipe.HExists(ctx, s.legacyKey(sid), "result")
 			if ref != "" {
-				acct = pipe.HMGet(ctx, s.accountKey(ref), "verified", "ordered")
+				acct = pipe.HMGet(ctx, s.accountKey(ref), verifiedField(s.emailHash(o.Account.Email)), "ordered")
 			}
 		},
 		Stop: func() (bool, error) {
@@ -205,7 +205,7 @@ func (s *Service) Submit(ctx context.Context, owner Owner, o screening.Order) (R
 
 // accountState is what an account's key says.
 type accountState struct {
-	Verified bool // verified its email once
+	Verified bool // verified this order's email address once
 	Ordered  bool // placed an order that was not rejected
 }
 
@@ -426,7 +426,8 @@ func (s *Service) EmailVerified(ctx context.Context, owner, accountID, email, ac
 	}
 	ref := accountRef(Owner(owner), accountID)
 	now := s.now()
-	if err := s.markVerified(ctx, ref, actor, now); err != nil {
+	want := s.emailHash(email)
+	if err := s.markVerified(ctx, ref, want, actor, now); err != nil {
 		return err
 	}
 	pipe := s.rdb.Pipeline()
@@ -437,7 +438,6 @@ func (s *Service) EmailVerified(ctx context.Context, owner, accountID, email, ac
 	if _, err := pipe.Exec(ctx); err != nil {
 		return unavailable("reading held orders of account "+ref, err)
 	}
-	want := s.emailHash(email)
 	var errs []error
 	for _, cmd := range cmds {
 		for _, sid := range cmd.Val() {
@@ -464,13 +464,20 @@ func (s *Service) EmailVerified(ctx context.Context, owner, accountID, email, ac
 	return errors.Join(errs...)
 }
 
-// verifyScript marks an account verified and, the first time only, appends
-// email.verified and its audit entry to the account's shard's pending
-// stream, in one step; the account's key lives as long as an order
-// (screening.order_retention) after its last change. KEYS: account,
-// pending stream. ARGV: time, event body, audit body, retention (ms).
+// verifiedField is the account key's field recording that the account
+// verified one email address (by its keyed hash). Verification is per
+// address, not per account: an account that verified one address and then
+// orders with another (a stranger's) is asked again.
+func verifiedField(emailHash string) string { return "verified:" + emailHash }
+
+// verifyScript marks an account's email address verified and, the first
+// time only, appends email.verified and its audit entry to the account's
+// shard's pending stream, in one step; the account's key lives as long as
+// an order (screening.order_retention) after its last change. KEYS:
+// account, pending stream. ARGV: time, event body, audit body, retention
+// (ms), the address's verified field.
 var verifyScript = redis.NewScript(`
-local new = redis.call('HSETNX', KEYS[1], 'verified', ARGV[1])
+local new = redis.call('HSETNX', KEYS[1], ARGV[5], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 if new == 0 then return 0 end
 redis.call('XADD', KEYS[2], '*', 'kind', 'event', 'body', ARGV[2])
@@ -478,12 +485,12 @@ redis.call('XADD', KEYS[2], '*', 'kind', 'audit', 'body', ARGV[3])
 return 1
 `)
 
-func (s *Service) markVerified(ctx context.Context, ref, actor string, now time.Time) error {
+func (s *Service) markVerified(ctx context.Context, ref, emailHash, actor string, now time.Time) error {
 	data, _ := json.Marshal(map[string]string{"account": ref})
 	ev, _ := json.Marshal(pendingEvent{Type: events.EmailVerified, Time: now.UTC(), Data: data})
-	au, _ := json.Marshal(AuditEntry{ID: "email.verified/" + ref, Time: now.UTC(), Actor: actor, Action: events.EmailVerified, Account: ref})
+	au, _ := json.Marshal(AuditEntry{ID: "email.verified/" + ref + "/" + emailHash, Time: now.UTC(), Actor: actor, Action: events.EmailVerified, Account: ref})
 	err := verifyScript.Run(ctx, s.rdb, []string{s.accountKey(ref), s.pendingKey(shardOf(ref))},
-		now.UTC().Format(time.RFC3339Nano), ev, au, s.retention.Milliseconds()).Err()
+		now.UTC().Format(time.RFC3339Nano), ev, au, s.retention.Milliseconds(), verifiedField(emailHash)).Err()
 	if err != nil {
 		return unavailable("marking account "+ref+" verified", err)
 	}
