@@ -169,68 +169,74 @@ free_ports() {
 }
 
 
-start_redis() {
-	local attempt port dir logf pid
+# start_with_retries NAME TRY runs TRY ATTEMPT up to three times, because a
+# port found free can be taken before the server binds it. TRY starts one
+# instance, exports its addresses and returns 0 once it answers; on failure
+# it stops what it started, sets TRY_LOG to the log to show, and returns 1.
+TRY_LOG=
+start_with_retries() {
+	local name=$1 try=$2 attempt
 	for attempt in 1 2 3; do
-		port="$(free_ports 1)"
-		dir="$WORK/redis-$attempt"
+		if "$try" "$attempt"; then
+			return 0
+		fi
+		log "$name attempt $attempt failed; log: $TRY_LOG"
+		tail -n 5 "$TRY_LOG" >&2 || true
+	done
+	die "could not start $name"
+}
+
+try_redis() {
+	local port dir pid
+	port="$(free_ports 1)"
+	dir="$WORK/redis-$1"
+	TRY_LOG="$dir.log"
+	mkdir -p "$dir"
+	SERVER_LOGS+=("$TRY_LOG")
+	"$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --dir "$dir" \
+		--appendonly yes --save '' --daemonize no --logfile '' >"$TRY_LOG" 2>&1 &
+	pid=$!
+	PIDS+=("$pid")
+	if ! wait_until 30 "$pid" redis-server redis-cli -h 127.0.0.1 -p "$port" ping; then
+		kill "$pid" 2>/dev/null || true
+		return 1
+	fi
+	export GATEWAY_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
+	export GATEWAY_TEST_REDIS_SERVER="$REDIS_SERVER"
+	log "redis-server ready on 127.0.0.1:$port (pid $pid)"
+}
+
+# try_redis_cluster starts a real three-node Redis Cluster (three
+# primaries, no replicas) on free loopback ports and exports their
+# addresses, comma-separated, as GATEWAY_TEST_REDIS_CLUSTER_ADDRS: the
+# lifecycle tests run on it as well as on the standalone server.
+try_redis_cluster() {
+	local port dir logf pid addrs=() pids=() ok n
+	TRY_LOG="$WORK/cluster-$1.create.log"
+	for port in $(free_ports 3); do
+		dir="$WORK/cluster-$1-$port"
 		logf="$dir.log"
 		mkdir -p "$dir"
 		SERVER_LOGS+=("$logf")
 		"$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --dir "$dir" \
-			--appendonly yes --save '' --daemonize no --logfile '' >"$logf" 2>&1 &
+			--cluster-enabled yes --cluster-config-file "$dir/nodes.conf" \
+			--appendonly no --save '' --daemonize no --logfile '' >"$logf" 2>&1 &
 		pid=$!
 		PIDS+=("$pid")
-		if wait_until 30 "$pid" redis-server redis-cli -h 127.0.0.1 -p "$port" ping; then
-			export GATEWAY_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
-			export GATEWAY_TEST_REDIS_SERVER="$REDIS_SERVER"
-			log "redis-server ready on 127.0.0.1:$port (pid $pid)"
-			return 0
+		pids+=("$pid")
+		if ! wait_until 30 "$pid" redis-server redis-cli -h 127.0.0.1 -p "$port" ping; then
+			TRY_LOG="$logf"
+			kill "${pids[@]}" 2>/dev/null || true
+			return 1
 		fi
-		kill "$pid" 2>/dev/null || true
-		log "redis-server attempt $attempt failed; log: $logf"
-		tail -n 5 "$logf" >&2 || true
+		addrs+=("127.0.0.1:$port")
 	done
-	die "could not start redis-server"
-}
-
-# start_redis_cluster starts a real three-node Redis Cluster (three
-# primaries, no replicas) on free loopback ports and exports their
-# addresses, comma-separated, as GATEWAY_TEST_REDIS_CLUSTER_ADDRS: the
-# lifecycle tests run on it as well as on the standalone server.
-start_redis_cluster() {
-	local attempt ports port dir logf pid addrs pids ok
-	for attempt in 1 2 3; do
-		ports="$(free_ports 3)"
-		addrs=()
-		pids=()
-		ok=1
-		for port in $ports; do
-			dir="$WORK/cluster-$attempt-$port"
-			logf="$dir.log"
-			mkdir -p "$dir"
-			SERVER_LOGS+=("$logf")
-			"$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --dir "$dir" \
-				--cluster-enabled yes --cluster-config-file "$dir/nodes.conf" \
-				--appendonly no --save '' --daemonize no --logfile '' >"$logf" 2>&1 &
-			pid=$!
-			PIDS+=("$pid")
-			pids+=("$pid")
-			if ! wait_until 30 "$pid" redis-server redis-cli -h 127.0.0.1 -p "$port" ping; then
-				ok=
-				break
-			fi
-			addrs+=("127.0.0.1:$port")
-		done
-		if [[ -n $ok ]] && redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >"$WORK/cluster-$attempt.create.log" 2>&1; then
-			# The cluster is usable when every node says so.
-			for attempt_wait in $(seq 1 100); do
-				ok=1
-				for a in "${addrs[@]}"; do
-					redis-cli -h "${a%:*}" -p "${a#*:}" cluster info | grep -q 'cluster_state:ok' || ok=
-				done
-				[[ -n $ok ]] && break
-				sleep 0.1
+	if redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >"$TRY_LOG" 2>&1; then
+		# The cluster is usable when every node says so.
+		for n in $(seq 1 100); do
+			ok=1
+			for a in "${addrs[@]}"; do
+				redis-cli -h "${a%:*}" -p "${a#*:}" cluster info | grep -q 'cluster_state:ok' || ok=
 			done
 			if [[ -n $ok ]]; then
 				GATEWAY_TEST_REDIS_CLUSTER_ADDRS="$(IFS=,; echo "${addrs[*]}")"
@@ -238,77 +244,66 @@ start_redis_cluster() {
 				log "redis cluster ready on $GATEWAY_TEST_REDIS_CLUSTER_ADDRS"
 				return 0
 			fi
-		fi
-		kill "${pids[@]}" 2>/dev/null || true
-		log "redis cluster attempt $attempt failed"
-		tail -n 5 "$WORK/cluster-$attempt.create.log" >&2 || true
-	done
-	die "could not start the redis cluster"
+			sleep 0.1
+		done
+	fi
+	kill "${pids[@]}" 2>/dev/null || true
+	return 1
 }
 
-start_minio() {
-	local attempt ports port console dir logf pid user password
-	user="test-$(random_hex 6)"
-	password="$(random_hex 20)"
-	for attempt in 1 2 3; do
-		ports="$(free_ports 2)"
-		port="$(sed -n 1p <<<"$ports")"
-		console="$(sed -n 2p <<<"$ports")"
-		dir="$WORK/minio-$attempt"
-		logf="$dir.log"
-		mkdir -p "$dir"
-		SERVER_LOGS+=("$logf")
-		MINIO_ROOT_USER="$user" MINIO_ROOT_PASSWORD="$password" \
-			MINIO_BROWSER=off MINIO_UPDATE=off MINIO_CI_CD=1 \
-			"$MINIO_SERVER" server "$dir/data" --quiet \
-			--address "127.0.0.1:$port" --console-address "127.0.0.1:$console" \
-			>"$logf" 2>&1 &
-		pid=$!
-		PIDS+=("$pid")
-		if wait_until 60 "$pid" minio curl -fsS "http://127.0.0.1:$port/minio/health/live"; then
-			export GATEWAY_TEST_S3_ENDPOINT="127.0.0.1:$port"
-			export GATEWAY_TEST_S3_ACCESS_KEY="$user"
-			export GATEWAY_TEST_S3_SECRET_KEY="$password"
-			export GATEWAY_TEST_MINIO_SERVER="$MINIO_SERVER"
-			log "minio ready on 127.0.0.1:$port (pid $pid)"
-			return 0
-		fi
+MINIO_USER=
+MINIO_PASSWORD=
+try_minio() {
+	local ports port console dir pid
+	ports="$(free_ports 2)"
+	port="$(sed -n 1p <<<"$ports")"
+	console="$(sed -n 2p <<<"$ports")"
+	dir="$WORK/minio-$1"
+	TRY_LOG="$dir.log"
+	mkdir -p "$dir"
+	SERVER_LOGS+=("$TRY_LOG")
+	MINIO_ROOT_USER="$MINIO_USER" MINIO_ROOT_PASSWORD="$MINIO_PASSWORD" \
+		MINIO_BROWSER=off MINIO_UPDATE=off MINIO_CI_CD=1 \
+		"$MINIO_SERVER" server "$dir/data" --quiet \
+		--address "127.0.0.1:$port" --console-address "127.0.0.1:$console" \
+		>"$TRY_LOG" 2>&1 &
+	pid=$!
+	PIDS+=("$pid")
+	if ! wait_until 60 "$pid" minio curl -fsS "http://127.0.0.1:$port/minio/health/live"; then
 		kill "$pid" 2>/dev/null || true
-		log "minio attempt $attempt failed; log: $logf"
-		tail -n 5 "$logf" >&2 || true
-	done
-	die "could not start minio"
+		return 1
+	fi
+	export GATEWAY_TEST_S3_ENDPOINT="127.0.0.1:$port"
+	export GATEWAY_TEST_S3_ACCESS_KEY="$MINIO_USER"
+	export GATEWAY_TEST_S3_SECRET_KEY="$MINIO_PASSWORD"
+	export GATEWAY_TEST_MINIO_SERVER="$MINIO_SERVER"
+	log "minio ready on 127.0.0.1:$port (pid $pid)"
 }
 
-start_mailpit() {
-	local attempt ports port api dir logf pid
-	for attempt in 1 2 3; do
-		ports="$(free_ports 2)"
-		port="$(sed -n 1p <<<"$ports")"
-		api="$(sed -n 2p <<<"$ports")"
-		dir="$WORK/mailpit-$attempt"
-		logf="$dir.log"
-		mkdir -p "$dir"
-		SERVER_LOGS+=("$logf")
-		# --max 0: keep every message (the default prunes past 500, which a
-		# full run of the mail tests could reach).
-		"$MAILPIT_SERVER" --disable-version-check \
-			--smtp "127.0.0.1:$port" --listen "127.0.0.1:$api" \
-			--database "$dir/mailpit.db" --max 0 >"$logf" 2>&1 &
-		pid=$!
-		PIDS+=("$pid")
-		if wait_until 30 "$pid" mailpit curl -fsS "http://127.0.0.1:$api/api/v1/info"; then
-			export GATEWAY_TEST_SMTP_URL="smtp://127.0.0.1:$port"
-			export GATEWAY_TEST_MAILPIT_API="http://127.0.0.1:$api"
-			export GATEWAY_TEST_MAILPIT="$MAILPIT_SERVER"
-			log "mailpit ready: SMTP 127.0.0.1:$port, API 127.0.0.1:$api (pid $pid)"
-			return 0
-		fi
+try_mailpit() {
+	local ports port api dir pid
+	ports="$(free_ports 2)"
+	port="$(sed -n 1p <<<"$ports")"
+	api="$(sed -n 2p <<<"$ports")"
+	dir="$WORK/mailpit-$1"
+	TRY_LOG="$dir.log"
+	mkdir -p "$dir"
+	SERVER_LOGS+=("$TRY_LOG")
+	# --max 0: keep every message (the default prunes past 500, which a
+	# full run of the mail tests could reach).
+	"$MAILPIT_SERVER" --disable-version-check \
+		--smtp "127.0.0.1:$port" --listen "127.0.0.1:$api" \
+		--database "$dir/mailpit.db" --max 0 >"$TRY_LOG" 2>&1 &
+	pid=$!
+	PIDS+=("$pid")
+	if ! wait_until 30 "$pid" mailpit curl -fsS "http://127.0.0.1:$api/api/v1/info"; then
 		kill "$pid" 2>/dev/null || true
-		log "mailpit attempt $attempt failed; log: $logf"
-		tail -n 5 "$logf" >&2 || true
-	done
-	die "could not start mailpit"
+		return 1
+	fi
+	export GATEWAY_TEST_SMTP_URL="smtp://127.0.0.1:$port"
+	export GATEWAY_TEST_MAILPIT_API="http://127.0.0.1:$api"
+	export GATEWAY_TEST_MAILPIT="$MAILPIT_SERVER"
+	log "mailpit ready: SMTP 127.0.0.1:$port, API 127.0.0.1:$api (pid $pid)"
 }
 
 # ---------------------------------------------------------------------------
@@ -324,10 +319,12 @@ go build -o "$WORK/freeport" ./internal/testenv/cmd/freeport
 FREEPORT="$WORK/freeport"
 
 log "starting servers (work dir $WORK)"
-start_redis
-start_redis_cluster
-start_minio
-start_mailpit
+MINIO_USER="test-$(random_hex 6)"
+MINIO_PASSWORD="$(random_hex 20)"
+start_with_retries redis-server try_redis
+start_with_retries "redis cluster" try_redis_cluster
+start_with_retries minio try_minio
+start_with_retries mailpit try_mailpit
 
 log "gofmt -l ${pkgs[*]}"
 mapfile -t dirs < <(go list -e -f '{{.Dir}}' "${pkgs[@]}")
