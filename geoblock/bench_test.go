@@ -13,7 +13,8 @@ import (
 // BenchmarkDecision measures one request's geo decision: resolve the client
 // IP behind a trusted proxy (X-Forwarded-For), look up its country, apply the
 // policy. Target: <= 1 us/op and <= 1 alloc/op. The geo-whois cases read
-// the real database from ../shared/testdata (testenv.SharedTestdata).
+// the real 8 MB database kept outside the repository, as benchmarks alone
+// may (testenv.SharedTestdata: skipped loudly when it is not there).
 func BenchmarkDecision(b *testing.B) {
 	trusted, err := clientip.ParsePrefixes([]string{"10.0.0.0/8", "fd00::/8"})
 	if err != nil {

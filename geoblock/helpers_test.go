@@ -36,7 +36,8 @@ const (
 // geoWhoisDB and ipToASNDB write small databases in the format of the free
 // ip-location-db files (flat country_code records, no IPv4 aliases) with
 // the answers the real ones give for the addresses the tests ask about. The
-// real 13 MB files stay in ../shared/testdata, read by benchmarks only.
+// real 13 MB files stay outside the repository, read by benchmarks only
+// (testenv.SharedTestdata).
 func geoWhoisDB(t testing.TB) string {
 	t.Helper()
 	return writeTemp(t, testenv.FlatCountryDB(t, testenv.GeoWhoisNetworks(), 0))

@@ -104,7 +104,7 @@ func TestEmailDomainsFromFiles(t *testing.T) {
 func TestEmbeddedListsMatchSnapshot(t *testing.T) {
 	t.Parallel()
 	// The shipped lists are byte copies of the snapshot documented in
-	// ../shared/testdata/email/README.md; emaildomains/SHA256SUMS records
+	// emaildomains/README.md; emaildomains/SHA256SUMS records
 	// that snapshot's checksums, so the copies cannot drift without this
 	// test saying so, on a clone of the repository alone.
 	sums, err := os.ReadFile(filepath.Join("emaildomains", "SHA256SUMS"))
