@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/vpsgate/gateway/internal/auth"
+	"github.com/vpsgate/gateway/internal/clientip"
 	"github.com/vpsgate/gateway/internal/kind"
 	"github.com/vpsgate/gateway/internal/logctx"
 	"github.com/vpsgate/gateway/internal/strictjson"
@@ -123,6 +124,11 @@ func (a *api) allow(roles ...auth.Role) gin.HandlerFunc {
 		for _, r := range roles {
 			if p.Can(r) {
 				ctx := logctx.With(c.Request.Context(), slog.String("principal", p.Name))
+				if _, ok := clientip.FromContext(ctx); !ok {
+					// The admin listener trusts no proxy: the socket
+					// peer is the caller the audit log names.
+					ctx = clientip.NewContext(ctx, peerAddr(c.Request))
+				}
 				c.Request = c.Request.WithContext(context.WithValue(ctx, principalKey{}, p))
 				c.Next()
 				return

@@ -58,10 +58,7 @@ func (a *api) record(c *gin.Context, action string, before, after any) error {
 	if err != nil {
 		return fmt.Errorf("encoding audit after: %w", err)
 	}
-	ip, ok := clientip.FromContext(c.Request.Context())
-	if !ok {
-		ip = peerAddr(c.Request) // the admin listener takes the socket peer
-	}
+	ip, _ := clientip.FromContext(c.Request.Context()) // set by allow
 	_, err = a.Audit.Append(c.Request.Context(), audit.Entry{
 		ID:     "api:" + rand.Text(),
 		Time:   a.now(),

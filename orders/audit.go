@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+
+	"github.com/vpsgate/gateway/internal/clientip"
+	"github.com/vpsgate/gateway/internal/logctx"
 )
 
 // AuditEntry is one audit log entry as the audit package (part A of issue
@@ -49,12 +52,21 @@ func auditEntryOf(prev *Record, c Change, after json.RawMessage, action, addr st
 		Order:  r.ScreeningID,
 		Addr:   addr,
 	}
-	if r.AccountID != "" {
-		e.Account = accountRef(r.Owner, r.AccountID)
-	}
+	e.Account = r.accountRef()
 	if prev != nil {
 		e.Before, _ = json.Marshal(prev.Answer())
 	}
 	e.After = after
 	return e
+}
+
+// callerAddr is the address of whoever asked for a change, masked as in
+// logs: the customer on the public side (an intercepted checkout, the
+// verification page), the storefront or officer on the admin API; "" for
+// the gateway's own work (expiry, the relay).
+func callerAddr(ctx context.Context) string {
+	if ip, ok := clientip.FromContext(ctx); ok {
+		return logctx.MaskIP(ip)
+	}
+	return ""
 }

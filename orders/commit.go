@@ -159,6 +159,9 @@ func (s *Service) commit(ctx context.Context, prev *Record, c Change, fp, action
 	for _, typ := range c.Events {
 		work = append(work, pending{kindEvent, pendingEvent{Type: typ, Time: c.Entry.Time, Data: answer}})
 	}
+	if addr == "" {
+		addr = callerAddr(ctx)
+	}
 	work = append(work, pending{kindAudit, auditEntryOf(prev, c, answer, action, addr)})
 	work = append(work, extra...)
 
@@ -167,8 +170,8 @@ func (s *Service) commit(ctx context.Context, prev *Record, c Change, fp, action
 		held = strconv.FormatInt(r.HoldUntil.UnixMilli(), 10)
 	}
 	acct, idx := "", s.accountIndexKey(sh, "")
-	if r.AccountID != "" {
-		idx = s.accountIndexKey(sh, accountRef(r.Owner, r.AccountID))
+	if ref := r.accountRef(); ref != "" {
+		idx = s.accountIndexKey(sh, ref)
 		acct = "rem"
 		if r.Status == StatusHeld && r.Requirements.EmailVerification == Pending {
 			acct = "add"
@@ -228,6 +231,28 @@ func decodeStored(sid string, vals []any) (stored, error) {
 // accountRef names an account across owners: the same account id under
 // two API keys is two accounts.
 func accountRef(owner Owner, account string) string { return string(owner) + "/" + account }
+
+// emailRef names the account of an order that came without an account id
+// (an intercepted checkout whose form has none, say) by its owner and the
+// keyed hash of its email address, so that its email verification can
+// complete. No owner begins with "email:" (see Owner), so an email
+// reference never names an account with an id.
+func emailRef(owner Owner, emailHash string) string {
+	return "email:" + string(owner) + "/" + emailHash
+}
+
+// refOf is the account reference of an order of owner with account id
+// account and email hash emailHash: the account when it has an id, else its
+// email address, else none ("").
+func refOf(owner Owner, account, emailHash string) string {
+	switch {
+	case account != "":
+		return accountRef(owner, account)
+	case emailHash != "":
+		return emailRef(owner, emailHash)
+	}
+	return ""
+}
 
 func unavailable(doing string, err error) error {
 	return fmt.Errorf("%s: %w: %w", doing, screening.ErrUnavailable, err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/vpsgate/gateway/internal/clientip"
 	"github.com/vpsgate/gateway/internal/events"
 	"github.com/vpsgate/gateway/screening"
 )
@@ -125,6 +127,79 @@ func TestLifecycleEmailVerification(t *testing.T) {
 		}
 		if stranger.Status != StatusHeld || stranger.Requirements.EmailVerification != Pending {
 			t.Errorf("order of a verified account with an unverified address: %+v", stranger)
+		}
+	})
+}
+
+// TestLifecycleEmailVerificationWithoutAccount: an order that came without
+// an account id (an intercepted checkout whose form maps none) gets its
+// link and mail, and verifying its address clears it; the address stands
+// for the account, so it does not verify an account that has an id, nor
+// another owner's orders of the same address.
+func TestLifecycleEmailVerificationWithoutAccount(t *testing.T) {
+	backends(t, func(t *testing.T, clients func() redis.UniversalClient, prefix string) {
+		st := newStack(t, clients(), prefix, emailOnly, "p1")
+		ctx := context.Background()
+		n := 0
+		submit := func(owner Owner, id, account, email string) Result {
+			t.Helper()
+			// Another IP, card and address each time: the velocity rules
+			// are not what this test is about.
+			n++
+			o := testOrder(id, account, email)
+			o.IP = fmt.Sprintf("198.51.100.%d", n)
+			o.Payment.CardLast4 = fmt.Sprintf("%04d", n)
+			o.Billing.Address = fmt.Sprintf("%d Main St", n)
+			res, err := st.svc.Submit(ctx, owner, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		anon := submit(shop, "INV-1", "", "ann@example.com")
+		if anon.Status != StatusHeld || anon.Requirements.EmailVerification != Pending || anon.Links["verify_email"] == "" {
+			t.Fatalf("order without an account id: %+v", anon)
+		}
+		withID := submit(shop, "INV-2", "42", "ann@example.com")
+		otherOwner := submit(CheckoutOwner, "INV-1", "", "ann@example.com")
+		otherAddr := submit(shop, "INV-3", "", "bob@example.com")
+		st.drain(t)
+		if diff := cmp.Diff(sorted([]string{
+			"key:shop||ann@example.com|" + anon.ScreeningID,
+			"key:shop|42|ann@example.com|" + withID.ScreeningID,
+			"checkout||ann@example.com|" + otherOwner.ScreeningID,
+			"key:shop||bob@example.com|" + otherAddr.ScreeningID,
+		}), sorted(st.mailer.refs)); diff != "" {
+			t.Errorf("mail requests (-want +got):\n%s", diff)
+		}
+		if err := st.svc.EmailVerified(ctx, string(shop), "", "ann@example.com", "customer"); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			owner Owner
+			sid   string
+			want  Status
+		}{
+			{shop, anon.ScreeningID, StatusCleared},
+			{shop, withID.ScreeningID, StatusHeld},              // an account with an id verifies as itself
+			{CheckoutOwner, otherOwner.ScreeningID, StatusHeld}, // another owner
+			{shop, otherAddr.ScreeningID, StatusHeld},           // another address
+		} {
+			got, err := st.svc.Get(ctx, Access{Officer: true}, c.sid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != c.want {
+				t.Errorf("%s %s: status %s, want %s", c.owner, c.sid, got.Status, c.want)
+			}
+		}
+		// The address is verified for the owner's later orders without an
+		// account id.
+		if later := submit(shop, "INV-4", "", "ann@example.com"); later.Status != StatusCleared || later.Requirements.EmailVerification != NotRequired {
+			t.Errorf("later order of the verified address: %+v", later)
+		}
+		if got := submit(shop, "INV-5", "", "bob@example.com"); got.Status != StatusHeld {
+			t.Errorf("order of an unverified address: %+v", got)
 		}
 	})
 }
@@ -274,6 +349,52 @@ func TestExpiry(t *testing.T) {
 		st.drain(t)
 		if diff := cmp.Diff([]string{events.OrderHeld, events.OrderExpired}, eventTypes(st.published(t), stale.ScreeningID)); diff != "" {
 			t.Errorf("events (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// TestAuditNamesTheCaller: each change's audit entry says from which
+// network it was asked for (the client address in the context, masked as
+// in logs), and the account, also for an order that came without an
+// account id; the gateway's own work (expiry) names none.
+func TestAuditNamesTheCaller(t *testing.T) {
+	backends(t, func(t *testing.T, clients func() redis.UniversalClient, prefix string) {
+		st := newStack(t, clients(), prefix, emailOnly, "p1")
+		from := func(ip string) context.Context {
+			return clientip.NewContext(context.Background(), netip.MustParseAddr(ip))
+		}
+		a, err := st.svc.Submit(from("198.51.100.7"), shop, testOrder("INV-1", "", "ann@example.com"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.svc.EmailVerified(from("2001:db8:1:2::9"), string(shop), "", "ann@example.com", "customer"); err != nil {
+			t.Fatal(err)
+		}
+		b, err := st.svc.Submit(from("192.0.2.10"), shop, testOrder("INV-2", "7", "bob@example.com"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.advance(DefaultExpireAfter + time.Minute)
+		if _, err := st.svc.Expire(context.Background(), 100); err != nil {
+			t.Fatal(err)
+		}
+		st.drain(t)
+		type seen struct{ Action, Addr, Account string }
+		got := map[string]seen{}
+		for id, e := range st.audit.entries {
+			got[id] = seen{e.Action, e.Addr, e.Account}
+		}
+		emailAccount := emailRef(shop, st.svc.emailHash("ann@example.com"))
+		want := map[string]seen{
+			a.ScreeningID + "/v1": {"order.created", "198.51.100.0/24", emailAccount},
+			a.ScreeningID + "/v2": {"order.requirement_done", "2001:db8:1::/48", emailAccount},
+			b.ScreeningID + "/v1": {"order.created", "192.0.2.0/24", "key:shop/7"},
+			b.ScreeningID + "/v2": {"order.expired", "", "key:shop/7"},
+		}
+		for id, w := range want {
+			if got[id] != w {
+				t.Errorf("audit entry %s = %+v, want %+v", id, got[id], w)
+			}
 		}
 	})
 }

@@ -86,7 +86,8 @@ type Record struct {
 	// HoldUntil is when a held order expires.
 	HoldUntil time.Time `json:"hold_until,omitzero"`
 	// AccountID is the storefront's account id ("" when the order had
-	// none: then no email verification can complete, see Policy).
+	// none: then its email address stands for the account, see
+	// accountRef).
 	AccountID string `json:"account_id,omitempty"`
 	// EmailHash is the keyed hash of the order's email: EmailVerified
 	// completes only orders of the verified address, and the record keeps
@@ -98,6 +99,9 @@ type Record struct {
 	// after a chargeback).
 	Private Private `json:"private"`
 }
+
+// accountRef is the reference of the account r belongs to (see refOf).
+func (r Record) accountRef() string { return refOf(r.Owner, r.AccountID, r.EmailHash) }
 
 // Private is the personal data an order record keeps, and only what a later
 // event needs: the card BIN/last4 to blocklist after a chargeback, the IP

@@ -138,10 +138,11 @@ func (s *Service) Submit(ctx context.Context, owner Owner, o screening.Order) (R
 	}
 	sid := screeningID(s.hasher, owner, o.OrderID)
 	o.ScreeningID = sid
-	ref := ""
-	if o.Account.ID != "" {
-		ref = accountRef(owner, o.Account.ID)
+	emailHash := ""
+	if o.Account.Email != "" {
+		emailHash = s.emailHash(o.Account.Email)
 	}
+	ref := refOf(owner, o.Account.ID, emailHash)
 	var rec, acct *redis.SliceCmd
 	var legacy *redis.BoolCmd
 	g := screening.Guard{
@@ -150,7 +151,7 @@ func (s *Service) Submit(ctx context.Context, owner Owner, o screening.Order) (R
 			rec = pipe.HMGet(ctx, s.recordKey(sid), "version", "record", "fp")
 			legacy = pipe.HExists(ctx, s.legacyKey(sid), "result")
 			if ref != "" {
-				acct = pipe.HMGet(ctx, s.accountKey(ref), verifiedField(s.emailHash(o.Account.Email)), "ordered")
+				acct = pipe.HMGet(ctx, s.accountKey(ref), verifiedField(emailHash), "ordered")
 			}
 		},
 		Stop: func() (bool, error) {
@@ -232,7 +233,7 @@ func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp
 	if c.Next.Status != StatusRejected && o.Account.ID != "" {
 		extra = append(extra, pending{kindAccount, pendingAccount{Owner: owner, Account: o.Account.ID}})
 	}
-	if c.Next.Requirements.EmailVerification == Pending && o.Account.ID != "" && o.Account.Email != "" {
+	if c.Next.Requirements.EmailVerification == Pending && o.Account.Email != "" {
 		extra = append(extra, pending{kindMail, pendingMail{Owner: owner, Account: o.Account.ID, Email: o.Account.Email, Ref: sid}})
 	}
 	st, err := s.commit(ctx, nil, c, fp, "order.created", "", extra...)
@@ -254,7 +255,7 @@ func (s *Service) linksFor(r Record, o screening.Order) (map[string]string, erro
 	if r.Status != StatusHeld {
 		return links, nil
 	}
-	if r.Requirements.EmailVerification == Pending && s.links != nil && o.Account.ID != "" && o.Account.Email != "" {
+	if r.Requirements.EmailVerification == Pending && s.links != nil && o.Account.Email != "" {
 		l, err := s.links.VerifyEmailLink(string(r.Owner), o.Account.ID, o.Account.Email)
 		if err != nil {
 			return nil, fmt.Errorf("making the verification link of order %s: %w", r.ScreeningID, err)
@@ -419,14 +420,16 @@ func (s *Service) Review(ctx context.Context, a Access, id string, rv ManualRevi
 // order of that account waiting on email verification with that email gets
 // the requirement done (clearing those with nothing else pending), each
 // through the one commit path, with event email.verified (once) and
-// order.cleared as they clear. Idempotent. actor is who did it.
+// order.cleared as they clear. An empty accountID is the account of the
+// orders that came without one and with this email (see emailRef).
+// Idempotent. actor is who did it.
 func (s *Service) EmailVerified(ctx context.Context, owner, accountID, email, actor string) error {
-	if !Owner(owner).valid() || accountID == "" || email == "" {
-		return fmt.Errorf("email verified: owner, account and email are required: %w", screening.ErrInvalidInput)
+	if !Owner(owner).valid() || email == "" {
+		return fmt.Errorf("email verified: owner and email are required: %w", screening.ErrInvalidInput)
 	}
-	ref := accountRef(Owner(owner), accountID)
 	now := s.now()
 	want := s.emailHash(email)
+	ref := refOf(Owner(owner), accountID, want)
 	if err := s.markVerified(ctx, ref, want, actor, now); err != nil {
 		return err
 	}

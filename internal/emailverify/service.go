@@ -178,6 +178,9 @@ type Requester struct {
 // not eat the account's allowance; then per account). Each resend is a
 // new message.
 func (s *Service) Resend(ctx context.Context, owner, accountID, email string, from Requester) error {
+	if accountID == "" {
+		return fmt.Errorf("%w: account id: must be 1 to %d printable characters", ErrInvalidInput, maxAccountID)
+	}
 	if err := checkAccount(owner, accountID, email); err != nil {
 		return err
 	}
@@ -197,7 +200,12 @@ func (s *Service) resend(ctx context.Context, owner, accountID, email string, fr
 	if err := s.limits.allow(ctx, scope, addrID(from.Addr), limit); err != nil {
 		return err
 	}
-	if err := s.limits.allow(ctx, "account", owner+"\x00"+accountID, s.cfg.ResendPerAccount); err != nil {
+	account := owner + "\x00" + accountID
+	if accountID == "" {
+		// An order without an account id: its address is its account.
+		account = owner + "\x00\x00" + email
+	}
+	if err := s.limits.allow(ctx, "account", account, s.cfg.ResendPerAccount); err != nil {
 		return err
 	}
 	return s.SendVerification(ctx, owner, accountID, email, "resend:"+ref)
@@ -228,8 +236,10 @@ func checkAccount(owner, accountID, email string) error {
 	switch {
 	case owner == "" || len(owner) > maxOwner || !printable(owner):
 		return fmt.Errorf("%w: owner: must be 1 to %d printable characters", ErrInvalidInput, maxOwner)
-	case accountID == "" || len(accountID) > maxAccountID || !printable(accountID):
-		return fmt.Errorf("%w: account id: must be 1 to %d printable characters", ErrInvalidInput, maxAccountID)
+	case len(accountID) > maxAccountID || !printable(accountID):
+		// "" is the account of an order that came without an account
+		// id: the address stands for it.
+		return fmt.Errorf("%w: account id: must be at most %d printable characters", ErrInvalidInput, maxAccountID)
 	}
 	a, err := mail.ParseAddress(email)
 	if err != nil || a.Address != email || a.Name != "" || len(email) > maxEmail || !printable(email) {
