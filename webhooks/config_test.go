@@ -18,7 +18,10 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"none", func(c *webhooks.Config) { c.Endpoints = nil }, ""},
 		{"good", func(c *webhooks.Config) {}, ""},
-		{"rotation", func(c *webhooks.Config) { c.Endpoints[0].Secret = ""; c.Endpoints[0].Secrets = []string{specSecret, otherSecret} }, ""},
+		{"rotation", func(c *webhooks.Config) {
+			c.Endpoints[0].Secret = ""
+			c.Endpoints[0].Secrets = []string{specSecret, otherSecret}
+		}, ""},
 		{"no url", func(c *webhooks.Config) { c.Endpoints[0].URL = "" }, "url"},
 		{"ftp url", func(c *webhooks.Config) { c.Endpoints[0].URL = "ftp://x/y" }, "http"},
 		{"no host", func(c *webhooks.Config) { c.Endpoints[0].URL = "http:///x"; c.Endpoints[0].Name = "x" }, "host"},

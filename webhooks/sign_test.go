@@ -64,11 +64,11 @@ func TestParseSecret(t *testing.T) {
 	}{
 		{specSecret, true},
 		{otherSecret, true},
-		{"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", false},          // no prefix
-		{"whsec_", false},                                    // empty
-		{"whsec_not base64!", false},                         // not base64
-		{"whsec_c2hvcnQ=", false},                            // 5 bytes
-		{"whsec_" + strings.Repeat("QUFB", 30), false},       // 90 bytes
+		{"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", false},         // no prefix
+		{"whsec_", false},                                   // empty
+		{"whsec_not base64!", false},                        // not base64
+		{"whsec_c2hvcnQ=", false},                           // 5 bytes
+		{"whsec_" + strings.Repeat("QUFB", 30), false},      // 90 bytes
 		{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw==", false}, // bad padding
 	} {
 		_, err := webhooks.ParseSecret(tt.in)
