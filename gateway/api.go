@@ -59,6 +59,9 @@ type APIDeps struct {
 	// Verification resends verification links; nil: email verification
 	// is off and its route answers 503.
 	Verification verificationResender
+	// Webhooks is webhook delivery (api_webhooks.go); nil: no webhook
+	// endpoints are configured and /api/v1/webhooks/... are not served.
+	Webhooks webhookService
 }
 
 // maxAPIBody bounds every API body; orders have their own, equal, limit.
@@ -99,6 +102,9 @@ func NewAPI(d APIDeps) http.Handler {
 		v1.GET("/dev/mail", officer, a.listDevMail)
 	}
 	v1.POST("/accounts/:id/verification-email", a.allow(auth.RoleStorefront), a.resendVerification)
+	if d.Webhooks != nil {
+		a.webhookRoutes(v1, officer)
+	}
 	return r
 }
 

@@ -152,12 +152,19 @@ func (s *Service) commit(ctx context.Context, prev *Record, c Change, fp, action
 	if err != nil {
 		return nil, fmt.Errorf("encoding timeline of order %s: %w", sid, err)
 	}
-	// The answer after the change, encoded once: every event's data and
-	// the audit entry's after.
+	// The answer after the change, encoded once: the audit entry's after.
 	answer, _ := json.Marshal(r.Answer())
 	work := make([]pending, 0, len(c.Events)+1+len(extra))
-	for _, typ := range c.Events {
-		work = append(work, pending{kindEvent, pendingEvent{Type: typ, Time: c.Entry.Time, Data: answer}})
+	if len(c.Events) > 0 {
+		// Events carry the webhook-safe projection (eventdata.go), never
+		// the answer's links or reasons' text.
+		data, err := json.Marshal(eventData(r))
+		if err != nil {
+			return nil, fmt.Errorf("encoding the events of order %s: %w", sid, err)
+		}
+		for _, typ := range c.Events {
+			work = append(work, pending{kindEvent, pendingEvent{Type: typ, Time: c.Entry.Time, Data: data}})
+		}
 	}
 	if addr == "" {
 		addr = callerAddr(ctx)

@@ -152,7 +152,7 @@ func (r Record) Answer() Result {
 // commit path stores it atomically.
 type Change struct {
 	Next   Record
-	Events []string // event types, published with Next's answer as data
+	Events []string // event types, published with Next's EventData as data
 	Entry  TimelineEntry
 }
 

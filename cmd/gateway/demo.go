@@ -14,8 +14,8 @@ import (
 	"github.com/vpsgate/gateway/screening/minfraud"
 )
 
-// outboxMaxLen bounds the event stream. Until webhook delivery consumes
-// it, this is a memory bound well above what a small seller produces.
+// outboxMaxLen bounds the event stream when no webhook endpoint reads it
+// (outboxLen): a memory bound well above what a small seller produces.
 const outboxMaxLen = 1_000_000
 
 // demoCreds are the credentials the zero-config mode makes up so that a

@@ -80,6 +80,7 @@ func holdFlow(t *testing.T, redisURL string) {
 		"GATEWAY_MAIL_FROM":                  "shop@example.com",
 		"GATEWAY_LISTEN":                     pubAddr,
 	}
+	prov := startProvisioning(t, env) // issue 9: signed webhooks
 	public, admin, logs := serveInProcess(t, env)
 	waitFor(t, admin+"/readyz", 200, nil, logs)
 	officer := mintOfficer(t, secret)
@@ -151,6 +152,10 @@ func holdFlow(t *testing.T, redisURL string) {
 	if code != 200 || !strings.Contains(tl, `"screened"`) || !strings.Contains(tl, "email_verification done, cleared") {
 		t.Fatalf("timeline = %d %s", code, tl)
 	}
+
+	// 4b. Provisioning learns it from a signed order.cleared webhook,
+	// retried with the same webhook-id after a 500.
+	prov.checkCleared(t, held.ScreeningID)
 
 	// 5. The audit log has each step (the relay delivers at least once,
 	// shortly after the commit).

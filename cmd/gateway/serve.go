@@ -35,6 +35,7 @@ import (
 	"github.com/vpsgate/gateway/screening/ident"
 	"github.com/vpsgate/gateway/screening/minfraud"
 	"github.com/vpsgate/gateway/screening/velocity"
+	"github.com/vpsgate/gateway/webhooks"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -153,6 +154,9 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 		return err
 	}
 	if lc, err = buildOrders(cfg, emb, st, sc, verify, logger); err != nil {
+		return err
+	}
+	if lc.webhooks, err = buildWebhooks(ctx, cfg, st.rdb, logger, reg); err != nil {
 		return err
 	}
 	routes := cfg.Intercept
@@ -346,6 +350,8 @@ func buildMail(cfg *config.Config, emb config.Embedded, rdb redis.UniversalClien
 type lifecycle struct {
 	orders *orders.Service
 	relay  *orders.Relay
+	// webhooks delivers the events (nil: no endpoint configured).
+	webhooks *webhooks.Service
 }
 
 func buildOrders(cfg *config.Config, emb config.Embedded, st *stores, sc *scoring, verify *emailverify.Service, logger *slog.Logger) (*lifecycle, error) {
@@ -371,7 +377,7 @@ func buildOrders(cfg *config.Config, emb config.Embedded, st *stores, sc *scorin
 		return nil, fmt.Errorf("building orders service: %w", err)
 	}
 	relay, err := svc.NewRelay(orders.RelayDeps{
-		Outbox:   events.New(st.rdb, cfg.Screening.KeyPrefix+"events", outboxMaxLen),
+		Outbox:   events.New(st.rdb, eventsKey(cfg), outboxLen(cfg)),
 		Audit:    orderAudit{st.audit},
 		Mailer:   verificationMailer(verify),
 		Logger:   logger,
@@ -401,6 +407,9 @@ func buildGateway(cfg *config.Config, st *stores, geo *geoblock.DB, geoPolicy *g
 	apiDeps := gateway.APIDeps{Auth: authn, Orders: lc.orders, Blocklist: sc.blocks, Audit: st.audit, Logger: logger}
 	if mailer.Dev != nil {
 		apiDeps.DevMail = mailer.Dev
+	}
+	if lc.webhooks != nil {
+		apiDeps.Webhooks = lc.webhooks
 	}
 	customer := customerPages(nil)
 	if verify != nil {
@@ -448,6 +457,9 @@ func startBackground(ctx context.Context, cl *closers, st *stores, geo *geoblock
 	cl.push(goRun(ctx, mailer.Outbox.Run))
 	cl.push(goRun(ctx, func(ctx context.Context) { lc.relay.Run(ctx, time.Second) }))
 	cl.push(goRun(ctx, func(ctx context.Context) { lc.orders.RunExpiry(ctx, time.Minute, workerName()) }))
+	if lc.webhooks != nil {
+		cl.push(goRun(ctx, lc.webhooks.Run))
+	}
 }
 
 // openVerification builds email verification, or nil (with a warning) when

@@ -30,6 +30,7 @@ import (
 	"github.com/vpsgate/gateway/orders"
 	"github.com/vpsgate/gateway/screening"
 	"github.com/vpsgate/gateway/screening/minfraud"
+	"github.com/vpsgate/gateway/webhooks"
 )
 
 // Config is the whole configuration.
@@ -60,6 +61,8 @@ type Config struct {
 	// Intercept lists the storefront's checkout routes to screen before
 	// they are forwarded. Empty with the demo storefront: its checkout.
 	Intercept []screening.InterceptRoute `yaml:"intercept"`
+	// Webhooks are the signed deliveries of events to provisioning.
+	Webhooks webhooks.Config `yaml:"webhooks"`
 
 	// AcknowledgeRisks lists the dangerous settings (see Risks) the
 	// operator means: a refused one is then accepted, and still warned
@@ -198,6 +201,7 @@ func (c *Config) SetDefaults() {
 	c.MinFraud.SetDefaults()
 	c.SMTP.SetDefaults()
 	c.Mail.SetDefaults()
+	c.Webhooks.SetDefaults()
 	for i := range c.Intercept {
 		c.Intercept[i].SetDefaults()
 	}
@@ -235,6 +239,7 @@ func (c *Config) Validate() error {
 		configerr.Prefix("minfraud", c.MinFraud.Validate()),
 		configerr.Prefix("smtp", c.SMTP.Validate()),
 		configerr.Prefix("mail", c.Mail.Validate()),
+		configerr.Prefix("webhooks", c.Webhooks.Validate()),
 	)
 	routes := map[string]int{}
 	for i, r := range c.Intercept {

@@ -1,0 +1,46 @@
+package orders
+
+import (
+	"strings"
+
+	"github.com/vpsgate/gateway/screening"
+)
+
+// EventData is the data of an order event (the webhook body's "data"):
+// ids, status, decision and requirement states, and what an integrator
+// needs to act on them. Never personal data, documents, card data, the
+// customer's links (they carry single-use tokens) or the reasons' free
+// text: only their codes.
+type EventData struct {
+	ScreeningID string `json:"screening_id"`
+	OrderID     string `json:"order_id"`
+	// Storefront is the API key's name of an order sent with one; empty
+	// for an intercepted checkout.
+	Storefront   string            `json:"storefront,omitempty"`
+	AccountID    string            `json:"account_id,omitempty"`
+	Status       Status            `json:"status"`
+	Decision     screening.Outcome `json:"decision"`
+	Score        int               `json:"score"`
+	Requirements Requirements      `json:"requirements"`
+	ReasonCodes  []string          `json:"reason_codes"`
+	// Version increases with every change of the order: a receiver that
+	// gets two events of one order out of order keeps the higher.
+	Version   int64  `json:"version"`
+	UpdatedAt string `json:"updated_at"`
+}
+
+// eventData is r's event data.
+func eventData(r Record) EventData {
+	d := EventData{
+		ScreeningID: r.ScreeningID, OrderID: r.OrderID, AccountID: r.AccountID, Status: r.Status,
+		Decision: r.Decision, Score: r.Score, Requirements: r.Requirements, ReasonCodes: []string{},
+		Version: r.Version, UpdatedAt: r.UpdatedAt.UTC().Format("2006-01-02T15:04:05.999999999Z07:00"),
+	}
+	if name, ok := strings.CutPrefix(string(r.Owner), apiKeyOwnerPrefix); ok {
+		d.Storefront = name
+	}
+	for _, rs := range r.Reasons {
+		d.ReasonCodes = append(d.ReasonCodes, rs.Code)
+	}
+	return d
+}
