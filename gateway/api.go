@@ -58,6 +58,8 @@ type APIDeps struct {
 	// Verification resends verification links; nil: email verification
 	// is off and its route answers 503.
 	Verification verificationResender
+	// KYC is the case workflow (api_kyc.go); nil: its routes answer 503.
+	KYC kycService
 }
 
 // maxAPIBody bounds every API body; orders have their own, equal, limit.
@@ -98,6 +100,7 @@ func NewAPI(d APIDeps) http.Handler {
 		v1.GET("/dev/mail", officer, a.listDevMail)
 	}
 	v1.POST("/accounts/:id/verification-email", a.allow(auth.RoleStorefront), a.resendVerification)
+	a.kycRoutes(v1, officer, admin, a.allow(auth.RoleStorefront))
 	return r
 }
 
