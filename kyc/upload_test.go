@@ -3,6 +3,9 @@ package kyc
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -408,5 +411,38 @@ func TestRedisDown(t *testing.T) {
 	}
 	if c := e.caseOf(t, link); c == nil || c.Submissions != 1 {
 		t.Errorf("case after Redis came back: %+v", c)
+	}
+}
+
+// TestLargeDocument: a document over one chunk goes up as a multipart
+// upload and comes back whole, with the digest of its bytes.
+func TestLargeDocument(t *testing.T) {
+	rdb, prefix := standalone(t)
+	e := newEnv(t, rdb, prefix, Config{}, "", "p1")
+	doc := append(jpegBytes(t, 1), bytes.Repeat([]byte("0123456789abcdef"), (9<<20)/16)...)
+	st, err := e.store.Put(context.Background(), documentKey(newID(), newID()), bytes.NewReader(doc), 10<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(doc)
+	if st.Size != int64(len(doc)) || st.SHA256 != hex.EncodeToString(sum[:]) || st.ContentType != TypeJPEG || !st.Encrypted {
+		t.Errorf("Put = %+v, want %d bytes, digest %x", st, len(doc), sum)
+	}
+	o, err := e.store.Open(context.Background(), st.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	back, err := io.ReadAll(o)
+	if err != nil || !bytes.Equal(back, doc) {
+		t.Errorf("read back %d bytes (%v), want the %d sent", len(back), err, len(doc))
+	}
+	// One byte over the limit: refused, nothing left behind.
+	_, err = e.store.Put(context.Background(), "kyc/over/limit", bytes.NewReader(doc), int64(len(doc)-1))
+	if !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Put over the limit = %v", err)
+	}
+	if _, err := e.store.Stat(context.Background(), "kyc/over/limit"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("object over the limit: %v", err)
 	}
 }

@@ -125,7 +125,7 @@ func TestIdentityLifecycle(t *testing.T) {
 		if o.Status != StatusHeld || o.Requirements.KYC != Pending || o.Links["kyc"] != fakeKYCLink(shop, "501") {
 			t.Fatalf("order: %+v", o)
 		}
-		anon := testOrder("I-anon", "", "")
+		anon := testOrder("I-anon", "", "anon@example.com")
 		a, err := st.svc.Submit(ctx, shop, anon)
 		if err != nil {
 			t.Fatal(err)
