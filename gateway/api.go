@@ -62,6 +62,8 @@ type APIDeps struct {
 	// Webhooks is webhook delivery (api_webhooks.go); nil: no webhook
 	// endpoints are configured and /api/v1/webhooks/... are not served.
 	Webhooks webhookService
+	// KYC is the case workflow (api_kyc.go); nil: its routes answer 503.
+	KYC kycService
 }
 
 // maxAPIBody bounds every API body; orders have their own, equal, limit.
@@ -105,6 +107,7 @@ func NewAPI(d APIDeps) http.Handler {
 	if d.Webhooks != nil {
 		a.webhookRoutes(v1, officer)
 	}
+	a.kycRoutes(v1, officer, admin, a.allow(auth.RoleStorefront))
 	return r
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -64,6 +65,27 @@ type Store struct {
 	bucket string
 	region string
 	logger *slog.Logger
+	// sse is whether the server offers SSE-S3 (objects.go).
+	sse atomic.Int32
+	// bufs holds the chunk buffers of uploads (objects.go): its capacity
+	// bounds the documents being sent at once, and their memory.
+	bufs chan []byte
+}
+
+// DefaultUploads is how many documents a Store sends to S3 at once unless
+// SetUploads says otherwise.
+const DefaultUploads = 4
+
+// SetUploads sets how many documents are sent to S3 at once (each holds
+// one 5 MiB buffer); call it before the first Put.
+func (s *Store) SetUploads(n int) {
+	if n < 1 {
+		n = 1
+	}
+	s.bufs = make(chan []byte, n)
+	for range n {
+		s.bufs <- nil
+	}
 }
 
 // startCheckTimeout bounds OpenStore's check of the bucket.
@@ -83,6 +105,7 @@ func OpenStore(ctx context.Context, cfg StoreConfig, logger *slog.Logger) (*Stor
 		return nil, fmt.Errorf("creating S3 client for %s: %w", cfg.Endpoint, err)
 	}
 	s := &Store{client: client, bucket: cfg.Bucket, region: cfg.Region, logger: logger}
+	s.SetUploads(DefaultUploads)
 	// Bounded: the S3 client retries for minutes against a server that
 	// accepts connections but does not answer, and start-up (binding the
 	// listeners, geo-blocking) must not wait for it.
@@ -94,7 +117,8 @@ func OpenStore(ctx context.Context, cfg StoreConfig, logger *slog.Logger) (*Stor
 	return s, nil
 }
 
-// Client is the underlying S3 client, for the parts of kyc that store documents.
+// Client is the underlying S3 client, for the audit archive (which writes
+// its own objects); documents go through Put, Open, Presign, Delete, List.
 func (s *Store) Client() *minio.Client { return s.client }
 
 // Bucket is the bucket the documents live in.
@@ -108,7 +132,7 @@ func (s *Store) Ready(ctx context.Context) error {
 		return fmt.Errorf("checking bucket %s: %w", s.bucket, err)
 	}
 	if ok {
-		return nil
+		return s.probeSSE(ctx)
 	}
 	if err := s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: s.region}); err != nil {
 		// Another gateway process may have created it meanwhile.
@@ -118,5 +142,5 @@ func (s *Store) Ready(ctx context.Context) error {
 		return fmt.Errorf("creating bucket %s: %w", s.bucket, err)
 	}
 	s.logger.InfoContext(ctx, "s3 bucket created", "bucket", s.bucket)
-	return nil
+	return s.probeSSE(ctx)
 }

@@ -44,7 +44,7 @@ func (s *Service) accountIndexKey(shard int, account string) string {
 // record, appends the timeline line, appends the change's events, audit
 // entry and other side work to the shard's pending stream (the relay
 // moves them on), and keeps the shard's held index (for expiry) and
-// account index (for email verification) in step.
+// account index (for email verification and KYC, identity.go) in step.
 //
 // KEYS: record, timeline, pending stream, held index, account index.
 // ARGV: expected version ("0": the record must not exist), new version,
@@ -180,7 +180,7 @@ func (s *Service) commit(ctx context.Context, prev *Record, c Change, fp, action
 	if ref := r.accountRef(); ref != "" {
 		idx = s.accountIndexKey(sh, ref)
 		acct = "rem"
-		if r.Status == StatusHeld && r.Requirements.EmailVerification == Pending {
+		if r.Status == StatusHeld && (r.Requirements.EmailVerification == Pending || r.Requirements.KYC == Pending) {
 			acct = "add"
 		}
 	}

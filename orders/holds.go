@@ -33,9 +33,11 @@ const (
 // not reject waits for before it clears (PRODUCT.md §4 "Holds and
 // clearing").
 type HoldsConfig struct {
-	// KYCWhen: never, always, first_order (an account's first order that
+	// KYCWhen: never, always (every order, even of an account whose
+	// identity was verified), first_order (an account's first order that
 	// is not rejected; an order without an account id counts as a first
-	// order), or an expression in the rules language over the order's
+	// order), or an expression (true asks for KYC unless the account's
+	// identity was verified: a KYC case approved) in the rules language over the order's
 	// signals, score and decision (`score >= 40 || billing_country in
 	// ["BR", "NG"]`).
 	KYCWhen string `yaml:"kyc_when"`
@@ -127,10 +129,12 @@ func (p *Policy) needs(o screening.Order, d screening.Decision, a accountState) 
 			return n, nil
 		}
 		n.KYC, _ = out.(bool)
+		n.KYC = n.KYC && !a.Identity
 	case p.kycWhen == KYCAlways:
+		// always means every order, an identity verified before too.
 		n.KYC = true
 	case p.kycWhen == KYCFirstOrder:
-		n.KYC = o.Account.ID == "" || !a.Ordered
+		n.KYC = o.Account.ID == "" || !a.Ordered && !a.Identity
 	}
 	return n, nil
 }

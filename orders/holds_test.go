@@ -2,8 +2,6 @@ package orders
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -88,7 +86,7 @@ func TestFirstOrderKYC(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if first.Requirements.KYC != Pending || first.Links["kyc"] != "https://shop.example"+KYCPath {
+		if first.Requirements.KYC != Pending || first.Links["kyc"] != fakeKYCLink(shop, "77") {
 			t.Fatalf("first order: %+v", first)
 		}
 		st.drain(t)
@@ -100,22 +98,6 @@ func TestFirstOrderKYC(t *testing.T) {
 			t.Errorf("second order: %+v", next)
 		}
 	})
-}
-
-// TestKYCPage: the page says documents are requested; it is only read.
-func TestKYCPage(t *testing.T) {
-	t.Parallel()
-	h := KYCPage()
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, KYCPath, nil))
-	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "Documents requested") {
-		t.Errorf("GET: %d %q", rec.Code, rec.Body.String())
-	}
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, KYCPath, nil))
-	if rec.Code != http.StatusMethodNotAllowed {
-		t.Errorf("POST: %d", rec.Code)
-	}
 }
 
 // TestExpiryLease: one gateway process at a time holds the expiry lease;

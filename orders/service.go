@@ -38,9 +38,11 @@ type verificationLinks interface {
 
 // Deps are the Service's collaborators.
 type Deps struct {
-	Screener  GuardedScreener // required
-	Effects   Effects         // required: what storefront events do beyond the record
-	Links     verificationLinks
+	Screener GuardedScreener // required
+	Effects  Effects         // required: what storefront events do beyond the record
+	Links    verificationLinks
+	// KYCLinks mints held orders' KYC links (identity.go); nil: none.
+	KYCLinks  kycLinks
 	Policy    *Policy // required (NewPolicy)
 	Logger    *slog.Logger
 	PublicURL string // the customer-facing base URL of links ("" : relative links)
@@ -54,6 +56,7 @@ type Service struct {
 	screener  GuardedScreener
 	effects   Effects
 	links     verificationLinks
+	kyc       kycLinks
 	policy    *Policy
 	hasher    *ident.Hasher
 	prefix    string
@@ -97,7 +100,7 @@ func New(cfg screening.Config, rdb redis.UniversalClient, deps Deps, now func() 
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Service{
-		rdb: rdb, screener: deps.Screener, effects: deps.Effects, links: deps.Links, policy: deps.Policy,
+		rdb: rdb, screener: deps.Screener, effects: deps.Effects, links: deps.Links, kyc: deps.KYCLinks, policy: deps.Policy,
 		hasher: hasher, prefix: cfg.KeyPrefix, retention: cfg.OrderRetention,
 		publicURL: strings.TrimSuffix(deps.PublicURL, "/"), now: now, logger: logger,
 	}, nil
@@ -151,7 +154,7 @@ func (s *Service) Submit(ctx context.Context, owner Owner, o screening.Order) (R
 			rec = pipe.HMGet(ctx, s.recordKey(sid), "version", "record", "fp")
 			legacy = pipe.HExists(ctx, s.legacyKey(sid), "result")
 			if ref != "" {
-				acct = pipe.HMGet(ctx, s.accountKey(ref), verifiedField(emailHash), "ordered")
+				acct = pipe.HMGet(ctx, s.accountKey(ref), verifiedField(emailHash), "ordered", identityField)
 			}
 		},
 		Stop: func() (bool, error) {
@@ -199,7 +202,7 @@ func (s *Service) Submit(ctx context.Context, owner Owner, o screening.Order) (R
 		if err != nil {
 			return Result{}, unavailable("reading account of order "+sid, err)
 		}
-		a = accountState{Verified: vals[0] != nil, Ordered: vals[1] != nil}
+		a = accountState{Verified: vals[0] != nil, Ordered: vals[1] != nil, Identity: vals[2] != nil}
 	}
 	return s.create(ctx, owner, o, fp, d, a, now)
 }
@@ -208,6 +211,7 @@ func (s *Service) Submit(ctx context.Context, owner Owner, o screening.Order) (R
 type accountState struct {
 	Verified bool // verified this order's email address once
 	Ordered  bool // placed an order that was not rejected
+	Identity bool // a KYC case of the account was approved (identity.go)
 }
 
 func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp string, d screening.Decision, a accountState, now time.Time) (Result, error) {
@@ -263,14 +267,16 @@ func (s *Service) linksFor(r Record, o screening.Order) (map[string]string, erro
 		links["verify_email"] = l
 	}
 	if r.Requirements.KYC == Pending {
-		links["kyc"] = s.publicURL + KYCPath
+		l, err := s.kycLink(r, o)
+		if err != nil {
+			return nil, err
+		}
+		if l != "" {
+			links["kyc"] = l
+		}
 	}
 	return links, nil
 }
-
-// KYCPath is the customer's KYC page: until the upload exists (issue 10) it
-// says that documents are requested.
-const KYCPath = "/_gateway/kyc"
 
 // existing answers a submission whose screening id is already stored.
 func (s *Service) existing(st stored, fp string) (Result, error) {

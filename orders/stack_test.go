@@ -136,7 +136,7 @@ func newStack(t testing.TB, rdb redis.UniversalClient, prefix string, hc HoldsCo
 	st := &stack{rdb: rdb, outbox: events.New(rdb, prefix+"events", 0), audit: &memAudit{}, mailer: &memMailer{},
 		clock: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	st.svc, err = New(cfg, rdb, Deps{Screener: screener, Effects: ScoringEffects{Velocity: counter, Blocklist: blocks},
-		Links: fakeLinks{}, Policy: policy, PublicURL: "https://shop.example"}, st.now)
+		Links: fakeLinks{}, KYCLinks: fakeKYCLinks{}, Policy: policy, PublicURL: "https://shop.example"}, st.now)
 	if err != nil {
 		t.Fatal(err)
 	}

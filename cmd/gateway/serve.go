@@ -153,7 +153,11 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 	if err != nil {
 		return err
 	}
-	if lc, err = buildOrders(cfg, emb, st, sc, verify, logger); err != nil {
+	kycSvc, err := buildKYC(cfg, emb, st, mailer, logger, &lc)
+	if err != nil {
+		return err
+	}
+	if lc, err = buildOrders(cfg, emb, st, sc, verify, kycSvc, logger); err != nil {
 		return err
 	}
 	if lc.webhooks, err = buildWebhooks(ctx, cfg, st.rdb, logger, reg); err != nil {
@@ -163,11 +167,12 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 	if len(routes) == 0 && emb.Upstream {
 		routes = screening.DemoInterceptRoutes()
 	}
-	gw, err := buildGateway(cfg, st, geo, geoPolicy, target, routes, sc, lc, mailer, verify, logger, reg)
+	gw, err := buildGateway(cfg, st, geo, geoPolicy, target, routes, sc, lc, mailer, verify, kycSvc, logger, reg)
 	if err != nil {
 		return err
 	}
 	startBackground(ctx, &cl, st, geo, mailer, lc)
+	startKYC(ctx, &cl, kycSvc)
 
 	if err := gw.Listen(); err != nil {
 		return err
@@ -354,7 +359,7 @@ type lifecycle struct {
 	webhooks *webhooks.Service
 }
 
-func buildOrders(cfg *config.Config, emb config.Embedded, st *stores, sc *scoring, verify *emailverify.Service, logger *slog.Logger) (*lifecycle, error) {
+func buildOrders(cfg *config.Config, emb config.Embedded, st *stores, sc *scoring, verify *emailverify.Service, kycSvc *kyc.Service, logger *slog.Logger) (*lifecycle, error) {
 	policy, err := orders.NewPolicy(cfg.Holds)
 	if err != nil {
 		return nil, fmt.Errorf("holds: %w", err)
@@ -365,9 +370,16 @@ func buildOrders(cfg *config.Config, emb config.Embedded, st *stores, sc *scorin
 	if verify != nil {
 		links = verify
 	}
+	var kycLinks interface {
+		KYCLink(owner, accountID, name, email string) (string, error)
+	}
+	if kycSvc != nil {
+		kycLinks = kycSvc
+	}
 	svc, err := orders.New(cfg.Screening, st.rdb, orders.Deps{
 		Screener:  sc.screener,
 		Links:     links,
+		KYCLinks:  kycLinks,
 		Effects:   orders.ScoringEffects{Velocity: sc.counter, Blocklist: sc.blocks, MinFraud: minfraudReporter(sc.fraud), Logger: logger},
 		Policy:    policy,
 		Logger:    logger,
@@ -392,7 +404,7 @@ func buildOrders(cfg *config.Config, emb config.Embedded, st *stores, sc *scorin
 // buildGateway builds the request flow: client IP, geo-block, the
 // gateway's own pages, the screened order routes, the API and the reverse
 // proxy to the storefront (gateway.New puts them in order).
-func buildGateway(cfg *config.Config, st *stores, geo *geoblock.DB, geoPolicy *geoblock.Policy, target *url.URL, routes []screening.InterceptRoute, sc *scoring, lc *lifecycle, mailer *mailParts, verify *emailverify.Service, logger *slog.Logger, reg *prometheus.Registry) (*gateway.Gateway, error) {
+func buildGateway(cfg *config.Config, st *stores, geo *geoblock.DB, geoPolicy *geoblock.Policy, target *url.URL, routes []screening.InterceptRoute, sc *scoring, lc *lifecycle, mailer *mailParts, verify *emailverify.Service, kycSvc *kyc.Service, logger *slog.Logger, reg *prometheus.Registry) (*gateway.Gateway, error) {
 	authn, err := auth.New(cfg.Auth, time.Now)
 	if err != nil {
 		return nil, fmt.Errorf("building authenticator: %w", err)
@@ -411,13 +423,20 @@ func buildGateway(cfg *config.Config, st *stores, geo *geoblock.DB, geoPolicy *g
 	if lc.webhooks != nil {
 		apiDeps.Webhooks = lc.webhooks
 	}
-	customer := customerPages(nil)
+	kycUpload, err := kycPage(kycSvc)
+	if err != nil {
+		return nil, err
+	}
+	if kycSvc != nil {
+		apiDeps.KYC = kycSvc
+	}
+	customer := customerPages(nil, kycUpload)
 	if verify != nil {
 		page, err := verify.Handler()
 		if err != nil {
 			return nil, fmt.Errorf("building the email verification page: %w", err)
 		}
-		customer = customerPages(page)
+		customer = customerPages(page, kycUpload)
 		apiDeps.Verification = verify
 	}
 	rdb := st.rdb
@@ -598,19 +617,15 @@ func workerName() string {
 	return host + ":" + strconv.Itoa(os.Getpid())
 }
 
-// customerPages serves /_gateway/... on the public side: the KYC page the
-// held orders' kyc link points to, at its exact path (no ServeMux: it
-// would redirect other spellings rather than refuse them), and 404 for
-// anything else.
 // customerPages serves the gateway's own pages under /_gateway/ on the
-// public side, each at its exact path: the KYC page and, when email
-// verification is on, its page.
-func customerPages(verifyPage http.Handler) http.Handler {
-	kyc := orders.KYCPage()
+// public side, each at its exact path (no ServeMux: it would redirect
+// other spellings rather than refuse them): the KYC upload page and the
+// email verification page when they are on, 404 for anything else.
+func customerPages(verifyPage, kycPage http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
-		case r.URL.Path == orders.KYCPath:
-			kyc.ServeHTTP(w, r)
+		case r.URL.Path == kyc.PagePath && kycPage != nil:
+			kycPage.ServeHTTP(w, r)
 			return
 		case r.URL.Path == emailverify.PagePath && verifyPage != nil:
 			verifyPage.ServeHTTP(w, r)

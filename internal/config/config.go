@@ -49,6 +49,8 @@ type Config struct {
 	Auth     auth.Config          `yaml:"auth"`
 
 	EmailVerification emailverify.Config `yaml:"email_verification"`
+	// KYC is the identity documents' upload, case workflow and retention.
+	KYC kyc.Config `yaml:"kyc"`
 
 	Screening screening.Config `yaml:"screening"`
 	// Holds is what an order waits for before it clears (orders).
@@ -189,6 +191,7 @@ func (c *Config) SetDefaults() {
 	c.Audit.SetDefaults()
 	c.Auth.SetDefaults()
 	c.EmailVerification.SetDefaults()
+	c.KYC.SetDefaults()
 	// With the embedded, memory-only Redis nothing keyed by hash_key
 	// outlives the process, so a random key per start is safe; with a
 	// real Redis the operator must choose one (Validate says so).
@@ -234,6 +237,7 @@ func (c *Config) Validate() error {
 		configerr.Prefix("audit", c.Audit.Validate()),
 		configerr.Prefix("auth", c.Auth.Validate()),
 		configerr.Prefix("email_verification", c.EmailVerification.Validate()),
+		configerr.Prefix("kyc", c.KYC.Validate()),
 		configerr.Prefix("screening", c.Screening.Validate()),
 		configerr.Prefix("holds", c.Holds.Validate()),
 		configerr.Prefix("minfraud", c.MinFraud.Validate()),

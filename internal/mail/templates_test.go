@@ -127,3 +127,27 @@ func TestHumanDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestRenderKYCResubmission(t *testing.T) {
+	tpl, err := NewTemplates(`Bob's <b>Shop</b>`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, text, html, err := tpl.Render("kyc_resubmission", KYCResubmission{
+		Link: "https://shop.example/_gateway/kyc?token=a.b.c", Reason: "The photo is <blurred>", Expires: 7 * 24 * time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subject != "Bob's <b>Shop</b> needs new identity documents from you" {
+		t.Errorf("subject = %q", subject)
+	}
+	for _, want := range []string{"https://shop.example/_gateway/kyc?token=a.b.c", "The photo is <blurred>", "7 days"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(html, "<blurred>") || !strings.Contains(html, "&lt;blurred&gt;") {
+		t.Errorf("html does not escape the reason:\n%s", html)
+	}
+}
