@@ -1,0 +1,83 @@
+<?php
+/**
+ * php-cli test of the WHMCS module against a running gateway.
+ *
+ * Environment: VPSGATE_URL, VPSGATE_KEY (the module's settings),
+ * VPSGATE_TIMEOUT (optional), ORDER (WHMCS order id), EMAIL, COUNTRY,
+ * STEP = checkout (AfterShoppingCartCheckout, then PreModuleCreate) |
+ * activate (PreModuleCreate only), EXPECT_ABORT = yes|no, EXPECT_LOG (a
+ * fragment the activity log must contain), EXPECT_STATUS (optional: the
+ * status the gateway must report for the order afterwards, read with the
+ * right key from GATEWAY_CHECK_URL/GATEWAY_CHECK_KEY).
+ */
+
+declare(strict_types=1);
+
+require __DIR__ . '/../../php/tests/harness.php';
+require __DIR__ . '/bootstrap.php';
+require __DIR__ . '/../modules/addons/vpsgate/hooks.php';
+
+$order = (int) need('ORDER');
+$service = $order * 10;
+$client = 4200 + $order;
+$key = need('VPSGATE_KEY');
+
+$GLOBALS['whmcs']['settings'] = [
+    'gateway_url' => need('VPSGATE_URL'),
+    'api_key' => $key,
+    'timeout' => opt('VPSGATE_TIMEOUT', '5'),
+    'link_checkout' => '',
+];
+// As WHMCS's GetOrders and GetClientsDetails answer (fields from
+// https://developers.whmcs.com/api-reference/getorders/ and getclientsdetails/).
+$GLOBALS['whmcs']['orders'][$order] = [
+    'id' => $order, 'ordernum' => 1000000 + $order, 'userid' => $client, 'amount' => '12.00',
+    'paymentmethod' => 'stripe', 'invoiceid' => 7000 + $order, 'status' => 'Pending',
+    'ipaddress' => opt('IP', '192.0.2.7'),
+    'lineitems' => ['lineitem' => [
+        ['type' => 'product', 'relid' => $service, 'producttype' => 'Server/VPS', 'product' => 'VPS S1', 'amount' => '12.00'],
+    ]],
+];
+$GLOBALS['whmcs']['clients'][$client] = [
+    'id' => $client, 'firstname' => 'Ann', 'lastname' => 'Lee', 'email' => need('EMAIL'),
+    'address1' => '1 Main St', 'address2' => '', 'city' => 'San Francisco', 'state' => 'California',
+    'statecode' => 'CA', 'postcode' => '94107', 'countrycode' => need('COUNTRY'), 'country' => need('COUNTRY'),
+    'phonenumber' => '4155550100', 'phonenumberformatted' => '+1.4155550100', 'currency_code' => 'USD',
+];
+$GLOBALS['whmcs']['services'][$service] = ['id' => $service, 'orderid' => $order, 'clientid' => $client, 'status' => 'Pending'];
+
+$step = need('STEP');
+if ($step === 'checkout') {
+    $r = run_hook('AfterShoppingCartCheckout', [
+        'OrderID' => $order, 'OrderNumber' => 1000000 + $order, 'ServiceIDs' => [$service],
+        'AddonIDs' => [], 'DomainIDs' => [], 'RenewalIDs' => [], 'PaymentMethod' => 'stripe',
+        'InvoiceID' => 7000 + $order, 'TotalDue' => 12.00,
+    ]);
+    check($r === [], 'AfterShoppingCartCheckout returned something: ' . json_encode($r));
+}
+
+// As WHMCS's ModuleCallFunction runs PreModuleCreate: any hook answering
+// abortcmd === true aborts (the comparison is strict).
+$results = run_hook('PreModuleCreate', ['params' => ['serviceid' => $service, 'userid' => $client, 'pid' => 1]]);
+$aborted = false;
+foreach ($results as $r) {
+    if (($r['abortcmd'] ?? null) === true) {
+        $aborted = true;
+    }
+}
+$want = need('EXPECT_ABORT') === 'yes';
+check($aborted === $want, 'PreModuleCreate aborted=' . var_export($aborted, true) . ', want ' . var_export($want, true));
+
+$log = $GLOBALS['whmcs']['log'];
+$frag = opt('EXPECT_LOG');
+if ($frag !== '') {
+    check((bool) array_filter($log, function ($l) use ($frag) {
+        return strpos($l, $frag) !== false;
+    }), 'no activity log line contains "' . $frag . '"');
+}
+checkNoSecret($log, $key);
+
+checkGatewayStatus((string) $order);
+note('aborted', $aborted);
+note('log', $log);
+finish();

@@ -1,0 +1,58 @@
+package integrations_test
+
+import (
+	"testing"
+)
+
+// TestWHMCSModule runs the WHMCS addon's php-cli test (whmcs/tests) against
+// a real gateway: the checkout hook screens the order, PreModuleCreate
+// aborts while it is held, lets WHMCS create the service once the customer
+// has verified the email address (through mailpit and the gateway's page),
+// aborts for a rejected order (an EU billing country), and aborts whenever
+// the gateway cannot decide: a wrong API key, Redis down behind the
+// gateway (503), the gateway stopped, garbage or no answer at all.
+func TestWHMCSModule(t *testing.T) {
+	bin := buildGateway(t)
+	b := newBackend(t)
+	g := b.start(t, bin)
+	const script = "whmcs/tests/whmcs_test.php"
+	ann, bo, cy := uniqueEmail("ann"), uniqueEmail("bo"), uniqueEmail("cy")
+	base := baseCase(g)
+
+	// Checkout: screened and held (email verification); no service.
+	runPHP(t, script, with(base("1", ann, "US"), "STEP", "checkout", "EXPECT_ABORT", "yes",
+		"EXPECT_LOG", "order 1 is held (waiting for email_verification)", "EXPECT_STATUS", "held"))
+	// Still held on a retry of the activation.
+	runPHP(t, script, with(base("1", ann, "US"), "STEP", "activate", "EXPECT_ABORT", "yes", "EXPECT_LOG", "is held"))
+	// An EU billing country: rejected, never activated.
+	runPHP(t, script, with(base("2", bo, "DE"), "STEP", "checkout", "EXPECT_ABORT", "yes",
+		"EXPECT_LOG", "order 2 is rejected", "EXPECT_STATUS", "rejected"))
+	// The gateway unreachable at checkout: nothing screened, no service.
+	runPHP(t, script, with(base("3", cy, "US"), "VPSGATE_URL", deadURL(t), "STEP", "checkout", "EXPECT_ABORT", "yes",
+		"EXPECT_LOG", "could not ask the gateway"))
+	// ... and once it answers, the activation submits the order first
+	// (nothing lost), which is then held.
+	runPHP(t, script, with(base("3", cy, "US"), "STEP", "activate", "EXPECT_ABORT", "yes",
+		"EXPECT_LOG", "order 3 is held", "EXPECT_STATUS", "held"))
+
+	// The customer verifies the address: order 1 clears, the service is
+	// created.
+	verifyEmail(t, b, g, ann)
+	runPHP(t, script, with(base("1", ann, "US"), "STEP", "activate", "EXPECT_ABORT", "no",
+		"EXPECT_LOG", "order 1 cleared", "EXPECT_STATUS", "cleared"))
+
+	// Whatever the gateway cannot vouch for refuses the cleared order too.
+	cleared := with(base("1", ann, "US"), "STEP", "activate", "EXPECT_ABORT", "yes", "VPSGATE_TIMEOUT", "1")
+	runPHP(t, script, with(cleared, "VPSGATE_KEY", "wrong-key-0123456789abcdefghij", "EXPECT_LOG", "401 unauthenticated"))
+	for name, u := range brokenGateways(t, g.admin) {
+		t.Run(name, func(t *testing.T) {
+			runPHP(t, script, with(cleared, "VPSGATE_URL", u, "EXPECT_LOG", "could not ask the gateway"))
+		})
+	}
+	b.redis.Stop()
+	runPHP(t, script, with(cleared, "EXPECT_LOG", "503"))
+	b.redis.Start()
+	runPHP(t, script, with(base("1", ann, "US"), "STEP", "activate", "EXPECT_ABORT", "no", "EXPECT_LOG", "order 1 cleared"))
+	g.stop()
+	runPHP(t, script, with(cleared, "EXPECT_LOG", "no answer from the gateway"))
+}
