@@ -35,6 +35,12 @@ func TestWHMCSModule(t *testing.T) {
 	runPHP(t, script, with(base("3", cy, "US"), "STEP", "activate", "EXPECT_ABORT", "yes",
 		"EXPECT_LOG", "order 3 is held", "EXPECT_STATUS", "held"))
 
+	// With "Gateway in front of WHMCS" the checkout's X-Screening-Id is
+	// linked; a screening the gateway does not have (or no link route)
+	// makes the module screen the order itself: nothing goes unscreened.
+	runPHP(t, script, with(base("4", cy, "US"), "STEP", "checkout", "SCREENING_ID", "scr_AAAAAAAAAAAAAAAAAAAAAA",
+		"EXPECT_ABORT", "yes", "EXPECT_LOG", "order 4 is held", "EXPECT_STATUS", "held"))
+
 	// The customer verifies the address: order 1 clears, the service is
 	// created.
 	verifyEmail(t, b, g, ann)
@@ -52,6 +58,7 @@ func TestWHMCSModule(t *testing.T) {
 	b.redis.Stop()
 	runPHP(t, script, with(cleared, "EXPECT_LOG", "503"))
 	b.redis.Start()
+	g.waitReady(t)
 	runPHP(t, script, with(base("1", ann, "US"), "STEP", "activate", "EXPECT_ABORT", "no", "EXPECT_LOG", "order 1 cleared"))
 	g.stop()
 	runPHP(t, script, with(cleared, "EXPECT_LOG", "no answer from the gateway"))

@@ -71,6 +71,7 @@ func TestWooCommercePlugin(t *testing.T) {
 	b.redis.Stop()
 	runPHP(t, script, with(cleared, "EXPECT_NOTE", "503"))
 	b.redis.Start()
+	g.waitReady(t)
 	g.stop()
 	runPHP(t, script, with(cleared, "EXPECT_NOTE", "no answer from the gateway"))
 }

@@ -9,7 +9,7 @@
 
 declare(strict_types=1);
 
-$GLOBALS['vpsgate_test'] = ['failures' => [], 'notes' => []];
+$GLOBALS['vpsgate_test'] = ['checks' => 0, 'failures' => [], 'notes' => []];
 
 /** The value of an environment variable the test needs. */
 function need(string $name): string
@@ -30,6 +30,7 @@ function opt(string $name, string $default = ''): string
 
 function check(bool $ok, string $what): void
 {
+    $GLOBALS['vpsgate_test']['checks']++;
     if (!$ok) {
         $GLOBALS['vpsgate_test']['failures'][] = $what;
     }
@@ -69,7 +70,7 @@ function checkGatewayStatus(string $orderId): void
 function finish(): void
 {
     $t = $GLOBALS['vpsgate_test'];
-    echo json_encode(['ok' => !$t['failures'], 'failures' => $t['failures'], 'notes' => $t['notes']],
+    echo json_encode(['ok' => !$t['failures'], 'checks' => $t['checks'], 'failures' => $t['failures'], 'notes' => $t['notes']],
         JSON_UNESCAPED_SLASHES | JSON_PRETTY_PRINT), "\n";
     foreach ($t['failures'] as $f) {
         fwrite(STDERR, "FAIL: $f\n");

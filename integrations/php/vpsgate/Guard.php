@@ -20,7 +20,7 @@ final class Verdict
     public $allowed;
     /** @var string held|cleared|rejected|expired, or "unknown" when the gateway could not decide */
     public $status;
-    /** @var string a short, log-safe explanation for the billing system's log and the admin */
+    /** @var string a short, log-safe explanation for the billing system's log and the admin (never the API key) */
     public $reason;
     /** @var array|null the gateway's answer */
     public $answer;
@@ -63,12 +63,12 @@ final class Verdict
                 $why .= ' (' . implode(', ', $codes) . ')';
             }
         }
-        return new self(false, $status, $why . ': activation refused', $answer);
+        return new self(false, $status, $why, $answer);
     }
 
     public static function unknown(string $why): self
     {
-        return new self(false, 'unknown', 'VPS Gate: could not ask the gateway (' . $why . '): activation refused', null);
+        return new self(false, 'unknown', 'VPS Gate: could not ask the gateway (' . $why . ')', null);
     }
 }
 

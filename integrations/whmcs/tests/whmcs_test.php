@@ -8,7 +8,9 @@
  * activate (PreModuleCreate only), EXPECT_ABORT = yes|no, EXPECT_LOG (a
  * fragment the activity log must contain), EXPECT_STATUS (optional: the
  * status the gateway must report for the order afterwards, read with the
- * right key from GATEWAY_CHECK_URL/GATEWAY_CHECK_KEY).
+ * right key from GATEWAY_CHECK_URL/GATEWAY_CHECK_KEY), SCREENING_ID
+ * (optional: "Gateway in front of WHMCS" ticked and the checkout request
+ * carrying this X-Screening-Id).
  */
 
 declare(strict_types=1);
@@ -26,8 +28,12 @@ $GLOBALS['whmcs']['settings'] = [
     'gateway_url' => need('VPSGATE_URL'),
     'api_key' => $key,
     'timeout' => opt('VPSGATE_TIMEOUT', '5'),
-    'link_checkout' => '',
+    'link_checkout' => opt('SCREENING_ID') !== '' ? 'on' : '',
 ];
+if (opt('SCREENING_ID') !== '') {
+    // The header the gateway in front adds to the checkout request.
+    $_SERVER['HTTP_X_SCREENING_ID'] = opt('SCREENING_ID');
+}
 // As WHMCS's GetOrders and GetClientsDetails answer (fields from
 // https://developers.whmcs.com/api-reference/getorders/ and getclientsdetails/).
 $GLOBALS['whmcs']['orders'][$order] = [

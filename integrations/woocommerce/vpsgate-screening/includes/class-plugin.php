@@ -193,7 +193,7 @@ final class Plugin
             $order->update_meta_data(self::STATUS_META, $v->status);
             return;
         }
-        $order->set_status('on-hold', $v->reason);
+        $order->set_status('on-hold', $v->reason . ': kept on hold, not provisioned');
         $order->update_meta_data(self::HELD_META, 'yes');
         $order->update_meta_data(self::STATUS_META, $v->status);
     }

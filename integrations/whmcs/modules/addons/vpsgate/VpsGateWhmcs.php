@@ -68,7 +68,7 @@ final class Module
             $settings = self::settings();
             $guard = new Guard(self::client($settings));
         } catch (\Throwable $e) {
-            self::log(Verdict::unknown($e->getMessage())->reason . ' (order ' . $orderId . ')');
+            self::log(Verdict::unknown($e->getMessage())->reason . ': order ' . $orderId . ' not screened');
             return;
         }
         $screening = '';
@@ -92,7 +92,8 @@ final class Module
     {
         $serviceId = (int) ($vars['params']['serviceid'] ?? 0);
         $v = self::activation($serviceId);
-        self::log($v->reason . ' (service ' . $serviceId . ')');
+        self::log($v->reason . ($v->allowed ? ': service ' . $serviceId . ' may be created'
+            : ': service ' . $serviceId . ' not created'));
         return $v->allowed ? [] : ['abortcmd' => true];
     }
 
