@@ -5,12 +5,17 @@
  * Environment: VPSGATE_URL, VPSGATE_KEY (the module's settings),
  * VPSGATE_TIMEOUT (optional), ORDER (WHMCS order id), EMAIL, COUNTRY,
  * STEP = checkout (AfterShoppingCartCheckout, then PreModuleCreate) |
- * activate (PreModuleCreate only), EXPECT_ABORT = yes|no, EXPECT_LOG (a
+ * activate (PreModuleCreate only) | cron (AfterCronJob, which may call
+ * ModuleCreate), EXPECT_ABORT = yes|no (checkout, activate),
+ * EXPECT_CREATED = yes|no (cron: whether ModuleCreate created the
+ * service), EXPECT_REMEMBERED = yes|no (optional: whether the service is
+ * on the module's list for the cron afterwards), EXPECT_LOG (a
  * fragment the activity log must contain), EXPECT_STATUS (optional: the
  * status the gateway must report for the order afterwards, read with the
  * right key from GATEWAY_CHECK_URL/GATEWAY_CHECK_KEY), SCREENING_ID
  * (optional: "Gateway in front of WHMCS" ticked and the checkout request
- * carrying this X-Screening-Id).
+ * carrying this X-Screening-Id). WHMCS_DB: the file that keeps the
+ * module's table between runs.
  */
 
 declare(strict_types=1);
@@ -18,6 +23,7 @@ declare(strict_types=1);
 require __DIR__ . '/../../php/tests/harness.php';
 require __DIR__ . '/bootstrap.php';
 require __DIR__ . '/../modules/addons/vpsgate/hooks.php';
+require __DIR__ . '/../modules/addons/vpsgate/vpsgate.php';
 
 $order = (int) need('ORDER');
 $service = $order * 10;
@@ -52,6 +58,10 @@ $GLOBALS['whmcs']['clients'][$client] = [
 ];
 $GLOBALS['whmcs']['services'][$service] = ['id' => $service, 'orderid' => $order, 'clientid' => $client, 'status' => 'Pending'];
 
+// The addon is activated (its table created, once per WHMCS_DB).
+$ar = vpsgate_activate();
+check($ar['status'] === 'success', 'vpsgate_activate: ' . json_encode($ar));
+
 $step = need('STEP');
 if ($step === 'checkout') {
     $r = run_hook('AfterShoppingCartCheckout', [
@@ -62,17 +72,30 @@ if ($step === 'checkout') {
     check($r === [], 'AfterShoppingCartCheckout returned something: ' . json_encode($r));
 }
 
-// As WHMCS's ModuleCallFunction runs PreModuleCreate: any hook answering
-// abortcmd === true aborts (the comparison is strict).
-$results = run_hook('PreModuleCreate', ['params' => ['serviceid' => $service, 'userid' => $client, 'pid' => 1]]);
-$aborted = false;
-foreach ($results as $r) {
-    if (($r['abortcmd'] ?? null) === true) {
-        $aborted = true;
+$aborted = null;
+if ($step === 'cron') {
+    run_hook('AfterCronJob', []);
+    $created = in_array($service, $GLOBALS['whmcs']['created'], true);
+    $want = need('EXPECT_CREATED') === 'yes';
+    check($created === $want, 'service ' . $service . ' created=' . var_export($created, true) . ', want ' . var_export($want, true));
+} else {
+    // As WHMCS's ModuleCallFunction runs PreModuleCreate: any hook
+    // answering abortcmd === true aborts (the comparison is strict).
+    $results = run_hook('PreModuleCreate', ['params' => ['serviceid' => $service, 'userid' => $client, 'pid' => 1]]);
+    $aborted = false;
+    foreach ($results as $r) {
+        if (($r['abortcmd'] ?? null) === true) {
+            $aborted = true;
+        }
     }
+    $want = need('EXPECT_ABORT') === 'yes';
+    check($aborted === $want, 'PreModuleCreate aborted=' . var_export($aborted, true) . ', want ' . var_export($want, true));
 }
-$want = need('EXPECT_ABORT') === 'yes';
-check($aborted === $want, 'PreModuleCreate aborted=' . var_export($aborted, true) . ', want ' . var_export($want, true));
+$remembered = (bool) \WHMCS\Database\Capsule::table('mod_vpsgate_held')->where('serviceid', $service)->get();
+if (opt('EXPECT_REMEMBERED') !== '') {
+    $want = opt('EXPECT_REMEMBERED') === 'yes';
+    check($remembered === $want, 'service ' . $service . ' on the cron list=' . var_export($remembered, true) . ', want ' . var_export($want, true));
+}
 
 $log = $GLOBALS['whmcs']['log'];
 $frag = opt('EXPECT_LOG');

@@ -12,9 +12,16 @@
  *   WHMCS compares with ===) and WHMCS does not create the service. No
  *   answer, a timeout, an error, a wrong key: no service either.
  *
+ * - AfterCronJob: the services refused while their order was held
+ *   (kept in mod_vpsgate_held) are asked about again; once the order has
+ *   cleared, WHMCS's ModuleCreate creates the service (PreModuleCreate
+ *   lets it through); a rejected or expired order is dropped from the
+ *   list, with a line in the Activity Log.
+ *
  * WHMCS functions used (the edge the tests stub): localAPI (GetOrders,
- * GetClientsDetails, GetClientsProducts), logActivity, and
- * WHMCS\Database\Capsule for the addon's settings (tbladdonmodules).
+ * GetClientsDetails, GetClientsProducts, ModuleCreate), logActivity, and
+ * WHMCS\Database\Capsule for the addon's settings (tbladdonmodules) and
+ * its list of held services (mod_vpsgate_held).
  */
 
 declare(strict_types=1);
@@ -31,6 +38,8 @@ use WHMCS\Database\Capsule;
 final class Module
 {
     const NAME = 'vpsgate';
+    /** The services refused while their order was held, to retry from the cron. */
+    const HELD_TABLE = 'mod_vpsgate_held';
 
     /** @return array<string,string> the addon's settings */
     public static function settings(): array
@@ -94,7 +103,66 @@ final class Module
         $v = self::activation($serviceId);
         self::log($v->reason . ($v->allowed ? ': service ' . $serviceId . ' may be created'
             : ': service ' . $serviceId . ' not created'));
+        if ($serviceId > 0) {
+            // Held (or undecided) services are retried from the cron;
+            // cleared, rejected and expired ones are not.
+            self::held($serviceId, !$v->allowed && $v->status !== 'rejected' && $v->status !== 'expired');
+        }
         return $v->allowed ? [] : ['abortcmd' => true];
+    }
+
+    /** AfterCronJob: create the held services whose order has cleared since. */
+    public static function afterCron(): void
+    {
+        try {
+            $rows = Capsule::table(self::HELD_TABLE)->get();
+        } catch (\Throwable $e) {
+            self::log('VPS Gate: reading ' . self::HELD_TABLE . ' failed (' . get_class($e) . '); is the addon activated?');
+            return;
+        }
+        foreach ($rows as $row) {
+            $serviceId = (int) $row->serviceid;
+            $v = self::activation($serviceId);
+            if ($v->allowed) {
+                self::held($serviceId, false);
+                // ModuleCreate runs PreModuleCreate again, which lets it through.
+                $r = localAPI('ModuleCreate', ['serviceid' => $serviceId]);
+                $ok = is_array($r) && ($r['result'] ?? '') === 'success';
+                self::log($v->reason . ': ModuleCreate for service ' . $serviceId . ' '
+                    . ($ok ? 'done' : 'failed: ' . substr((string) (is_array($r) ? ($r['message'] ?? '') : ''), 0, 200)));
+            } elseif ($v->status === 'rejected' || $v->status === 'expired') {
+                self::held($serviceId, false);
+                self::log($v->reason . ': service ' . $serviceId . ' will not be created');
+            }
+            // held or undecided: asked again at the next run.
+        }
+    }
+
+    /** Creates the addon's table (vpsgate_activate). */
+    public static function install(): void
+    {
+        if (!Capsule::schema()->hasTable(self::HELD_TABLE)) {
+            Capsule::schema()->create(self::HELD_TABLE, function ($table) {
+                $table->unsignedInteger('serviceid')->primary();
+                $table->timestamp('held_at')->nullable();
+            });
+        }
+    }
+
+    /** Adds or removes a service on the list the cron retries. */
+    private static function held(int $serviceId, bool $held): void
+    {
+        try {
+            $q = Capsule::table(self::HELD_TABLE);
+            if ($held) {
+                $q->updateOrInsert(['serviceid' => $serviceId], ['held_at' => date('Y-m-d H:i:s')]);
+            } else {
+                $q->where('serviceid', $serviceId)->delete();
+            }
+        } catch (\Throwable $e) {
+            // The refusal stands; only the automatic retry is lost.
+            self::log('VPS Gate: updating ' . self::HELD_TABLE . ' for service ' . $serviceId . ' failed (' . get_class($e) . ')');
+        }
     }
 
     /** The verdict for creating one service (tblhosting id). */

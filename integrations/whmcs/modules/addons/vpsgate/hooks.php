@@ -5,7 +5,8 @@
  *
  * WHMCS references: AfterShoppingCartCheckout
  * (https://developers.whmcs.com/hooks-reference/shopping-cart/#aftershoppingcartcheckout),
- * PreModuleCreate (https://developers.whmcs.com/hooks-reference/module/#premodulecreate).
+ * PreModuleCreate (https://developers.whmcs.com/hooks-reference/module/#premodulecreate),
+ * AfterCronJob (https://developers.whmcs.com/hooks-reference/cron/#aftercronjob).
  */
 
 if (!defined('WHMCS')) {
@@ -17,6 +18,12 @@ require_once __DIR__ . '/VpsGateWhmcs.php';
 
 add_hook('AfterShoppingCartCheckout', 1, function ($vars) {
     \VpsGate\Whmcs\Module::afterCheckout($vars);
+});
+
+// Every cron run (WHMCS's cron, typically every five minutes): create the
+// held services whose order has cleared since.
+add_hook('AfterCronJob', 1, function ($vars) {
+    \VpsGate\Whmcs\Module::afterCron();
 });
 
 // Priority 1: before any other hook that might act on a service being created.

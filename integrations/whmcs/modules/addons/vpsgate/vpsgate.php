@@ -57,6 +57,11 @@ function vpsgate_config()
 
 function vpsgate_activate()
 {
+    try {
+        \VpsGate\Whmcs\Module::install();
+    } catch (\Throwable $e) {
+        return ['status' => 'error', 'description' => 'VPS Gate could not create its table: ' . $e->getMessage()];
+    }
     return ['status' => 'success', 'description' => 'VPS Gate is active: fill in the gateway URL and API key.'];
 }
 
