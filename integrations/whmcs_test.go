@@ -13,9 +13,10 @@ import (
 // the gateway cannot decide: a wrong API key, Redis down behind the
 // gateway (503), the gateway stopped, garbage or no answer at all.
 func TestWHMCSModule(t *testing.T) {
-	bin := buildGateway(t)
+	// The servers first: without them the test skips (or fails under CI)
+	// before spending a build.
 	b := newBackend(t)
-	g := b.start(t, bin)
+	g := b.start(t, buildGateway(t))
 	const script = "whmcs/tests/whmcs_test.php"
 	ann, bo, cy := uniqueEmail("ann"), uniqueEmail("bo"), uniqueEmail("cy")
 	// WHMCS's database, as far as the module's table goes, lives across

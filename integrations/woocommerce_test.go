@@ -13,9 +13,10 @@ import (
 // rejected order (EU billing country) and every gateway failure keep it on
 // hold; an unpaid bank-transfer order on hold is left alone.
 func TestWooCommercePlugin(t *testing.T) {
-	bin := buildGateway(t)
+	// The servers first: without them the test skips (or fails under CI)
+	// before spending a build.
 	b := newBackend(t)
-	g := b.start(t, bin)
+	g := b.start(t, buildGateway(t))
 	const script = "woocommerce/tests/woocommerce_test.php"
 	ann, bo, cy, di := uniqueEmail("ann"), uniqueEmail("bo"), uniqueEmail("cy"), uniqueEmail("di")
 	base := baseCase(g)
