@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vpsgate/gateway/internal/embedded"
@@ -103,6 +104,12 @@ func TestUploadRefusals(t *testing.T) {
 	b, ct := body(t, idCard(t, "Ann Lee", 1)...)
 	if rec := e.post(t, link, b, ct); rec.Code != 200 {
 		t.Errorf("good upload after refusals: %d %s", rec.Code, rec.Body)
+	}
+	if got, want := testutil.ToFloat64(e.svc.m.uploads.WithLabelValues("refused")), float64(len(tests)+1); got != want {
+		t.Errorf("gateway_kyc_uploads_total{outcome=refused} = %v, want %v", got, want)
+	}
+	if got := testutil.ToFloat64(e.svc.m.uploads.WithLabelValues("accepted")); got != 1 {
+		t.Errorf("gateway_kyc_uploads_total{outcome=accepted} = %v, want 1", got)
 	}
 }
 
