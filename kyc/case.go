@@ -229,9 +229,10 @@ func decided(prev Case, to Status, d Decision, officer string, now time.Time, re
 	c.Status = to
 	c.Reason, c.Note = d.Reason, d.Note
 	c.DecidedAt, c.DecidedBy = now.UTC(), officer
-	if to != StatusResubmission {
-		c.PurgeAt = now.UTC().Add(retention)
-	}
+	// A resubmission request is a decision too: documents nobody
+	// replaces are not kept longer than after any other. A new upload
+	// takes the case off the deletion schedule until the next decision.
+	c.PurgeAt = now.UTC().Add(retention)
 	return c, nil
 }
 

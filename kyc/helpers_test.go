@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vpsgate/gateway/internal/events"
@@ -166,6 +167,7 @@ func newEnv(t testing.TB, rdb redis.UniversalClient, prefix string, cfg Config, 
 	e.svc, err = New(cfg, Deps{
 		Redis: rdb, Store: store, Prefix: prefix + "kyc", Secret: []byte(testSecret), PublicURL: "https://shop.example",
 		Orders: e.orders, Events: e.outbox, Audit: e.audit, Mail: e.mail, Templates: tpl, Logger: logger, Now: e.now, Consumer: consumer,
+		Registerer: prometheus.NewRegistry(),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -92,30 +93,47 @@ func (s *Store) Encryption() string {
 }
 
 // probeSSE finds out once whether the server encrypts with SSE-S3 (MinIO
-// does once a KMS key is configured): a small put asking for it. A
-// refusal naming encryption means no; any other failure leaves it unknown.
+// does once a KMS key is configured): a small PUT asking for it, whose
+// answer must confirm it (S3 and MinIO answer
+// x-amz-server-side-encryption: AES256; a server that stores the header
+// as mere metadata, like the embedded one, does not). A server that
+// refuses the request, or accepts it without confirming, means no; one
+// that does not answer leaves it unknown (probed again on the next Ready
+// or Put).
 func (s *Store) probeSSE(ctx context.Context) error {
 	if s.sse.Load() != sseUnknown {
 		return nil
 	}
-	_, err := s.client.PutObject(ctx, s.bucket, probeKey, bytes.NewReader([]byte("probe")), 5,
-		minio.PutObjectOptions{ServerSideEncryption: encrypt.NewSSE(), ContentType: "text/plain"})
-	if err == nil {
+	hdr := http.Header{"X-Amz-Server-Side-Encryption": {"AES256"}}
+	u, err := s.client.PresignHeader(ctx, http.MethodPut, s.bucket, probeKey, time.Minute, nil, hdr)
+	if err != nil {
+		return s.translate("probing server-side encryption", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), strings.NewReader("probe"))
+	if err != nil {
+		return fmt.Errorf("probing server-side encryption: %w", err)
+	}
+	req.Header = hdr.Clone()
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("probing server-side encryption: %w: %w", ErrUnavailable, err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusNotFound {
+		return fmt.Errorf("probing server-side encryption: %w: %s", ErrUnavailable, resp.Status)
+	}
+	on := resp.StatusCode == http.StatusOK && resp.Header.Get("X-Amz-Server-Side-Encryption") == "AES256"
+	if resp.StatusCode == http.StatusOK {
 		_ = s.client.RemoveObject(ctx, s.bucket, probeKey, minio.RemoveObjectOptions{})
-		if s.sse.CompareAndSwap(sseUnknown, sseOn) {
-			s.logger.InfoContext(ctx, "kyc documents are encrypted by the S3 server", "encryption", "sse-s3")
-		}
-		return nil
 	}
-	resp := minio.ToErrorResponse(err)
-	switch resp.Code {
-	case "NotImplemented", "InvalidRequest", "InvalidArgument", "InvalidEncryptionAlgorithmError", "KMSNotConfigured":
-		if s.sse.CompareAndSwap(sseUnknown, sseOff) {
-			s.logger.WarnContext(ctx, "the S3 server offers no server-side encryption: kyc documents are stored unencrypted", "encryption", "none", "code", resp.Code)
-		}
-		return nil
+	if on && s.sse.CompareAndSwap(sseUnknown, sseOn) {
+		s.logger.InfoContext(ctx, "kyc documents are encrypted by the S3 server", "encryption", "sse-s3")
 	}
-	return s.translate("probing server-side encryption", err)
+	if !on && s.sse.CompareAndSwap(sseUnknown, sseOff) {
+		s.logger.WarnContext(ctx, "the S3 server offers no server-side encryption: kyc documents are stored unencrypted", "encryption", "none", "status", resp.Status)
+	}
+	return nil
 }
 
 // translate turns an S3 error into one of this package's: NoSuchKey is

@@ -228,6 +228,7 @@ func (s *Service) decideWith(ctx context.Context, prev *Case, to Status, d Decis
 	if op != nil {
 		s.syncNow(ctx, *op)
 	}
+	s.m.decisions.WithLabelValues(string(c.Status)).Inc()
 	s.d.Logger.InfoContext(ctx, "kyc case decided", "case", c.ID, "status", string(c.Status), "officer", officer)
 	return s.view(ctx, c.ID)
 }

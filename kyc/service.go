@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vpsgate/gateway/internal/events"
@@ -76,6 +77,8 @@ type Deps struct {
 	Now       func() time.Time
 	// Consumer names this process in the relay's consumer group.
 	Consumer string
+	// Registerer takes the metrics (nil: not exported).
+	Registerer prometheus.Registerer
 }
 
 // Service is the KYC case workflow: links, uploads, officers' decisions,
@@ -86,6 +89,7 @@ type Service struct {
 	tokens *Tokens
 	base   string
 	tag    string
+	m      *metrics
 }
 
 // PagePath is the customer's upload page on the public side.
@@ -108,6 +112,10 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	m, err := newMetrics(d.Registerer)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("building kyc: %w", err)
 	}
@@ -115,7 +123,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	d.Store.SetUploads(cfg.Uploads)
-	return &Service{cfg: cfg, d: d, tokens: tokens, base: strings.TrimSuffix(d.PublicURL, "/"), tag: d.Prefix + "{kyc}:"}, nil
+	return &Service{cfg: cfg, d: d, tokens: tokens, base: strings.TrimSuffix(d.PublicURL, "/"), tag: d.Prefix + "{kyc}:", m: m}, nil
 }
 
 // Keys: every key of every case shares the hash tag {kyc}, so each state

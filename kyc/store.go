@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,8 @@ type Store struct {
 	logger *slog.Logger
 	// sse is whether the server offers SSE-S3 (objects.go).
 	sse atomic.Int32
+	// http sends the SSE probe (objects.go).
+	http *http.Client
 	// bufs holds the chunk buffers of uploads (objects.go): its capacity
 	// bounds the documents being sent at once, and their memory.
 	bufs chan []byte
@@ -104,7 +107,7 @@ func OpenStore(ctx context.Context, cfg StoreConfig, logger *slog.Logger) (*Stor
 	if err != nil {
 		return nil, fmt.Errorf("creating S3 client for %s: %w", cfg.Endpoint, err)
 	}
-	s := &Store{client: client, bucket: cfg.Bucket, region: cfg.Region, logger: logger}
+	s := &Store{client: client, bucket: cfg.Bucket, region: cfg.Region, logger: logger, http: &http.Client{Timeout: startCheckTimeout}}
 	s.SetUploads(DefaultUploads)
 	// Bounded: the S3 client retries for minutes against a server that
 	// accepts connections but does not answer, and start-up (binding the

@@ -59,7 +59,8 @@ type Upload struct {
 // by that step only, so a failed upload leaves it usable, and whatever
 // was stored for a failed upload is removed (or, if S3 is down by then,
 // by the worker's orphan sweep).
-func (s *Service) Submit(ctx context.Context, u Upload) (*Case, error) {
+func (s *Service) Submit(ctx context.Context, u Upload) (c *Case, err error) {
+	defer func() { s.m.upload(err) }()
 	claims, err := s.tokens.Parse(u.Token)
 	if err != nil {
 		return nil, err
@@ -86,7 +87,7 @@ func (s *Service) Submit(ctx context.Context, u Upload) (*Case, error) {
 		s.discard(ctx, claims.Case, stored)
 		return nil, err
 	}
-	c, err := s.record(ctx, claims, prev, form, stored, u.Addr)
+	c, err = s.record(ctx, claims, prev, form, stored, u.Addr)
 	if err != nil {
 		s.discard(ctx, claims.Case, stored)
 		return nil, err

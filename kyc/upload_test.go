@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,8 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/vpsgate/gateway/internal/embedded"
 	"github.com/vpsgate/gateway/internal/testenv"
 )
 
@@ -101,6 +104,12 @@ func TestUploadRefusals(t *testing.T) {
 	b, ct := body(t, idCard(t, "Ann Lee", 1)...)
 	if rec := e.post(t, link, b, ct); rec.Code != 200 {
 		t.Errorf("good upload after refusals: %d %s", rec.Code, rec.Body)
+	}
+	if got, want := testutil.ToFloat64(e.svc.m.uploads.WithLabelValues("refused")), float64(len(tests)+1); got != want {
+		t.Errorf("gateway_kyc_uploads_total{outcome=refused} = %v, want %v", got, want)
+	}
+	if got := testutil.ToFloat64(e.svc.m.uploads.WithLabelValues("accepted")); got != 1 {
+		t.Errorf("gateway_kyc_uploads_total{outcome=accepted} = %v, want 1", got)
 	}
 }
 
@@ -444,5 +453,29 @@ func TestLargeDocument(t *testing.T) {
 	}
 	if _, err := e.store.Stat(context.Background(), "kyc/over/limit"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("object over the limit: %v", err)
+	}
+}
+
+// TestNoServerSideEncryption: against a server that offers no SSE (the
+// embedded one ignores the header), the store says so and still works,
+// storing documents unencrypted and saying that too.
+func TestNoServerSideEncryption(t *testing.T) {
+	srv, err := embedded.StartS3(context.Background(), t.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cfg := StoreConfig{Endpoint: srv.Endpoint(), AccessKey: srv.AccessKey(), SecretKey: srv.SecretKey()}
+	cfg.SetDefaults()
+	s, err := OpenStore(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Encryption(); got != "none" {
+		t.Errorf("Encryption() = %q, want none", got)
+	}
+	st, err := s.Put(context.Background(), documentKey(newID(), newID()), bytes.NewReader(jpegBytes(t, 1)), 1<<20)
+	if err != nil || st.Encrypted {
+		t.Errorf("Put = %+v, %v; want stored, not encrypted", st, err)
 	}
 }

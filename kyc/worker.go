@@ -81,6 +81,9 @@ func (s *Service) redact(ctx context.Context, id, action, actor, addr string, no
 		before := stateOf(c)
 		next := redacted(*c, now)
 		err = s.commit(ctx, c.Version, &next, commitOpts{}, auditOf(&next, versionID(&next), action, actor, addr, now, &before))
+		if err == nil {
+			s.m.redacted.Inc()
+		}
 		if !errors.Is(err, errRace) {
 			return err
 		}

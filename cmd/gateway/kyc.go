@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vpsgate/gateway/audit"
 	"github.com/vpsgate/gateway/internal/config"
 	"github.com/vpsgate/gateway/internal/events"
@@ -18,7 +20,7 @@ import (
 // embedded mode. The order lifecycle is reached through lc, set before
 // anything is served (the lifecycle mints KYC links with this service,
 // and this service tells the lifecycle of decisions).
-func buildKYC(cfg *config.Config, emb config.Embedded, st *stores, mailer *mailParts, logger *slog.Logger, lc **lifecycle) (*kyc.Service, error) {
+func buildKYC(cfg *config.Config, emb config.Embedded, st *stores, mailer *mailParts, logger *slog.Logger, reg prometheus.Registerer, lc **lifecycle) (*kyc.Service, error) {
 	public := publicURL(cfg, emb)
 	if cfg.Auth.JWTSecret == "" || public == "" {
 		logger.Warn("kyc is off: set auth.jwt_secret and public_url; held orders waiting on kyc get no link")
@@ -38,6 +40,8 @@ func buildKYC(cfg *config.Config, emb config.Embedded, st *stores, mailer *mailP
 		Logger:    logger,
 		Now:       time.Now,
 		Consumer:  workerName(),
+
+		Registerer: reg,
 	})
 	if err != nil {
 		return nil, err

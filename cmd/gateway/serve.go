@@ -153,7 +153,7 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 	if err != nil {
 		return err
 	}
-	kycSvc, err := buildKYC(cfg, emb, st, mailer, logger, &lc)
+	kycSvc, err := buildKYC(cfg, emb, st, mailer, logger, reg, &lc)
 	if err != nil {
 		return err
 	}
