@@ -28,7 +28,7 @@ func cfg(t *testing.T) Config {
 	return c
 }
 
-func ts(t time.Time) string { return t.Format(time.RFC3339) }
+func ts(t time.Time) string    { return t.Format(time.RFC3339) }
 func hours(h float64) *float64 { return &h }
 
 func order() Order {
