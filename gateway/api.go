@@ -58,6 +58,9 @@ type APIDeps struct {
 	// Verification resends verification links; nil: email verification
 	// is off and its route answers 503.
 	Verification verificationResender
+	// Accounts is account standing and refund eligibility (issue 11);
+	// nil: its routes answer 503.
+	Accounts accountService
 }
 
 // maxAPIBody bounds every API body; orders have their own, equal, limit.
@@ -98,6 +101,7 @@ func NewAPI(d APIDeps) http.Handler {
 		v1.GET("/dev/mail", officer, a.listDevMail)
 	}
 	v1.POST("/accounts/:id/verification-email", a.allow(auth.RoleStorefront), a.resendVerification)
+	a.registerAccounts(v1, storefrontOrOfficer, officer)
 	return r
 }
 

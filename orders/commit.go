@@ -117,10 +117,16 @@ type pendingMail struct {
 	Ref     string `json:"ref"`
 }
 
-// pendingAccount is the body of a kindAccount entry.
+// pendingAccount is the body of a kindAccount entry: every new order of
+// an account (issue 11: Order set) is indexed under it, and one not
+// rejected marks it as having ordered. Entries written before issue 11
+// have no Order and only mark.
 type pendingAccount struct {
-	Owner   Owner  `json:"owner"`
-	Account string `json:"account"`
+	Owner    Owner     `json:"owner"`
+	Account  string    `json:"account"`
+	Order    string    `json:"order,omitempty"`
+	Created  time.Time `json:"created,omitzero"`
+	Rejected bool      `json:"rejected,omitempty"`
 }
 
 // stored is a record found by a commit that could not apply.
