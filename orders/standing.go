@@ -109,10 +109,14 @@ func (s *Service) accountOrdersKey(ref string) string { return s.accountKey(ref)
 // deliverAccount is the relay's delivery of a kindAccount entry: the
 // order indexed under its account (the newest maxAccountOrders kept) and,
 // unless it was rejected, the account marked as having ordered; both
-// idempotent, in one transaction of the account's slot.
+// idempotent, in one transaction of the account's slot. An order that was
+// not rejected, of an account restricted meanwhile, is flagged for
+// termination here: a chargeback flags the orders indexed when it
+// arrives, and this one may have been committed but not yet indexed.
 func (s *Service) deliverAccount(ctx context.Context, p pendingAccount) error {
 	ref := accountRef(p.Owner, p.Account)
 	pipe := s.rdb.TxPipeline()
+	restricted := pipe.HGet(ctx, s.accountKey(ref), fieldRestricted)
 	if !p.Rejected {
 		pipe.HSet(ctx, s.accountKey(ref), "ordered", "1")
 		pipe.PExpire(ctx, s.accountKey(ref), s.retention)
@@ -123,8 +127,13 @@ func (s *Service) deliverAccount(ctx context.Context, p pendingAccount) error {
 		pipe.ZRemRangeByRank(ctx, key, 0, -maxAccountOrders-1)
 		pipe.PExpire(ctx, key, s.retention)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("recording order %s of account %s: %w", p.Order, p.Account, err)
+	}
+	if rs := restrictionOf(restricted.Val()); rs != nil && p.Order != "" && !p.Rejected {
+		if _, err := s.terminate(ctx, p.Order, rs.Reason, s.now()); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -312,26 +321,38 @@ func (s *Service) terminateAll(ctx context.Context, ref, sid, why string, now ti
 	}
 	n := 0
 	for _, id := range sids {
-		r, err := s.load(ctx, id)
-		if errors.Is(err, screening.ErrNotFound) {
-			continue // gone with its retention
-		}
+		done, err := s.terminate(ctx, id, why, now)
 		if err != nil {
 			return n, err
 		}
-		_, err = s.apply(ctx, r, "order.flagged_for_termination", "", func(r Record) (Change, []pending, error) {
-			c, err := FlaggedForTermination(r, why, now)
-			return c, nil, err
-		})
-		switch {
-		case err == nil:
+		if done {
 			n++
-		case errors.Is(err, ErrNoChange):
-		default:
-			return n, err
 		}
 	}
 	return n, nil
+}
+
+// terminate flags order sid for termination through the commit path; false
+// when it was flagged already or is gone with its retention.
+func (s *Service) terminate(ctx context.Context, sid, why string, now time.Time) (bool, error) {
+	r, err := s.load(ctx, sid)
+	if errors.Is(err, screening.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	_, err = s.apply(ctx, r, "order.flagged_for_termination", "", func(r Record) (Change, []pending, error) {
+		c, err := FlaggedForTermination(r, why, now)
+		return c, nil, err
+	})
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrNoChange):
+		return false, nil
+	}
+	return false, err
 }
 
 // FlaggedForTermination is the change of an order whose account charged

@@ -165,6 +165,40 @@ func TestChargebackRestrictsAccount(t *testing.T) {
 	})
 }
 
+// TestChargebackBeforeIndexing: an order committed but not yet indexed
+// under its account when a chargeback arrives is flagged when the relay
+// indexes it.
+func TestChargebackBeforeIndexing(t *testing.T) {
+	backends(t, func(t *testing.T, clients func() redis.UniversalClient, prefix string) {
+		st := newStack(t, clients(), prefix, HoldsConfig{KYCWhen: KYCNever, EmailVerification: new(false)}, "p1")
+		ctx := context.Background()
+		first, err := st.svc.Submit(ctx, shop, testOrder("B-1", "91", "b@example.com"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.drain(t)
+		late, err := st.svc.Submit(ctx, shop, testOrder("B-2", "91", "b@example.com"))
+		if err != nil || late.Status != StatusCleared {
+			t.Fatalf("%+v, %v", late, err)
+		}
+		// B-2's index entry is still pending in the relay.
+		if _, err := st.svc.RecordEvent(ctx, Access{Owner: shop}, first.ScreeningID, Event{Type: EventChargeback}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := st.svc.Get(ctx, Access{Owner: shop}, "B-2"); got.Termination != nil {
+			t.Fatalf("B-2 flagged before it was indexed: the test tests nothing")
+		}
+		st.drain(t)
+		got, err := st.svc.Get(ctx, Access{Owner: shop}, "B-2")
+		if err != nil || got.Termination == nil || got.Status != StatusCleared {
+			t.Fatalf("B-2 after the relay indexed it: %+v, %v", got, err)
+		}
+		if n := count(eventTypes(st.published(t), late.ScreeningID), events.OrderFlaggedForTermination); n != 1 {
+			t.Errorf("B-2 flagged %d times", n)
+		}
+	})
+}
+
 // TestChargebackRaceRestrictsOnce: two gateway processes record
 // chargebacks of two orders of one account at once: the account is
 // restricted once, account.restricted is published once, both orders are
