@@ -95,6 +95,8 @@ const (
 	kindAudit   = "audit"   // append to the audit log
 	kindMail    = "mail"    // request the verification mail
 	kindAccount = "account" // mark the account as having ordered
+	// kindAccountIndex indexes a rejected order under its account.
+	kindAccountIndex = "account-index"
 )
 
 type pending struct {
@@ -117,10 +119,10 @@ type pendingMail struct {
 	Ref     string `json:"ref"`
 }
 
-// pendingAccount is the body of a kindAccount entry: every new order of
-// an account (issue 11: Order set) is indexed under it, and one not
-// rejected marks it as having ordered. Entries written before issue 11
-// have no Order and only mark.
+// pendingAccount is the body of a kindAccount entry (an order not
+// rejected: the account is marked as having ordered and, since issue 11,
+// the order indexed under it; entries from before have no Order) and of a
+// kindAccountIndex entry (a rejected order: only indexed).
 type pendingAccount struct {
 	Owner    Owner     `json:"owner"`
 	Account  string    `json:"account"`

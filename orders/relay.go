@@ -294,11 +294,12 @@ func (r *Relay) deliver(ctx context.Context, m redis.XMessage) error {
 		if err := r.d.Mailer.SendVerification(ctx, string(pm.Owner), pm.Account, pm.Email, pm.Ref); err != nil {
 			return fmt.Errorf("requesting the verification mail of %s: %w", pm.Ref, err)
 		}
-	case kindAccount:
+	case kindAccount, kindAccountIndex:
 		var pa pendingAccount
 		if err := json.Unmarshal([]byte(body), &pa); err != nil {
 			return r.poison(ctx, m, err)
 		}
+		pa.Rejected = kind == kindAccountIndex
 		if err := r.s.deliverAccount(ctx, pa); err != nil {
 			return err
 		}

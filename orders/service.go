@@ -262,8 +262,13 @@ func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp
 	c.Next.Links = links
 	var extra []pending
 	if o.Account.ID != "" {
-		extra = append(extra, pending{kindAccount, pendingAccount{Owner: owner, Account: o.Account.ID,
-			Order: sid, Created: now.UTC(), Rejected: c.Next.Status == StatusRejected}})
+		// A rejected order is only indexed: its own kind, which a relay
+		// from before issue 11 drops rather than marking the account.
+		k, rejected := kindAccount, c.Next.Status == StatusRejected
+		if rejected {
+			k = kindAccountIndex
+		}
+		extra = append(extra, pending{k, pendingAccount{Owner: owner, Account: o.Account.ID, Order: sid, Created: now.UTC(), Rejected: rejected}})
 	}
 	if c.Next.Requirements.EmailVerification == Pending && o.Account.ID != "" && o.Account.Email != "" {
 		extra = append(extra, pending{kindMail, pendingMail{Owner: owner, Account: o.Account.ID, Email: o.Account.Email, Ref: sid}})
