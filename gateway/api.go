@@ -64,6 +64,9 @@ type APIDeps struct {
 	Webhooks webhookService
 	// KYC is the case workflow (api_kyc.go); nil: its routes answer 503.
 	KYC kycService
+	// Accounts is account standing and refund eligibility (issue 11);
+	// nil: its routes answer 503.
+	Accounts accountService
 }
 
 // maxAPIBody bounds every API body; orders have their own, equal, limit.
@@ -108,6 +111,7 @@ func NewAPI(d APIDeps) http.Handler {
 		a.webhookRoutes(v1, officer)
 	}
 	a.kycRoutes(v1, officer, admin, a.allow(auth.RoleStorefront))
+	a.registerAccounts(v1, storefrontOrOfficer, officer)
 	return r
 }
 

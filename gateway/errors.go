@@ -95,7 +95,7 @@ func present(err error, requestID string) (int, apiError) {
 		return http.StatusConflict, apiError{Code: "conflict", Message: err.Error()}
 	case errors.Is(err, errNotAudited):
 		return http.StatusServiceUnavailable, apiError{Code: "not_audited", Message: "the action was done, but the audit log could not record it; an operator is alerted (request " + requestID + ")"}
-	case errors.Is(err, errVerificationOff):
+	case errors.Is(err, errVerificationOff), errors.Is(err, errAccountsOff):
 		return http.StatusServiceUnavailable, apiError{Code: "unavailable", Message: err.Error()}
 	case errors.Is(err, kind.ErrUnavailable):
 		return http.StatusServiceUnavailable, apiError{Code: "unavailable", Message: "a dependency of the gateway is unavailable; nothing was recorded, retry with the same request (request " + requestID + ")"}

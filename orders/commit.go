@@ -95,6 +95,8 @@ const (
 	kindAudit   = "audit"   // append to the audit log
 	kindMail    = "mail"    // request the verification mail
 	kindAccount = "account" // mark the account as having ordered
+	// kindAccountIndex indexes a rejected order under its account.
+	kindAccountIndex = "account-index"
 )
 
 type pending struct {
@@ -117,10 +119,16 @@ type pendingMail struct {
 	Ref     string `json:"ref"`
 }
 
-// pendingAccount is the body of a kindAccount entry.
+// pendingAccount is the body of a kindAccount entry (an order not
+// rejected: the account is marked as having ordered and, since issue 11,
+// the order indexed under it; entries from before have no Order) and of a
+// kindAccountIndex entry (a rejected order: only indexed).
 type pendingAccount struct {
-	Owner   Owner  `json:"owner"`
-	Account string `json:"account"`
+	Owner    Owner     `json:"owner"`
+	Account  string    `json:"account"`
+	Order    string    `json:"order,omitempty"`
+	Created  time.Time `json:"created,omitzero"`
+	Rejected bool      `json:"rejected,omitempty"`
 }
 
 // stored is a record found by a commit that could not apply.

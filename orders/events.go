@@ -11,7 +11,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/vpsgate/gateway/internal/events"
 	"github.com/vpsgate/gateway/internal/strictjson"
 	"github.com/vpsgate/gateway/screening"
 	"github.com/vpsgate/gateway/screening/blocklist"
@@ -45,8 +44,9 @@ type MinFraudReporter interface {
 //
 //   - payment_failed, refund, chargeback feed the account's velocity
 //     counters (when the order had an account id);
-//   - chargeback blocklists the order's account and card and publishes
-//     account.restricted;
+//   - chargeback blocklists the order's account and card (the account's
+//     restriction and account.restricted are the orders service's, see
+//     standing.go);
 //   - chargeback and fraud_confirmed are reported to minFraud's Report
 //     Transactions API, best effort: a failure is logged and noted on the
 //     timeline, and does not fail the event.
@@ -75,7 +75,6 @@ func (f ScoringEffects) Apply(ctx context.Context, r Record, e Event, now time.T
 			return nil, nil, err
 		}
 		did = append(did, restricted...)
-		more = append(more, events.AccountRestricted)
 	}
 	if tag := reportTag(e.Type); tag != "" && f.MinFraud != nil {
 		did = append(did, f.report(ctx, sid, tag, e.Reason, r.Private))
@@ -158,6 +157,10 @@ func (s *Service) RecordEvent(ctx context.Context, a Access, id string, e Event)
 		return r.Answer(), nil
 	}
 	now := s.now()
+	paid, err := paidAt("paid_at", e.PaidAt, now)
+	if err != nil {
+		return Result{}, err
+	}
 	did, more, err := s.effects.Apply(ctx, r, e, now)
 	if err != nil {
 		return Result{}, err
@@ -168,9 +171,17 @@ func (s *Service) RecordEvent(ctx context.Context, a Access, id string, e Event)
 	} else if a.Owner != "" {
 		actor = string(a.Owner)
 	}
+	standing, err := s.standingEffects(ctx, r, e, actor, now)
+	if err != nil {
+		return Result{}, err
+	}
+	did = append(did, standing...)
 	c, err := s.apply(ctx, r, "order."+string(e.Type), "", func(r Record) (Change, []pending, error) {
 		c, err := Reported(r, e, strings.Join(did, "; "), actor, now)
 		c.Events = append(c.Events, more...)
+		if e.Type == EventPaid {
+			c.Next.PaidAt = paid
+		}
 		return c, nil, err
 	})
 	if errors.Is(err, ErrNoChange) {
@@ -215,11 +226,14 @@ const (
 
 func validateEvent(e Event) error {
 	switch e.Type {
-	case EventPaymentFailed, EventRefund, EventChargeback, EventFraudConfirmed, EventCancelled:
+	case EventPaymentFailed, EventRefund, EventChargeback, EventFraudConfirmed, EventCancelled, EventPaid:
 	case "":
 		return &screening.FieldError{Field: "type", Problem: "required"}
 	default:
-		return &screening.FieldError{Field: "type", Problem: "must be payment_failed, refund, chargeback, fraud_confirmed or cancelled"}
+		return &screening.FieldError{Field: "type", Problem: "must be payment_failed, refund, chargeback, fraud_confirmed, cancelled or paid"}
+	}
+	if err := validateEventFacts(e); err != nil {
+		return err
 	}
 	return checkText("reason", e.Reason, maxEventReason)
 }

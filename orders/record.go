@@ -98,6 +98,15 @@ type Record struct {
 	// Private is what later events need (minFraud report, blocklisting
 	// after a chargeback).
 	Private Private `json:"private"`
+	// What refund eligibility needs (issue 11; records stored before
+	// have none: eligibility is then decided by hand). PaidAt is zero
+	// until the storefront reports it (order body or paid event).
+	PaidAt     time.Time `json:"paid_at,omitzero"`
+	Amount     string    `json:"amount,omitempty"`
+	Currency   string    `json:"currency,omitempty"`
+	Categories []string  `json:"categories,omitempty"`
+	// Termination is set when the account charged back (standing.go).
+	Termination *Termination `json:"termination,omitempty"`
 }
 
 // accountRef is the reference of the account r belongs to (see refOf).
@@ -128,6 +137,11 @@ type Result struct {
 	Requirements Requirements       `json:"requirements"`
 	Links        map[string]string  `json:"links"`
 	CreatedAt    time.Time          `json:"created_at"`
+	// PaidAt is when the order was paid, once the storefront said so.
+	PaidAt time.Time `json:"paid_at,omitzero"`
+	// Termination is set when the order is flagged for termination (its
+	// account charged back).
+	Termination *Termination `json:"termination,omitempty"`
 }
 
 // Answer is the API's view of r.
@@ -135,7 +149,7 @@ func (r Record) Answer() Result {
 	res := Result{
 		ScreeningID: r.ScreeningID, OrderID: r.OrderID, Owner: r.Owner, Status: r.Status,
 		Decision: r.Decision, Score: r.Score, Reasons: r.Reasons, Requirements: r.Requirements,
-		Links: maps.Clone(r.Links), CreatedAt: r.CreatedAt,
+		Links: maps.Clone(r.Links), CreatedAt: r.CreatedAt, PaidAt: r.PaidAt, Termination: r.Termination,
 	}
 	if res.Reasons == nil {
 		res.Reasons = []screening.Reason{}
@@ -317,7 +331,7 @@ func Expired(r Record, now time.Time) (Change, error) {
 	next.Status = StatusExpired
 	next.HoldUntil = time.Time{}
 	return Change{Next: next, Events: []string{events.OrderExpired},
-		Entry: entry(now, "expired", "", "hold expired", "system")}, nil
+		Entry: entry(now, "expired", "", "hold expired: verification was not completed, the order is not activated and not refunded", "system")}, nil
 }
 
 // EventType is an event a storefront reports on an order.
@@ -330,12 +344,20 @@ const (
 	EventChargeback     EventType = "chargeback"
 	EventFraudConfirmed EventType = "fraud_confirmed"
 	EventCancelled      EventType = "cancelled"
+	// EventPaid reports when the order was paid (Event.PaidAt): refund
+	// eligibility counts its window from then.
+	EventPaid EventType = "paid"
 )
 
 // Event is the body of POST /api/v1/orders/{id}/events.
 type Event struct {
 	Type   EventType `json:"type"`
 	Reason string    `json:"reason"`
+	// PaidAt (RFC 3339) is required by, and only allowed on, paid.
+	PaidAt string `json:"paid_at,omitempty"`
+	// Amount is what a refund credited (a decimal like "12.50"), only on
+	// refund; omitted: the order's amount.
+	Amount string `json:"amount,omitempty"`
 }
 
 // once says whether an event type is recorded once per order.

@@ -294,17 +294,14 @@ func (r *Relay) deliver(ctx context.Context, m redis.XMessage) error {
 		if err := r.d.Mailer.SendVerification(ctx, string(pm.Owner), pm.Account, pm.Email, pm.Ref); err != nil {
 			return fmt.Errorf("requesting the verification mail of %s: %w", pm.Ref, err)
 		}
-	case kindAccount:
+	case kindAccount, kindAccountIndex:
 		var pa pendingAccount
 		if err := json.Unmarshal([]byte(body), &pa); err != nil {
 			return r.poison(ctx, m, err)
 		}
-		key := r.s.accountKey(accountRef(pa.Owner, pa.Account))
-		pipe := r.s.rdb.TxPipeline()
-		pipe.HSet(ctx, key, "ordered", "1")
-		pipe.PExpire(ctx, key, r.s.retention)
-		if _, err := pipe.Exec(ctx); err != nil {
-			return fmt.Errorf("marking account %s: %w", pa.Account, err)
+		pa.Rejected = kind == kindAccountIndex
+		if err := r.s.deliverAccount(ctx, pa); err != nil {
+			return err
 		}
 	default:
 		return r.poison(ctx, m, fmt.Errorf("unknown kind %q", kind))

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vpsgate/gateway/internal/events"
+	"github.com/vpsgate/gateway/refunds"
 	"github.com/vpsgate/gateway/screening"
 	"github.com/vpsgate/gateway/screening/ident"
 )
@@ -46,6 +47,9 @@ type Deps struct {
 	Policy    *Policy // required (NewPolicy)
 	Logger    *slog.Logger
 	PublicURL string // the customer-facing base URL of links ("" : relative links)
+
+	// Refunds is the refund rules (zero: their defaults).
+	Refunds refunds.Config
 }
 
 // Service is the orders service: idempotent submission, look-up, review,
@@ -62,6 +66,7 @@ type Service struct {
 	prefix    string
 	retention time.Duration
 	publicURL string
+	refunds   refunds.Config
 	now       func() time.Time
 	logger    *slog.Logger
 }
@@ -95,6 +100,8 @@ func New(cfg screening.Config, rdb redis.UniversalClient, deps Deps, now func() 
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("building orders service: %w", err)
 	}
+	rc := deps.Refunds
+	rc.SetDefaults()
 	logger := deps.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -102,7 +109,7 @@ func New(cfg screening.Config, rdb redis.UniversalClient, deps Deps, now func() 
 	return &Service{
 		rdb: rdb, screener: deps.Screener, effects: deps.Effects, links: deps.Links, kyc: deps.KYCLinks, policy: deps.Policy,
 		hasher: hasher, prefix: cfg.KeyPrefix, retention: cfg.OrderRetention,
-		publicURL: strings.TrimSuffix(deps.PublicURL, "/"), now: now, logger: logger,
+		publicURL: strings.TrimSuffix(deps.PublicURL, "/"), refunds: rc, now: now, logger: logger,
 	}, nil
 }
 
@@ -139,6 +146,9 @@ func (s *Service) Submit(ctx context.Context, owner Owner, o screening.Order) (R
 	if err != nil {
 		return Result{}, err
 	}
+	if _, err := paidAt("paid_at", o.PaidAt, s.now()); err != nil {
+		return Result{}, err
+	}
 	sid := screeningID(s.hasher, owner, o.OrderID)
 	o.ScreeningID = sid
 	emailHash := ""
@@ -154,7 +164,13 @@ func (s *Service) Submit(ctx context.Context, owner Owner, o screening.Order) (R
 			rec = pipe.HMGet(ctx, s.recordKey(sid), "version", "record", "fp")
 			legacy = pipe.HExists(ctx, s.legacyKey(sid), "result")
 			if ref != "" {
-				acct = pipe.HMGet(ctx, s.accountKey(ref), verifiedField(emailHash), "ordered", identityField)
+				acct = pipe.HMGet(ctx, s.accountKey(ref), verifiedField(emailHash), "ordered", fieldRestricted, fieldRefunds, identityField)
+			}
+		},
+		Signals: func(sig *screening.Signals) {
+			if acct != nil {
+				a := accountStateOf(acct.Val())
+				sig.AccountRefunds, sig.AccountRestricted = a.Refunds, a.Restriction != nil
 			}
 		},
 		Stop: func() (bool, error) {
@@ -202,20 +218,35 @@ func (s *Service) Submit(ctx context.Context, owner Owner, o screening.Order) (R
 		if err != nil {
 			return Result{}, unavailable("reading account of order "+sid, err)
 		}
-		a = accountState{Verified: vals[0] != nil, Ordered: vals[1] != nil, Identity: vals[2] != nil}
+		a = accountStateOf(vals)
 	}
 	return s.create(ctx, owner, o, fp, d, a, now)
 }
 
 // accountState is what an account's key says.
 type accountState struct {
-	Verified bool // verified this order's email address once
-	Ordered  bool // placed an order that was not rejected
-	Identity bool // a KYC case of the account was approved (identity.go)
+	Verified    bool         // verified this order's email address once
+	Ordered     bool         // placed an order that was not rejected
+	Restriction *Restriction // restricted (standing.go): orders are rejected
+	Refunds     int          // refunds received
+	Identity    bool         // a KYC case of the account was approved (identity.go)
+}
+
+// accountStateOf reads the account key's HMGET in Submit.
+func accountStateOf(vals []any) accountState {
+	if len(vals) < 5 {
+		return accountState{}
+	}
+	n, _ := vals[3].(string)
+	refunds, _ := strconv.Atoi(n)
+	return accountState{Verified: vals[0] != nil, Ordered: vals[1] != nil, Restriction: restrictionOf(vals[2]), Refunds: refunds, Identity: vals[4] != nil}
 }
 
 func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp string, d screening.Decision, a accountState, now time.Time) (Result, error) {
 	sid := o.ScreeningID
+	if a.Restriction != nil {
+		d = restrictedDecision(d, a.Restriction)
+	}
 	needs, err := s.policy.needs(o, d, a)
 	if err != nil {
 		return Result{}, err
@@ -227,6 +258,7 @@ func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp
 	if o.Account.Email != "" {
 		r.EmailHash = s.emailHash(o.Account.Email)
 	}
+	orderFacts(&r, o)
 	c := Created(r, d, needs, now, s.policy.expireAfter)
 	links, err := s.linksFor(c.Next, o)
 	if err != nil {
@@ -234,8 +266,14 @@ func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp
 	}
 	c.Next.Links = links
 	var extra []pending
-	if c.Next.Status != StatusRejected && o.Account.ID != "" {
-		extra = append(extra, pending{kindAccount, pendingAccount{Owner: owner, Account: o.Account.ID}})
+	if o.Account.ID != "" {
+		// A rejected order is only indexed: its own kind, which a relay
+		// from before issue 11 drops rather than marking the account.
+		k, rejected := kindAccount, c.Next.Status == StatusRejected
+		if rejected {
+			k = kindAccountIndex
+		}
+		extra = append(extra, pending{k, pendingAccount{Owner: owner, Account: o.Account.ID, Order: sid, Created: now.UTC(), Rejected: rejected}})
 	}
 	if c.Next.Requirements.EmailVerification == Pending && o.Account.Email != "" {
 		extra = append(extra, pending{kindMail, pendingMail{Owner: owner, Account: o.Account.ID, Email: o.Account.Email, Ref: sid}})

@@ -53,6 +53,8 @@ func TestFingerprintCanonical(t *testing.T) {
 			"items":[{"quantity":1,"price":"12.00","category":"vps","sku":"vps-1"}],"payment":{"card_last4":"1111","card_bin":"411111","method":"card","processor":"stripe"},
 			"billing":{"address":"1 Main St","postal":"94107","city":"San Francisco","region":"CA","country":"US","last_name":"Lee","first_name":"Ann"},
 			"account":{"phone":"+1 415 555 0100","name":"Ann Lee","email":"ann@example.com","id":"42"}}`, true},
+		{"paid_at in another zone", withField(t, "paid_at", "2026-03-01T12:00:00Z", false), withField(t, "paid_at", "2026-03-01T13:00:00+01:00", false), true},
+		{"paid_at with zero fraction", withField(t, "paid_at", "2026-03-01T12:00:00Z", false), withField(t, "paid_at", "2026-03-01T12:00:00.000Z", false), true},
 		{"empty items vs none", withField(t, "items", []any{}, false), withField(t, "items", nil, true), true},
 
 		// Another order: must conflict, never replay another answer.
@@ -70,6 +72,8 @@ func TestFingerprintCanonical(t *testing.T) {
 		{"IP", exampleOrder, withField(t, "ip", "198.51.100.8", false), false},
 		{"name", exampleOrder, withField(t, "account.name", "Ann Le", false), false},
 		{"address", exampleOrder, withField(t, "billing.address", "11 Main St", false), false},
+		{"paid_at", withField(t, "paid_at", "2026-03-01T12:00:00Z", false), withField(t, "paid_at", "2026-03-01T12:00:01Z", false), false},
+		{"paid_at given or not", exampleOrder, withField(t, "paid_at", "2026-03-01T12:00:00Z", false), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -59,6 +60,12 @@ type Order struct {
 	Amount         Decimal `json:"amount"`
 	Currency       string  `json:"currency"`
 	Items          []Item  `json:"items"`
+	// PaidAt is when the order was paid (RFC 3339), when the storefront
+	// knows it at submission; optional (the `paid` event sets it later).
+	// Normalize writes it in UTC, so two spellings of one instant are one
+	// order; omitted, the order's fingerprint is what it was before the
+	// field existed.
+	PaidAt string `json:"paid_at,omitempty"`
 
 	// ScreeningID is not part of the body: Orders.Submit sets it to the
 	// order's screening id (see Owner), under which the velocity counters
@@ -385,6 +392,9 @@ func (o *Order) Normalize() error {
 			v.fail(p+"quantity", fmt.Sprintf("must be between 1 and %d", maxQuantity))
 		}
 	}
+	if o.PaidAt != "" {
+		o.PaidAt = v.instant("paid_at", o.PaidAt)
+	}
 	return v.err
 }
 
@@ -494,6 +504,17 @@ func (v *validator) text(field, s string, max int) {
 			return
 		}
 	}
+}
+
+// instant checks an RFC 3339 time and returns it in canonical form: UTC,
+// fractional seconds only when given.
+func (v *validator) instant(field, s string) string {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		v.fail(field, "not an RFC 3339 time like 2026-03-01T12:00:00Z")
+		return s
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }
 
 // orderID allows the characters that are safe in a URL path segment, a

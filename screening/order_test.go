@@ -156,6 +156,8 @@ func TestDecodeOrderFieldErrors(t *testing.T) {
 		field string
 	}{
 		{"unknown top-level field", withField(t, "coupon", "X", false), "coupon"},
+		{"paid_at not RFC 3339", withField(t, "paid_at", "2026-03-01 12:00", false), "paid_at"},
+		{"paid_at a number", withField(t, "paid_at", 1772366400, false), "paid_at"},
 		{"unknown nested field", withField(t, "billing.zip", "1", false), "billing.zip"},
 		{"unknown field in an item", withField(t, "items.0.color", "red", false), "items.0.color"},
 		{"wrong type in an item", withField(t, "items.0.quantity", "1", false), "items.0.quantity"},

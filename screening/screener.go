@@ -263,6 +263,9 @@ type Guard struct {
 	// Stop is called after the pipeline ran: true means the caller has
 	// its answer (the order is stored), and nothing is scored.
 	Stop func() (bool, error)
+	// Signals, when set, adds the caller's facts read by Queue (the
+	// account's standing) to the signals before the rules run.
+	Signals func(*Signals)
 }
 
 // ScreenGuarded is Screen with the caller's look-up g in the same Redis
@@ -291,6 +294,9 @@ func (s *Screener) ScreenGuarded(ctx context.Context, o Order, now time.Time, g 
 	}
 	sig := s.localSignals(ctx, &o, ip)
 	applyRedisFacts(&sig, facts)
+	if g.Signals != nil {
+		g.Signals(&sig)
+	}
 
 	var mf *mfResult
 	if s.minfraud != nil {

@@ -69,4 +69,12 @@ type Signals struct {
 	ItemCount      int      `expr:"item_count"`
 	HasCard        bool     `expr:"has_card"`
 	HasAccountID   bool     `expr:"has_account_id"`
+
+	// AccountRefunds is how many refunds the account received before
+	// this order (the orders service's account standing; 0 without an
+	// account id). AccountRestricted: the account is restricted (after a
+	// chargeback); the orders service rejects such an order whatever the
+	// rules say (reason account_restricted).
+	AccountRefunds    int  `expr:"account_refunds"`
+	AccountRestricted bool `expr:"account_restricted"`
 }

@@ -179,13 +179,19 @@ func getWith(t *testing.T, url, bearer string) (int, string) {
 
 func mintOfficer(t *testing.T, secret string) string {
 	t.Helper()
+	return mintRole(t, secret, "olga", auth.RoleOfficer)
+}
+
+// mintRole mints a token of name in role.
+func mintRole(t *testing.T, secret, name string, role auth.Role) string {
+	t.Helper()
 	cfg := auth.Config{JWTSecret: secret}
 	cfg.SetDefaults()
 	a, err := auth.New(cfg, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := a.Mint("olga", auth.RoleOfficer, time.Hour)
+	tok, err := a.Mint(name, role, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

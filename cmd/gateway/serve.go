@@ -384,6 +384,7 @@ func buildOrders(cfg *config.Config, emb config.Embedded, st *stores, sc *scorin
 		Policy:    policy,
 		Logger:    logger,
 		PublicURL: publicURL(cfg, emb),
+		Refunds:   cfg.Refunds,
 	}, time.Now)
 	if err != nil {
 		return nil, fmt.Errorf("building orders service: %w", err)
@@ -417,6 +418,7 @@ func buildGateway(cfg *config.Config, st *stores, geo *geoblock.DB, geoPolicy *g
 	}
 	authn = authn.WithLimiter(authLimit)
 	apiDeps := gateway.APIDeps{Auth: authn, Orders: lc.orders, Blocklist: sc.blocks, Audit: st.audit, Logger: logger}
+	apiDeps.Accounts = lc.orders // account standing and refund eligibility (issue 11)
 	if mailer.Dev != nil {
 		apiDeps.DevMail = mailer.Dev
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/vpsgate/gateway/internal/mail"
 	"github.com/vpsgate/gateway/kyc"
 	"github.com/vpsgate/gateway/orders"
+	"github.com/vpsgate/gateway/refunds"
 	"github.com/vpsgate/gateway/screening"
 	"github.com/vpsgate/gateway/screening/minfraud"
 	"github.com/vpsgate/gateway/webhooks"
@@ -56,6 +57,8 @@ type Config struct {
 	// Holds is what an order waits for before it clears (orders).
 	Holds    orders.HoldsConfig `yaml:"holds"`
 	MinFraud minfraud.Config    `yaml:"minfraud"`
+	// Refunds is the refund rules of the terms (refunds; issue 11).
+	Refunds refunds.Config `yaml:"refunds"`
 	// SMTP and Mail: mail to customers; no smtp.url is the development
 	// outbox.
 	SMTP mail.SMTPConfig `yaml:"smtp"`
@@ -201,6 +204,7 @@ func (c *Config) SetDefaults() {
 	}
 	c.Screening.SetDefaults()
 	c.Holds.SetDefaults()
+	c.Refunds.SetDefaults()
 	c.MinFraud.SetDefaults()
 	c.SMTP.SetDefaults()
 	c.Mail.SetDefaults()
@@ -240,6 +244,7 @@ func (c *Config) Validate() error {
 		configerr.Prefix("kyc", c.KYC.Validate()),
 		configerr.Prefix("screening", c.Screening.Validate()),
 		configerr.Prefix("holds", c.Holds.Validate()),
+		configerr.Prefix("refunds", c.Refunds.Validate()),
 		configerr.Prefix("minfraud", c.MinFraud.Validate()),
 		configerr.Prefix("smtp", c.SMTP.Validate()),
 		configerr.Prefix("mail", c.Mail.Validate()),
