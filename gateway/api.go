@@ -58,6 +58,9 @@ type APIDeps struct {
 	// Verification resends verification links; nil: email verification
 	// is off and its route answers 503.
 	Verification verificationResender
+	// Links links intercepted checkouts to the shop's order ids
+	// (api_link.go); nil: its route answers 503.
+	Links orderLinker
 }
 
 // maxAPIBody bounds every API body; orders have their own, equal, limit.
@@ -88,6 +91,7 @@ func NewAPI(d APIDeps) http.Handler {
 	v1.GET("/orders/:id/timeline", officer, a.orderTimeline)
 	v1.POST("/orders/:id/events", storefrontOrOfficer, a.orderEvent)
 	v1.POST("/orders/:id/review", officer, a.reviewOrder)
+	v1.POST("/orders/:id/link", a.allow(auth.RoleStorefront), a.linkOrder)
 
 	v1.GET("/blocklist", officer, a.listBlocklist)
 	v1.POST("/blocklist", officer, a.addBlocklist)
