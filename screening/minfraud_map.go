@@ -39,9 +39,13 @@ func minFraudRequest(o *Order, ip netip.Addr, now time.Time) minfraud.Request {
 	if o.Account.Email != "" {
 		req.Email = minfraud.HashedEmail(o.Account.Email)
 	}
+	first, last := o.Billing.FirstName, o.Billing.LastName
+	if first == "" && last == "" {
+		first, last = splitName(o.Account.Name)
+	}
 	b := minfraud.Address{
-		FirstName:   o.Billing.FirstName,
-		LastName:    o.Billing.LastName,
+		FirstName:   first,
+		LastName:    last,
 		Address:     o.Billing.Address,
 		City:        o.Billing.City,
 		Country:     o.Billing.Country,
@@ -120,4 +124,17 @@ var minFraudMethods = map[string]bool{
 	"bank_debit": true, "bank_redirect": true, "bank_transfer": true,
 	"buy_now_pay_later": true, "card": true, "crypto": true, "digital_wallet": true,
 	"gift_card": true, "real_time_payment": true, "rewards": true,
+}
+
+// splitName splits a full name given in one field (a form's "name") into
+// minFraud's billing first and last name at its last space: "Ann Marie
+// Lee" is "Ann Marie" and "Lee"; a single word is a last name. Checkout
+// forms that ask for the two apart map them to billing.first_name and
+// billing.last_name instead.
+func splitName(name string) (first, last string) {
+	name = strings.TrimSpace(name)
+	if i := strings.LastIndexByte(name, ' '); i > 0 {
+		return strings.TrimSpace(name[:i]), name[i+1:]
+	}
+	return "", name
 }

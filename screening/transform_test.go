@@ -1,9 +1,12 @@
 package screening
 
 import (
+	"encoding/json"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func whmcsRoute(t *testing.T) InterceptRoute {
@@ -128,4 +131,64 @@ func TestProfilesValidate(t *testing.T) {
 	if o.Fields["billing.country"] != "billingcountry" || o.Fields["account.email"] != "email" || o.Defaults["currency"] != "EUR" {
 		t.Errorf("fields %v defaults %v", o.Fields, o.Defaults)
 	}
+}
+
+func TestMinFraudNames(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, first, last string }{
+		{"Ann Lee", "Ann", "Lee"},
+		{"Ann Marie Lee", "Ann Marie", "Lee"},
+		{"Cher", "", "Cher"},
+		{"", "", ""},
+	}
+	for _, tt := range tests {
+		o := Order{Account: Account{Name: tt.name}, Amount: "1", Currency: "USD"}
+		req := minFraudRequest(&o, netip.MustParseAddr("198.51.100.7"), time.Unix(0, 0))
+		var first, last string
+		if req.Billing != nil {
+			first, last = req.Billing.FirstName, req.Billing.LastName
+		}
+		if first != tt.first || last != tt.last {
+			t.Errorf("account.name %q: billing %q %q, want %q %q", tt.name, first, last, tt.first, tt.last)
+		}
+	}
+	o := Order{Account: Account{Name: "A B"}, Billing: Billing{FirstName: "Ann", LastName: "Lee"}, Amount: "1", Currency: "USD"}
+	if req := minFraudRequest(&o, netip.MustParseAddr("198.51.100.7"), time.Unix(0, 0)); req.Billing.FirstName != "Ann" || req.Billing.LastName != "Lee" {
+		t.Errorf("billing names = %+v, want the form's own", req.Billing)
+	}
+}
+
+// FuzzCardNumberTransform: whatever a checkout's card number field holds,
+// the order carries at most its BIN and last four, and an error never
+// quotes it.
+func FuzzCardNumberTransform(f *testing.F) {
+	for _, s := range []string{"4111111111111111", "4111 1111 1111 1111", "4111-1111-1111-1111", "41111111111111111111", "x", "", "5555555555554444%00", "4111111111111111&ccnumber=5555555555554444"} {
+		f.Add(s)
+	}
+	r := InterceptRoute{Profile: "whmcs"}
+	r.SetDefaults()
+	ip := netip.MustParseAddr("198.51.100.7")
+	base := "firstname=Ann&lastname=Lee&email=ann%40example.com&country=US&ccnumber="
+	f.Fuzz(func(t *testing.T, card string) {
+		digits := strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, card)
+		o, err := r.MapOrder("application/x-www-form-urlencoded", "", nil, []byte(base+url.QueryEscape(card)), ip, "", "")
+		if err != nil {
+			if len(digits) >= 12 && strings.Contains(err.Error(), digits) {
+				t.Fatalf("error quotes the card number: %v", err)
+			}
+			return
+		}
+		b, _ := json.Marshal(o)
+		if len(digits) >= 12 && strings.Contains(string(b), digits) {
+			t.Fatalf("order %s carries the card number %s", b, digits)
+		}
+		if o.Payment.CardBIN != "" && (!strings.HasPrefix(digits, o.Payment.CardBIN) || !strings.HasSuffix(digits, o.Payment.CardLast4)) {
+			t.Fatalf("card %q gave BIN %q last4 %q", card, o.Payment.CardBIN, o.Payment.CardLast4)
+		}
+	})
 }
