@@ -58,7 +58,9 @@ func NewInterceptor(routes []screening.InterceptRoute, svc orderSubmitter, logge
 				// spellings are scrubbed already): a GET there could be a
 				// checkout POST with its fields in the query.
 				for _, c := range cands {
-					if ok, _ := c.m.Match(r.URL.RawQuery, "", nil); ok {
+					// An ambiguous query counts: the storefront may read
+					// the copy that names the checkout.
+					if c.m.MustMatch(r.URL.RawQuery) {
 						stripUpgrade(r.Header)
 						if hasMethodOverride(r.URL.RawQuery) {
 							checkoutError(w, r, logger, fmt.Errorf("%w: _method in the query of a checkout route", screening.ErrInvalidInput))
