@@ -67,6 +67,9 @@ type APIDeps struct {
 	// Accounts is account standing and refund eligibility (issue 11);
 	// nil: its routes answer 503.
 	Accounts accountService
+	// Links links intercepted checkouts to the shop's order ids
+	// (api_link.go); nil: its route answers 503.
+	Links orderLinker
 }
 
 // maxAPIBody bounds every API body; orders have their own, equal, limit.
@@ -97,6 +100,7 @@ func NewAPI(d APIDeps) http.Handler {
 	v1.GET("/orders/:id/timeline", officer, a.orderTimeline)
 	v1.POST("/orders/:id/events", storefrontOrOfficer, a.orderEvent)
 	v1.POST("/orders/:id/review", officer, a.reviewOrder)
+	v1.POST("/orders/:id/link", a.allow(auth.RoleStorefront), a.linkOrder)
 
 	v1.GET("/blocklist", officer, a.listBlocklist)
 	v1.POST("/blocklist", officer, a.addBlocklist)

@@ -199,8 +199,15 @@ func CheckWebsocketPaths(paths []string, routes []screening.InterceptRoute, exem
 	for _, p := range paths {
 		key, prefix := strings.CutSuffix(p, "/")
 		for i, rt := range routes {
-			if r := routeKey(rt.Path); underRoute(key, r) || prefix && underRoute(r, key) {
-				errs = append(errs, configerr.Field("proxy.websocket_paths", p, fmt.Sprintf("overlaps the checkout route intercept[%d] (%s): no upgrade is passed on a checkout path", i, rt.Path)))
+			for _, m := range rt.Matchers() {
+				if len(m.MatchQuery) > 0 {
+					continue // upgrades are stripped only from requests that match the query
+				}
+				for _, path := range m.Paths {
+					if r := routeKey(path); underRoute(key, r) || prefix && underRoute(r, key) {
+						errs = append(errs, configerr.Field("proxy.websocket_paths", p, fmt.Sprintf("overlaps the checkout route intercept[%d] (%s): no upgrade is passed on a checkout path", i, path)))
+					}
+				}
 			}
 		}
 		if exempt != nil && (exempt(p) || exempt(key)) {

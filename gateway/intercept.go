@@ -46,7 +46,63 @@ func NewInterceptor(routes []screening.InterceptRoute, svc orderSubmitter, logge
 			for _, h := range screeningHeaders {
 				delete(r.Header, h)
 			}
-			route, ok := index.lookup(routeKey(r.URL.Path))
+			cands := index.lookup(routeKey(r.URL.Path))
+			if len(cands) == 0 {
+				next.ServeHTTP(w, r)
+				return
+			}
+			ct := strings.Join(r.Header.Values("Content-Type"), ", ")
+			if bodyless(r.Method) {
+				// The first step of the chain refused any body. WordPress's
+				// REST API takes the method from ?_method= (the header
+				// spellings are scrubbed already): a GET there could be a
+				// checkout POST with its fields in the query.
+				for _, c := range cands {
+					// An ambiguous query counts: the storefront may read
+					// the copy that names the checkout.
+					if c.m.MustMatch(r.URL.RawQuery) {
+						stripUpgrade(r.Header)
+						if hasMethodOverride(r.URL.RawQuery) {
+							checkoutError(w, r, logger, fmt.Errorf("%w: _method in the query of a checkout route", screening.ErrInvalidInput))
+							return
+						}
+						break
+					}
+				}
+				next.ServeHTTP(w, r)
+				return
+			}
+			ctx := r.Context()
+			var body []byte
+			if needsBody(cands, r.URL.RawQuery, ct) {
+				if ce := r.Header.Values("Content-Encoding"); len(ce) > 1 || len(ce) == 1 && !strings.EqualFold(ce[0], "identity") {
+					// The order is read from the bytes as sent; a storefront
+					// that decompresses request bodies would act on another
+					// order than the one screened.
+					checkoutError(w, r, logger, fmt.Errorf("%w: a checkout body must not be encoded (Content-Encoding: %s)", errUnsupportedMediaType, strings.Join(ce, ", ")))
+					return
+				}
+				b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, screening.MaxInspectBytes))
+				if err != nil {
+					var mbe *http.MaxBytesError
+					if !errors.As(err, &mbe) {
+						// The client went away or sent a broken body.
+						writeError(w, r, http.StatusBadRequest, "bad_request", "The request body could not be read.")
+						return
+					}
+					checkoutError(w, r, logger, err)
+					return
+				}
+				body = b
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				r.ContentLength = int64(len(body))
+				r.TransferEncoding = nil
+			}
+			route, m, ok, err := matchRoute(cands, r.URL.RawQuery, ct, body)
+			if err != nil {
+				checkoutError(w, r, logger, err)
+				return
+			}
 			if !ok {
 				next.ServeHTTP(w, r)
 				return
@@ -54,39 +110,31 @@ func NewInterceptor(routes []screening.InterceptRoute, svc orderSubmitter, logge
 			// No tunnel out of a checkout path: a websocket (or h2c) there
 			// would carry later requests past the screening.
 			stripUpgrade(r.Header)
-			if bodyless(r.Method) {
-				// The first step of the chain refused any body.
-				next.ServeHTTP(w, r)
-				return
-			}
 			if r.Trailer != nil || r.Header["Trailer"] != nil {
 				// Headers after the body would reach the storefront after
 				// the screening read the request.
 				checkoutError(w, r, logger, fmt.Errorf("%w: a checkout must not declare trailers", screening.ErrInvalidInput))
 				return
 			}
-			if ce := r.Header.Values("Content-Encoding"); len(ce) > 1 || len(ce) == 1 && !strings.EqualFold(ce[0], "identity") {
-				// The order is read from the bytes as sent; a storefront
-				// that decompresses request bodies would act on another
-				// order than the one screened.
-				checkoutError(w, r, logger, fmt.Errorf("%w: a checkout body must not be encoded (Content-Encoding: %s)", errUnsupportedMediaType, strings.Join(ce, ", ")))
+			if hasMethodOverride(r.URL.RawQuery) {
+				checkoutError(w, r, logger, fmt.Errorf("%w: _method in the query of a checkout route", screening.ErrInvalidInput))
 				return
 			}
-			ctx := r.Context()
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, screening.MaxOrderBytes))
-			if err != nil {
-				var mbe *http.MaxBytesError
-				if !errors.As(err, &mbe) {
-					// The client went away or sent a broken body.
-					writeError(w, r, http.StatusBadRequest, "bad_request", "The request body could not be read.")
+			if len(m.Batch) > 0 {
+				if err := m.CheckBatch(ct, body); err != nil {
+					checkoutError(w, r, logger, err)
 					return
 				}
-				checkoutError(w, r, logger, err)
+				next.ServeHTTP(w, r)
+				return
+			}
+			if len(body) > screening.MaxOrderBytes {
+				checkoutError(w, r, logger, &http.MaxBytesError{Limit: screening.MaxOrderBytes})
 				return
 			}
 			ip, _ := clientip.FromContext(ctx)
 			// Every Content-Type sent: with two, parsers may read either.
-			order, err := route.MapOrder(strings.Join(r.Header.Values("Content-Type"), ", "), r.URL.RawQuery, r.Header.Values("Cookie"), body, ip, r.UserAgent(), r.Header.Get("Accept-Language"))
+			order, err := route.MapOrder(ct, r.URL.RawQuery, r.Header.Values("Cookie"), body, ip, r.UserAgent(), r.Header.Get("Accept-Language"))
 			if err != nil {
 				checkoutError(w, r, logger, err)
 				return
@@ -143,49 +191,108 @@ func checkoutError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, 
 	writeError(w, r, status, e.Code, msg)
 }
 
-// routeIndex finds the route covering a canonical path. It holds every
-// route path and each of its ancestors ("/api" for "/api/checkout"; nil
-// for a path that is not itself a route), so that the walk down a request
-// path stops at its first segment that leads to no route: one map lookup
-// for an ordinary proxied path, and no allocation.
-type routeIndex map[string]*screening.InterceptRoute
+// routeRef is one matcher of one route.
+type routeRef struct {
+	route *screening.InterceptRoute
+	m     screening.Matcher
+}
+
+// routeIndex finds the routes covering a canonical path. It holds every
+// route path and each of its ancestors ("/api" for "/api/checkout"; an
+// empty list for a path that is not itself a route), so that the walk
+// down a request path stops at its first segment that leads to no route:
+// one map lookup for an ordinary proxied path, and no allocation.
+type routeIndex map[string][]routeRef
 
 func newRouteIndex(routes []screening.InterceptRoute) routeIndex {
 	ix := routeIndex{}
 	routes = slices.Clone(routes) // the index points into its own copy
 	for i := range routes {
-		key := routeKey(routes[i].Path)
-		ix[key] = &routes[i]
-		for j := strings.LastIndexByte(key, '/'); j > 0; j = strings.LastIndexByte(key[:j], '/') {
-			if _, ok := ix[key[:j]]; !ok {
-				ix[key[:j]] = nil
+		for _, m := range routes[i].Matchers() {
+			for _, p := range m.Paths {
+				key := routeKey(p)
+				ix[key] = append(ix[key], routeRef{route: &routes[i], m: m})
+				for j := strings.LastIndexByte(key, '/'); j > 0; j = strings.LastIndexByte(key[:j], '/') {
+					if _, ok := ix[key[:j]]; !ok {
+						ix[key[:j]] = nil
+					}
+				}
 			}
 		}
 	}
 	return ix
 }
 
-// lookup returns the route with the longest path equal to key or above it
-// at a segment boundary.
-func (ix routeIndex) lookup(key string) (screening.InterceptRoute, bool) {
+// lookup returns the matchers whose path is key or above it at a segment
+// boundary, the longest path first.
+func (ix routeIndex) lookup(key string) []routeRef {
 	if len(ix) == 0 {
-		return screening.InterceptRoute{}, false
+		return nil
 	}
-	found := ix["/"]
+	var found [][]routeRef
+	if rs := ix["/"]; len(rs) > 0 {
+		found = append(found, rs)
+	}
 	for i := 1; i <= len(key); i++ {
 		if i < len(key) && key[i] != '/' {
 			continue
 		}
-		rt, ok := ix[key[:i]]
+		rs, ok := ix[key[:i]]
 		if !ok {
 			break
 		}
-		if rt != nil {
-			found = rt
+		if len(rs) > 0 {
+			found = append(found, rs)
 		}
 	}
-	if found == nil {
-		return screening.InterceptRoute{}, false
+	var out []routeRef
+	for i := len(found) - 1; i >= 0; i-- {
+		out = append(out, found[i]...)
 	}
-	return *found, true
+	return out
+}
+
+// needsBody reports whether the request's body must be read: a candidate
+// matches by path or query alone (the checkout is screened), or its
+// parameters may be in a form body.
+func needsBody(cands []routeRef, rawQuery, contentType string) bool {
+	for _, c := range cands {
+		if c.m.NeedsBody(contentType) {
+			return true
+		}
+		if ok, err := c.m.Match(rawQuery, "", nil); ok || err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// matchRoute returns the route and matcher the request is the checkout of.
+// Two different routes matching one request is refused: which one the
+// storefront acts on cannot be told.
+func matchRoute(cands []routeRef, rawQuery, contentType string, body []byte) (*screening.InterceptRoute, screening.Matcher, bool, error) {
+	var route *screening.InterceptRoute
+	var m screening.Matcher
+	for _, c := range cands {
+		ok, err := c.m.Match(rawQuery, contentType, body)
+		if err != nil {
+			return nil, screening.Matcher{}, false, err
+		}
+		if !ok {
+			continue
+		}
+		switch {
+		case route == nil:
+			route, m = c.route, c.m
+		case c.route != route || (len(c.m.Batch) > 0) != (len(m.Batch) > 0):
+			return nil, screening.Matcher{}, false, fmt.Errorf("%w: the request matches two checkout routes; the storefront could act on either", screening.ErrInvalidInput)
+		}
+	}
+	return route, m, route != nil, nil
+}
+
+// hasMethodOverride reports whether the query names _method (any PHP
+// spelling), which WordPress's REST API takes as the request's method.
+func hasMethodOverride(rawQuery string) bool {
+	return rawQuery != "" && (screening.Matcher{MatchQuery: map[string]string{"_method": screening.AnyValue}}).MustMatch(rawQuery)
 }

@@ -75,6 +75,9 @@ type phpSeen struct {
 	Request           map[string]any
 	Files             map[string]any
 	Screening         map[string]string
+	// Readings are how the profiles' storefronts read their checkout
+	// parameter (php_query_test.go).
+	Readings map[string]string
 }
 
 // TestPHPDifferential sends the corpus of ambiguous checkouts

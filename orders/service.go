@@ -349,6 +349,15 @@ func (s *Service) find(ctx context.Context, a Access, id string) (Record, error)
 		return Record{}, err
 	}
 	r, err := s.loadOrMigrate(ctx, sid)
+	if errors.Is(err, screening.ErrNotFound) && !a.Officer && !screening.IsScreeningID(id) {
+		// The shop's own order id, linked to an intercepted checkout
+		// (link.go).
+		if to, ok, lerr := s.linked(ctx, sid); lerr != nil {
+			return Record{}, lerr
+		} else if ok {
+			r, err = s.load(ctx, to)
+		}
+	}
 	if err != nil {
 		if errors.Is(err, screening.ErrNotFound) {
 			return Record{}, fmt.Errorf("order %s: %w", id, screening.ErrNotFound)

@@ -202,7 +202,7 @@ func (r InterceptRoute) CheckQuery(rawQuery string) error {
 			}
 		}
 	}
-	for _, name := range sortedValues(r.Fields) {
+	for _, name := range r.bodyNames() {
 		for _, k := range keys {
 			if formKeyIs(k, name) {
 				return fieldErr(name, fmt.Sprintf("must not be in the query string (as %q): the storefront may read it instead of the body", clip(k)))
@@ -225,7 +225,7 @@ func (r InterceptRoute) CheckCookies(headers []string) error {
 			keys = append(keys, queryKeys(strings.TrimLeft(pair, " \t"))...)
 		}
 	}
-	for _, name := range sortedValues(r.Fields) {
+	for _, name := range r.bodyNames() {
 		for _, k := range keys {
 			if formKeyIs(k, name) {
 				return fieldErr(name, fmt.Sprintf("must not be the name of a cookie (%q): the storefront may read it instead of the body", clip(k)))

@@ -58,6 +58,44 @@ type InterceptRoute struct {
 	// Defaults gives constant order fields ("currency": "USD"); a body
 	// field mapped to the same order field wins when present.
 	Defaults map[string]string `yaml:"defaults"`
+
+	// Profile names a built-in storefront profile (profiles.go:
+	// woocommerce-classic, woocommerce-blocks, whmcs, blesta) that brings
+	// the routes, field map and transforms. Any other key of the entry
+	// overrides the profile's: fields and defaults key by key, format and
+	// each transform when set; path, paths or match_query replace all of
+	// the profile's matchers with the entry's own.
+	Profile string `yaml:"profile"`
+	// Paths are more checkout paths, matched like Path.
+	Paths []string `yaml:"paths"`
+	// MatchQuery narrows the route to requests whose query carries these
+	// parameters with these values ({"wc-ajax": "checkout"}), read as the
+	// storefront reads them (match.go); "*" matches any value. Other
+	// requests on the path pass untouched.
+	MatchQuery map[string]string `yaml:"match_query"`
+	// MatchBody makes a form body's parameters count for MatchQuery too
+	// ($_REQUEST, where the body wins, or WordPress's query vars).
+	MatchBody bool `yaml:"match_body"`
+	// Transforms derive order fields the form does not carry as they are.
+	Transforms Transforms `yaml:"transforms"`
+
+	// matchers are the profile's, set by SetDefaults; nil: the entry's own.
+	matchers []Matcher
+}
+
+// Matchers returns the ways the route recognises its checkout: the
+// profile's, or one made of the entry's path, paths, match_query and
+// match_body.
+func (r InterceptRoute) Matchers() []Matcher {
+	if r.matchers != nil {
+		return r.matchers
+	}
+	var paths []string
+	if r.Path != "" {
+		paths = append(paths, r.Path)
+	}
+	paths = append(paths, r.Paths...)
+	return []Matcher{{Paths: paths, MatchQuery: r.MatchQuery, MatchBody: r.MatchBody}}
 }
 
 // orderPaths are the order fields a route may set. ip, user_agent and
@@ -75,8 +113,14 @@ var itemFields = []string{"sku", "category", "price", "quantity"}
 
 // SetDefaults fills unset values.
 func (r *InterceptRoute) SetDefaults() {
+	if p, ok := profiles()[r.Profile]; ok {
+		r.applyProfile(p)
+	}
 	if r.Format == "" {
 		r.Format = FormatAuto
+	}
+	if r.Transforms.CardNumber != "" && r.Transforms.CardBINDigits == 0 {
+		r.Transforms.CardBINDigits = 6
 	}
 	r.Method = strings.ToUpper(r.Method)
 }
@@ -93,16 +137,44 @@ func (r InterceptRoute) Validate() error {
 	default:
 		add("method", r.Method, "must be POST, PUT or PATCH, or left out (every method with a body is screened)")
 	}
-	if problem := routePathProblem(r.Path); problem != "" {
-		add("path", r.Path, problem)
+	if r.Profile != "" {
+		if _, ok := profiles()[r.Profile]; !ok {
+			add("profile", r.Profile, "must be one of "+strings.Join(ProfileNames(), ", "))
+		}
 	}
+	ms := r.Matchers()
+	for i, m := range ms {
+		key := func(k string) string {
+			if r.matchers == nil {
+				return k
+			}
+			return fmt.Sprintf("profile(%s)[%d].%s", r.Profile, i, k)
+		}
+		if len(m.Paths) == 0 {
+			add(key("path"), nil, "is required (or paths, or a profile)")
+		}
+		for _, p := range m.Paths {
+			if problem := routePathProblem(p); problem != "" {
+				add(key("path"), p, problem)
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(m.MatchQuery)) {
+			if v := m.MatchQuery[k]; k == "" || v == "" || strings.ContainsAny(k, "[]=&;") {
+				add(key("match_query."+k), v, "a parameter name without [ ] = & ; and a value (or \"*\" for any value)")
+			}
+		}
+		if m.MatchBody && len(m.MatchQuery) == 0 {
+			add(key("match_body"), true, "needs match_query")
+		}
+	}
+	errs = append(errs, r.Transforms.validate(r.Fields))
 	switch r.Format {
 	case FormatForm, FormatJSON, FormatAuto:
 	default:
 		add("format", r.Format, "must be form, json or auto")
 	}
-	if r.Fields["order_id"] == "" {
-		add("fields.order_id", nil, "is required: the body field carrying the order id (the idempotency key)")
+	if r.Fields["order_id"] == "" && !r.Transforms.GenerateOrderID {
+		add("fields.order_id", nil, "is required: the body field carrying the order id (the idempotency key), or transforms.generate_order_id")
 	}
 	items := map[int]bool{}
 	check := func(section string, m map[string]string, isDefault bool) {
@@ -301,6 +373,9 @@ func (r InterceptRoute) MapOrder(contentType, rawQuery string, cookies []string,
 		if err := setOrderField(&o, k, v); err != nil {
 			return Order{}, fieldErr(name, err.Error())
 		}
+	}
+	if err := r.Transforms.apply(&o, lookup); err != nil {
+		return Order{}, err
 	}
 	if !clientIP.IsValid() {
 		return Order{}, errors.New("mapping checkout: no client IP")

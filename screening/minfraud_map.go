@@ -11,7 +11,8 @@ import (
 
 // minFraudRequest maps an order to a minFraud transaction. Inputs minFraud
 // would refuse (HTTP 400 turns into a forced review) are left out or mapped
-// to its vocabulary: an unknown processor becomes "other", an unknown
+// to its vocabulary: a processor MaxMind does not list
+// (minfraud_processors.go, generated from its Node.js client) becomes "other", an unknown
 // payment method or a region that is not an ISO 3166-2 code is not sent.
 // The email goes as the MD5 of its normalized form plus the domain, not in
 // clear.
@@ -38,9 +39,13 @@ func minFraudRequest(o *Order, ip netip.Addr, now time.Time) minfraud.Request {
 	if o.Account.Email != "" {
 		req.Email = minfraud.HashedEmail(o.Account.Email)
 	}
+	first, last := o.Billing.FirstName, o.Billing.LastName
+	if first == "" && last == "" {
+		first, last = splitName(o.Account.Name)
+	}
 	b := minfraud.Address{
-		FirstName:   o.Billing.FirstName,
-		LastName:    o.Billing.LastName,
+		FirstName:   first,
+		LastName:    last,
 		Address:     o.Billing.Address,
 		City:        o.Billing.City,
 		Country:     o.Billing.Country,
@@ -100,41 +105,36 @@ func minFraudProcessor(p string) string {
 		return "authorizenet"
 	case "checkout", "checkout.com":
 		return "checkout_com"
+	case "ppcp-gateway", "ppec_paypal", "paypalcheckout", "paypal_express":
+		// WooCommerce PayPal Payments and PayPal Checkout's gateway ids,
+		// WHMCS's PayPal Checkout module.
+		return "paypal"
 	}
+	p = strings.ReplaceAll(p, "-", "_")
 	if minFraudProcessors[p] {
 		return p
 	}
 	return "other"
 }
 
-// minFraudProcessors are processor names minFraud's request schema accepts
-// (a subset of its list: the ones its client libraries have validated for
-// years plus a few large newer ones).
-var minFraudProcessors = map[string]bool{
-	"adyen": true, "altapay": true, "amazon_payments": true, "authorizenet": true,
-	"balanced": true, "beanstream": true, "bluepay": true, "braintree": true,
-	"ccnow": true, "chase_paymentech": true, "checkout_com": true, "cielo": true,
-	"collector": true, "compropago": true, "concept_payments": true, "conekta": true,
-	"cuentadigital": true, "cybersource": true, "dalpay": true, "dibs": true,
-	"digital_river": true, "ecomm365": true, "elavon": true, "epay": true,
-	"eprocessing_network": true, "eway": true, "first_data": true, "global_payments": true,
-	"ingenico": true, "internetsecure": true, "intuit_quickbooks_payments": true, "iugu": true,
-	"mastercard_payment_gateway": true, "merchant_esolutions": true, "mirjeh": true,
-	"mollie": true, "moneris_solutions": true, "nmi": true, "openpaymx": true,
-	"optimal_payments": true, "orangepay": true, "other": true, "pacnet_services": true,
-	"payfast": true, "paygate": true, "payone": true, "paypal": true, "payplus": true,
-	"paystation": true, "paytrace": true, "paytrail": true, "payture": true, "payu": true,
-	"payulatam": true, "pinpayments": true, "princeton_payment_solutions": true,
-	"psigate": true, "qiwi": true, "quickpay": true, "raberil": true, "rede": true,
-	"redpagos": true, "rewardspay": true, "sagepay": true, "simplify_commerce": true,
-	"skrill": true, "smartcoin": true, "sps_decidir": true, "square": true, "stripe": true,
-	"telerecargas": true, "towah": true, "usa_epay": true, "verepay": true,
-	"vindicia": true, "virtual_card_services": true, "vme": true, "worldpay": true,
-}
+//go:generate go run gen_processors.go -from ${GATEWAY_TEST_MINFRAUD_NODE}/node_modules/@maxmind/minfraud-api-node
 
 // minFraudMethods are the values of minFraud's payment.method.
 var minFraudMethods = map[string]bool{
 	"bank_debit": true, "bank_redirect": true, "bank_transfer": true,
 	"buy_now_pay_later": true, "card": true, "crypto": true, "digital_wallet": true,
 	"gift_card": true, "real_time_payment": true, "rewards": true,
+}
+
+// splitName splits a full name given in one field (a form's "name") into
+// minFraud's billing first and last name at its last space: "Ann Marie
+// Lee" is "Ann Marie" and "Lee"; a single word is a last name. Checkout
+// forms that ask for the two apart map them to billing.first_name and
+// billing.last_name instead.
+func splitName(name string) (first, last string) {
+	name = strings.TrimSpace(name)
+	if i := strings.LastIndexByte(name, ' '); i > 0 {
+		return strings.TrimSpace(name[:i]), name[i+1:]
+	}
+	return "", name
 }

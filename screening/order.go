@@ -475,7 +475,7 @@ func canonicalEmail(s string) string {
 	if !ok {
 		return s
 	}
-	return strings.ToLower(s[:at]) + "@" + domain
+	return norm.NFC.String(strings.ToLower(norm.NFC.String(s[:at]))) + "@" + domain
 }
 
 // validator keeps the first problem found.
@@ -627,7 +627,7 @@ func emailProblem(s string) string {
 		return "not a valid email domain"
 	}
 	if _, err := ident.NormalizeEmail(s); err != nil {
-		return "not a valid email address (the part before @ must be plain ASCII letters, digits and punctuation)"
+		return "not a valid email address (the part before @ must be letters, digits and the punctuation of an address)"
 	}
 	return ""
 }

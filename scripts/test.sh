@@ -103,6 +103,25 @@ install_php() {
 	export GATEWAY_TEST_PHP
 }
 
+# MaxMind's official Node.js minFraud client, which screening's minFraud
+# request test runs (with Debian's nodejs) to validate the requests the
+# gateway builds. Pinned, installed once into a cache directory.
+MINFRAUD_NODE_VERSION="${MINFRAUD_NODE_VERSION:-6.1.0}"
+install_node() {
+	command -v node >/dev/null || apt_install nodejs
+	command -v npm >/dev/null || apt_install npm
+	local dir="${XDG_CACHE_HOME:-$HOME/.cache}/gateway-test/minfraud-api-node-$MINFRAUD_NODE_VERSION"
+	if [[ ! -f $dir/node_modules/@maxmind/minfraud-api-node/package.json ]]; then
+		log "npm install @maxmind/minfraud-api-node@$MINFRAUD_NODE_VERSION into $dir, once"
+		mkdir -p "$dir"
+		(cd "$dir" && npm install --no-audit --no-fund --silent --prefix "$dir" "@maxmind/minfraud-api-node@$MINFRAUD_NODE_VERSION" >/dev/null) ||
+			die "npm install of @maxmind/minfraud-api-node failed"
+	fi
+	GATEWAY_TEST_NODE="$(command -v node)"
+	GATEWAY_TEST_MINFRAUD_NODE="$dir"
+	export GATEWAY_TEST_NODE GATEWAY_TEST_MINFRAUD_NODE
+}
+
 install_minio() {
 	MINIO_SERVER="$(gobin)/minio"
 	if [[ ! -x $MINIO_SERVER ]]; then
@@ -129,6 +148,7 @@ install_all() {
 	install_curl
 	install_redis
 	install_php
+	install_node
 	install_minio
 	install_mailpit
 }

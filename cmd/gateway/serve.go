@@ -73,6 +73,9 @@ func checkConfigCmd(ctx context.Context, e *cmdEnv) error {
 	if emb := cfg.Embedded(); emb.Any() {
 		fmt.Fprintf(e.stdout, "embedded: %s\n", strings.Join(embeddedList(emb), ", "))
 	}
+	for _, line := range screening.DescribeRoutes(cfg.Intercept) {
+		fmt.Fprintf(e.stdout, "screened checkout: %s\n", line)
+	}
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(e.stderr, "WARNING: %s\n", w)
 	}
@@ -419,6 +422,7 @@ func buildGateway(cfg *config.Config, st *stores, geo *geoblock.DB, geoPolicy *g
 	authn = authn.WithLimiter(authLimit)
 	apiDeps := gateway.APIDeps{Auth: authn, Orders: lc.orders, Blocklist: sc.blocks, Audit: st.audit, Logger: logger}
 	apiDeps.Accounts = lc.orders // account standing and refund eligibility (issue 11)
+	apiDeps.Links = lc.orders
 	if mailer.Dev != nil {
 		apiDeps.DevMail = mailer.Dev
 	}
@@ -569,8 +573,8 @@ func printBanner(w io.Writer, cfg *config.Config, emb config.Embedded, gw *gatew
 	if emb.Mail {
 		fmt.Fprintf(&b, " development mail:     %s/api/v1/dev/mail (officer)\n", adm)
 	}
-	for _, r := range routes {
-		fmt.Fprintf(&b, " screened checkout:    %s%s and below, every method but GET, HEAD, OPTIONS\n", pub, r.Path)
+	for _, line := range screening.DescribeRoutes(routes) {
+		fmt.Fprintf(&b, " screened checkout:    %s%s\n", pub, line)
 	}
 	if demo != nil {
 		fmt.Fprintf(&b, " demo credentials:     %s (source it: . %s)\n", demo.File, demo.File)

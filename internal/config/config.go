@@ -254,11 +254,17 @@ func (c *Config) Validate() error {
 	for i, r := range c.Intercept {
 		key := fmt.Sprintf("intercept[%d]", i)
 		errs = append(errs, configerr.Prefix(key, r.Validate()))
-		// Routes match by path alone (case folded), whatever the method.
-		if j, dup := routes[strings.ToLower(r.Path)]; dup {
-			errs = append(errs, configerr.Field(key+".path", r.Path, fmt.Sprintf("is already intercept[%d] (a route covers every method with a body)", j)))
+		// Routes match by path (case folded) and query, whatever the
+		// method.
+		for _, m := range r.Matchers() {
+			for _, p := range m.Paths {
+				id := strings.ToLower(p) + "?" + screening.DescribeQuery(m.MatchQuery)
+				if j, dup := routes[id]; dup && j != i {
+					errs = append(errs, configerr.Field(key+".path", p, fmt.Sprintf("is already intercept[%d] (a route covers every method with a body)", j)))
+				}
+				routes[id] = i
+			}
 		}
-		routes[strings.ToLower(r.Path)] = i
 	}
 	errs = append(errs, c.validateRisks()...)
 	// The geo policy is compiled once here, as serve compiles it: its

@@ -125,13 +125,18 @@ func (c *Config) Risks() []Risk {
 				Message: "exempts every path from the geo-block, so it blocks nobody (use mode: report to observe without blocking)"})
 			continue
 		}
+	routes:
 		for _, r := range c.Intercept {
-			// The storefront may serve the checkout under these too
-			// (PATH_INFO, a directory's index.php).
-			if p.Exempt(r.Path) || p.Exempt(r.Path+"/") || p.Exempt(strings.TrimSuffix(r.Path, "/")+"/index.php") {
-				rs = append(rs, Risk{Name: RiskExemptCheckout, Key: "geoblock.exempt_paths", Value: raw, Refused: true,
-					Message: fmt.Sprintf("exempts the checkout route %s %s from the geo-block: visitors from blocked countries can check out", r.Method, r.Path)})
-				break
+			for _, m := range r.Matchers() {
+				for _, path := range m.Paths {
+					// The storefront may serve the checkout under these too
+					// (PATH_INFO, a directory's index.php).
+					if p.Exempt(path) || p.Exempt(path+"/") || p.Exempt(strings.TrimSuffix(path, "/")+"/index.php") {
+						rs = append(rs, Risk{Name: RiskExemptCheckout, Key: "geoblock.exempt_paths", Value: raw, Refused: true,
+							Message: fmt.Sprintf("exempts the checkout route %s %s from the geo-block: visitors from blocked countries can check out", r.Method, path)})
+						break routes
+					}
+				}
 			}
 		}
 	}

@@ -40,9 +40,13 @@ const (
 //     "ann@example.com"), because sub-addresses are the cheapest way to make
 //     a fresh-looking address that reaches the same mailbox. Dots are kept:
 //     only some providers ignore them;
-//   - the local part must be a dot-atom of ASCII characters (RFC 5322): no
-//     quoted strings, comments or non-ASCII local parts, which legitimate
-//     storefront sign-ups do not produce.
+//   - the local part must be a dot-atom (RFC 5322) whose characters are
+//     ASCII atext or, as RFC 6531 allows ("Renée.Dupont@example.ca"),
+//     Unicode letters, marks and digits; it is put in NFC and lower-cased
+//     (Unicode case mapping). Quoted strings, comments, white space,
+//     invisible format characters (a zero-width space) and compatibility
+//     characters (a full-width "ａ", which NFKC would fold to "a") are
+//     refused: each would let one mailbox be written as many keys.
 //
 // NormalizeEmail is idempotent: a canonical address normalizes to itself.
 func NormalizeEmail(s string) (string, error) {
@@ -65,7 +69,7 @@ func NormalizeEmail(s string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("email domain: %w", err)
 	}
-	local = strings.ToLower(local) // ASCII only, checked above
+	local = norm.NFC.String(strings.ToLower(norm.NFC.String(local)))
 	if i := strings.IndexByte(local, '+'); i > 0 && local[i-1] != '.' {
 		local = local[:i]
 	}
@@ -87,9 +91,29 @@ func checkLocal(local string) error {
 	case local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, ".."):
 		return fmt.Errorf("email local part has a misplaced dot: %w", ErrInvalid)
 	}
-	for i := 0; i < len(local); i++ {
-		if c := local[i]; c != '.' && !isAtext(c) {
-			return fmt.Errorf("email local part has character %q: %w", rune(c), ErrInvalid)
+	if isASCII(local) {
+		for i := 0; i < len(local); i++ {
+			if c := local[i]; c != '.' && !isAtext(c) {
+				return fmt.Errorf("email local part has character %q: %w", rune(c), ErrInvalid)
+			}
+		}
+		return nil
+	}
+	if !utf8.ValidString(local) {
+		return fmt.Errorf("email local part is not UTF-8: %w", ErrInvalid)
+	}
+	if nfc := norm.NFC.String(local); norm.NFKC.String(nfc) != nfc {
+		return fmt.Errorf("email local part has a compatibility character: %w", ErrInvalid)
+	}
+	for _, r := range local {
+		switch {
+		case r < utf8.RuneSelf:
+			if c := byte(r); c != '.' && !isAtext(c) {
+				return fmt.Errorf("email local part has character %q: %w", r, ErrInvalid)
+			}
+		case unicode.In(r, unicode.L, unicode.M, unicode.N):
+		default:
+			return fmt.Errorf("email local part has character %U: %w", r, ErrInvalid)
 		}
 	}
 	return nil
