@@ -21,15 +21,7 @@ func TestWorkerKilled(t *testing.T) {
 	if err := e.svc.WorkOnce(ctx, "w1"); err != nil {
 		t.Fatal(err)
 	}
-	link, _ := e.svc.KYCLink("key:shop", "k", "Ann Lee", "")
-	b, ct := body(t, idCard(t, "Ann Lee", 30)...)
-	if rec := e.post(t, link, b, ct); rec.Code != 200 {
-		t.Fatalf("POST: %d %s", rec.Code, rec.Body)
-	}
-	c := e.caseOf(t, link)
-	if _, err := e.svc.Approve(ctx, c.ID, Decision{}, "officer:olga", ""); err != nil {
-		t.Fatal(err)
-	}
+	link, _ := e.approved(t, "k", 30)
 	e.advance(time.Hour)
 	// While w1's lease lasts, w2 does nothing.
 	if ok, err := other.hold(ctx, "w2"); err != nil || ok {
@@ -74,11 +66,7 @@ func TestRelayProcessKilled(t *testing.T) {
 	backends(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
 		e := newEnv(t, rdb, prefix, Config{}, "", "p1")
 		ctx := context.Background()
-		link, _ := e.svc.KYCLink("key:shop", "r", "Ann Lee", "")
-		b, ct := body(t, idCard(t, "Ann Lee", 31)...)
-		if rec := e.post(t, link, b, ct); rec.Code != 200 {
-			t.Fatalf("POST: %d %s", rec.Code, rec.Body)
-		}
+		e.uploaded(t, "r", 31)
 		// p1 reads the entries, then is killed before delivering.
 		if err := rdb.XGroupCreateMkStream(ctx, e.svc.pendingKey(), relayGroup, "0").Err(); err != nil {
 			t.Fatal(err)
