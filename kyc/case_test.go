@@ -275,15 +275,7 @@ func TestRetentionTwoWorkers(t *testing.T) {
 	backends(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
 		e := newEnv(t, rdb, prefix, Config{Retention: time.Hour}, "", "p1")
 		ctx := context.Background()
-		link, _ := e.svc.KYCLink("key:shop", "7", "Ann Lee", "")
-		b, ct := body(t, idCard(t, "Ann Lee", 11)...)
-		if rec := e.post(t, link, b, ct); rec.Code != 200 {
-			t.Fatalf("POST: %d %s", rec.Code, rec.Body)
-		}
-		c := e.caseOf(t, link)
-		if _, err := e.svc.Approve(ctx, c.ID, Decision{}, "officer:olga", ""); err != nil {
-			t.Fatal(err)
-		}
+		link, c := e.approved(t, "7", 11)
 		// A second process: the same Redis and bucket, its own consumer.
 		other := *e.svc
 		other.d.Consumer = "p2"
@@ -334,11 +326,7 @@ func TestRetentionTwoWorkers(t *testing.T) {
 		}
 
 		// Erasure of another account's documents, by an admin, at once.
-		link2, _ := e.svc.KYCLink("key:shop", "8", "Ann Lee", "")
-		b, ct = body(t, idCard(t, "Ann Lee", 12)...)
-		if rec := e.post(t, link2, b, ct); rec.Code != 200 {
-			t.Fatalf("POST: %d %s", rec.Code, rec.Body)
-		}
+		e.uploaded(t, "8", 12)
 		if n, err := e.svc.Erase(ctx, "key:shop", "8", "admin:ada", ""); err != nil || n != 1 {
 			t.Fatalf("Erase = %d, %v", n, err)
 		}

@@ -385,3 +385,28 @@ func (e *env) caseOf(t testing.TB, link string) *Case {
 	}
 	return k
 }
+
+// uploaded sends an ID card for account (of key:shop) through the page and
+// returns the link and the pending case.
+func (e *env) uploaded(t testing.TB, account string, seed uint8) (string, *Case) {
+	t.Helper()
+	link, err := e.svc.KYCLink("key:shop", account, "Ann Lee", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, ct := body(t, idCard(t, "Ann Lee", seed)...)
+	if rec := e.post(t, link, b, ct); rec.Code != 200 {
+		t.Fatalf("POST: %d %s", rec.Code, rec.Body)
+	}
+	return link, e.caseOf(t, link)
+}
+
+// approved is uploaded, then approved by an officer.
+func (e *env) approved(t testing.TB, account string, seed uint8) (string, *Case) {
+	t.Helper()
+	link, c := e.uploaded(t, account, seed)
+	if _, err := e.svc.Approve(context.Background(), c.ID, Decision{}, "officer:olga", ""); err != nil {
+		t.Fatal(err)
+	}
+	return link, c
+}

@@ -46,7 +46,7 @@ func (s *Service) RelayOnce(ctx context.Context) (int, error) {
 	}
 	msgs = append(msgs, own...)
 	claimed, _, err := rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-		Stream: key, Group: relayGroup, Consumer: s.d.Consumer, MinIdle: claimAfter, Start: "0-0", Count: relayBatch,
+		Stream: key, Group: relayGroup, Consumer: s.d.Consumer, MinIdle: s.claimIdle, Start: "0-0", Count: relayBatch,
 	}).Result()
 	if err != nil {
 		return 0, fmt.Errorf("claiming idle kyc entries: %w", err)

@@ -90,6 +90,9 @@ type Service struct {
 	base   string
 	tag    string
 	m      *metrics
+	// claimIdle is how long a relay entry another process read stays its
+	// own before this one takes it over (claimAfter; tests shorten it).
+	claimIdle time.Duration
 }
 
 // PagePath is the customer's upload page on the public side.
@@ -123,7 +126,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	d.Store.SetUploads(cfg.Uploads)
-	return &Service{cfg: cfg, d: d, tokens: tokens, base: strings.TrimSuffix(d.PublicURL, "/"), tag: d.Prefix + "{kyc}:", m: m}, nil
+	return &Service{cfg: cfg, d: d, tokens: tokens, base: strings.TrimSuffix(d.PublicURL, "/"), tag: d.Prefix + "{kyc}:", m: m, claimIdle: claimAfter}, nil
 }
 
 // Keys: every key of every case shares the hash tag {kyc}, so each state

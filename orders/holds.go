@@ -36,10 +36,10 @@ type HoldsConfig struct {
 	// KYCWhen: never, always (every order, even of an account whose
 	// identity was verified), first_order (an account's first order that
 	// is not rejected; an order without an account id counts as a first
-	// order), or an expression (true asks for KYC unless the account's
-	// identity was verified: a KYC case approved) in the rules language over the order's
+	// order), or an expression in the rules language over the order's
 	// signals, score and decision (`score >= 40 || billing_country in
-	// ["BR", "NG"]`).
+	// ["BR", "NG"]`; true asks for KYC unless the account's identity was
+	// verified, a KYC case of it approved).
 	KYCWhen string `yaml:"kyc_when"`
 	// EmailVerification: hold orders until the account verifies its
 	// email address (once per account and address). Default on.

@@ -39,17 +39,17 @@ type verificationLinks interface {
 
 // Deps are the Service's collaborators.
 type Deps struct {
-	Screener GuardedScreener // required
-	Effects  Effects         // required: what storefront events do beyond the record
-	Links    verificationLinks
-	// KYCLinks mints held orders' KYC links (identity.go); nil: none.
-	KYCLinks  kycLinks
+	Screener  GuardedScreener // required
+	Effects   Effects         // required: what storefront events do beyond the record
+	Links     verificationLinks
 	Policy    *Policy // required (NewPolicy)
 	Logger    *slog.Logger
 	PublicURL string // the customer-facing base URL of links ("" : relative links)
 
 	// Refunds is the refund rules (zero: their defaults).
 	Refunds refunds.Config
+	// KYCLinks mints held orders' KYC links (identity.go); nil: none.
+	KYCLinks kycLinks
 }
 
 // Service is the orders service: idempotent submission, look-up, review,

@@ -627,11 +627,11 @@ func workerName() string {
 // public side, each at its exact path (no ServeMux: it would redirect
 // other spellings rather than refuse them): the KYC upload page and the
 // email verification page when they are on, 404 for anything else.
-func customerPages(verifyPage, kycPage http.Handler) http.Handler {
+func customerPages(verifyPage, kycUpload http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
-		case r.URL.Path == kyc.PagePath && kycPage != nil:
-			kycPage.ServeHTTP(w, r)
+		case r.URL.Path == kyc.PagePath && kycUpload != nil:
+			kycUpload.ServeHTTP(w, r)
 			return
 		case r.URL.Path == emailverify.PagePath && verifyPage != nil:
 			verifyPage.ServeHTTP(w, r)
