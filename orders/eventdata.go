@@ -2,6 +2,7 @@ package orders
 
 import (
 	"strings"
+	"time"
 
 	"github.com/vpsgate/gateway/screening"
 )
@@ -34,7 +35,7 @@ func eventData(r Record) EventData {
 	d := EventData{
 		ScreeningID: r.ScreeningID, OrderID: r.OrderID, AccountID: r.AccountID, Status: r.Status,
 		Decision: r.Decision, Score: r.Score, Requirements: r.Requirements, ReasonCodes: []string{},
-		Version: r.Version, UpdatedAt: r.UpdatedAt.UTC().Format("2006-01-02T15:04:05.999999999Z07:00"),
+		Version: r.Version, UpdatedAt: r.UpdatedAt.UTC().Format(time.RFC3339Nano),
 	}
 	if name, ok := strings.CutPrefix(string(r.Owner), apiKeyOwnerPrefix); ok {
 		d.Storefront = name

@@ -275,7 +275,7 @@ const fanoutBatch = 100
 func (s *Service) FanoutOnce(ctx context.Context, maintain bool, block time.Duration) (int, error) {
 	var msgs []redis.XMessage
 	if maintain {
-		own, err := s.readEvents(ctx, "0", 0)
+		own, err := s.readEvents(ctx, "0", -1)
 		if err != nil {
 			return 0, err
 		}
