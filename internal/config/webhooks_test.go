@@ -143,6 +143,7 @@ webhook_delivery:
 		}},
 		{name: "not JSON", env: map[string]string{"GATEWAY_WEBHOOKS": `[{"url": "http://h/x", "secret": "hunter2"`}, want: []string{"webhooks: from GATEWAY_WEBHOOKS: not valid YAML/JSON"}},
 		{name: "unknown member", env: map[string]string{"GATEWAY_WEBHOOKS": `[{"url": "http://h/x", "secret": "hunter2", "sekret": "x"}]`}, want: []string{"webhooks: from GATEWAY_WEBHOOKS", "sekret"}},
+		{name: "wrong type", env: map[string]string{"GATEWAY_WEBHOOKS": `[{"url": "http://h/x", "max_in_flight": "hunter2hunter2"}]`}, want: []string{"webhooks: from GATEWAY_WEBHOOKS", "into int"}},
 		{name: "an object, not a list", env: map[string]string{"GATEWAY_WEBHOOKS": `{"url": "http://h/x", "secret": "hunter2"}`}, want: []string{"webhooks: from GATEWAY_WEBHOOKS"}},
 		{name: "bad schedule variable", env: map[string]string{"GATEWAY_WEBHOOK_DELIVERY_RETRY_SCHEDULE": "5s,soon"}, want: []string{`webhook_delivery.retry_schedule: "5s,soon": from GATEWAY_WEBHOOK_DELIVERY_RETRY_SCHEDULE: "soon" is not a duration`}},
 		// The shape of earlier versions: a mapping with endpoints.
