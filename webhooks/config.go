@@ -21,9 +21,9 @@ const (
 
 // Config is what delivery needs: the endpoints (the top-level `webhooks`
 // list) and the delivery settings (the `webhook_delivery` section).
-// internal/config holds the two keys and builds it. No endpoints: nothing
-// is delivered and the event outbox is trimmed at about a million entries
-// as before.
+// internal/config holds the two keys and builds it (WebhooksConfig). No
+// endpoints: nothing is delivered and the event outbox is trimmed at about
+// a million entries.
 type Config struct {
 	// Endpoints are the provisioning receivers. In the environment:
 	// GATEWAY_WEBHOOKS as a JSON list of objects.
