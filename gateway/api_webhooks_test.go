@@ -45,8 +45,8 @@ func TestAPIWebhooks(t *testing.T) {
 	}))
 	t.Cleanup(recv.Close)
 	cfg := webhooks.Config{
-		Endpoints:     []webhooks.Endpoint{{Name: "prov", URL: recv.URL, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", MaxInFlight: 1}},
-		RetrySchedule: []time.Duration{time.Millisecond},
+		Endpoints:      []webhooks.Endpoint{{Name: "prov", URL: recv.URL, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", MaxInFlight: 1}},
+		DeliveryConfig: webhooks.DeliveryConfig{RetrySchedule: []time.Duration{time.Millisecond}},
 	}
 	cfg.SetDefaults()
 	outbox := events.New(rdb, prefix+"events", 0)

@@ -12,13 +12,28 @@ import (
 	"github.com/vpsgate/gateway/internal/configerr"
 )
 
-// Config is the `webhooks` section: where events go and how long delivery
-// keeps trying. No endpoints: nothing is delivered and the event outbox is
-// trimmed at about a million entries as before.
+// The configuration keys of webhook delivery, as the operator writes them:
+// the list of endpoints and the section of delivery settings.
+const (
+	EndpointsKey = "webhooks"
+	DeliveryKey  = "webhook_delivery"
+)
+
+// Config is what delivery needs: the endpoints (the top-level `webhooks`
+// list) and the delivery settings (the `webhook_delivery` section).
+// internal/config holds the two keys and builds it (WebhooksConfig). No
+// endpoints: nothing is delivered and the event outbox is trimmed at about
+// a million entries.
 type Config struct {
 	// Endpoints are the provisioning receivers. In the environment:
-	// GATEWAY_WEBHOOKS_ENDPOINTS as a JSON list of objects.
-	Endpoints []Endpoint `yaml:"endpoints"`
+	// GATEWAY_WEBHOOKS as a JSON list of objects.
+	Endpoints []Endpoint
+	DeliveryConfig
+}
+
+// DeliveryConfig is the `webhook_delivery` section: how long delivery keeps
+// trying, the same for every endpoint.
+type DeliveryConfig struct {
 	// RetrySchedule is the wait before each retry after a failed attempt:
 	// the first attempt, then one retry per entry, then the delivery is a
 	// dead letter. Each wait gets up to +-20% jitter.
@@ -78,29 +93,37 @@ const (
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
-// SetDefaults fills unset values.
+// SetDefaults fills unset values of the delivery settings and of every
+// endpoint.
 func (c *Config) SetDefaults() {
-	if len(c.RetrySchedule) == 0 {
-		c.RetrySchedule = append([]time.Duration(nil), DefaultRetrySchedule...)
-	}
-	if c.MaxRetryAfter == 0 {
-		c.MaxRetryAfter = 12 * time.Hour
-	}
-	if c.ClaimAfter == 0 {
-		c.ClaimAfter = time.Minute
-	}
-	if c.Retention == 0 {
-		c.Retention = 7 * 24 * time.Hour
-	}
-	if c.MaxAttemptsKept == 0 {
-		c.MaxAttemptsKept = 20
-	}
+	c.DeliveryConfig.SetDefaults()
 	for i := range c.Endpoints {
-		c.Endpoints[i].setDefaults()
+		c.Endpoints[i].SetDefaults()
 	}
 }
 
-func (e *Endpoint) setDefaults() {
+// SetDefaults fills unset values.
+func (d *DeliveryConfig) SetDefaults() {
+	if len(d.RetrySchedule) == 0 {
+		d.RetrySchedule = append([]time.Duration(nil), DefaultRetrySchedule...)
+	}
+	if d.MaxRetryAfter == 0 {
+		d.MaxRetryAfter = 12 * time.Hour
+	}
+	if d.ClaimAfter == 0 {
+		d.ClaimAfter = time.Minute
+	}
+	if d.Retention == 0 {
+		d.Retention = 7 * 24 * time.Hour
+	}
+	if d.MaxAttemptsKept == 0 {
+		d.MaxAttemptsKept = 20
+	}
+}
+
+// SetDefaults fills unset values: the name from the URL's host, the
+// timeout and max_in_flight.
+func (e *Endpoint) SetDefaults() {
 	if e.Name == "" {
 		if u, err := url.Parse(e.URL); err == nil && u.Host != "" {
 			e.Name = strings.ReplaceAll(strings.ToLower(u.Host), ":", "-")
@@ -114,69 +137,87 @@ func (e *Endpoint) setDefaults() {
 	}
 }
 
-// Validate reports every bad value. Secrets are never echoed.
-func (c *Config) Validate() error {
-	var errs []error
-	for i, d := range c.RetrySchedule {
-		if d <= 0 {
-			errs = append(errs, configerr.Field(fmt.Sprintf("retry_schedule[%d]", i), d.String(), "must be positive"))
-		}
-	}
-	if c.MaxRetryAfter <= 0 {
-		errs = append(errs, configerr.Field("max_retry_after", c.MaxRetryAfter.String(), "must be positive"))
-	}
-	if c.Retention <= 0 {
-		errs = append(errs, configerr.Field("retention", c.Retention.String(), "must be positive"))
-	}
-	if c.MaxAttemptsKept < 1 || c.MaxAttemptsKept > 1000 {
-		errs = append(errs, configerr.Field("max_attempts_kept", c.MaxAttemptsKept, "must be from 1 to 1000"))
-	}
-	names := map[string]bool{}
+// Validate reports every bad value of both keys at once. The two are
+// checked together (claim_after against every endpoint's timeout, names
+// unique across the list), so the keys are named from the top, as the
+// operator writes them: webhooks[0].url, webhook_delivery.claim_after.
+// Secrets and URLs are never echoed.
+func (c Config) Validate() error {
+	errs := []error{configerr.Prefix(DeliveryKey, c.DeliveryConfig.validate())}
+	claimAfter := DeliveryKey + ".claim_after"
+	names := map[string]int{}
 	for i, e := range c.Endpoints {
-		key := func(k string) string { return fmt.Sprintf("endpoints[%d].%s", i, k) }
-		errs = append(errs, e.validate(key)...)
-		if c.ClaimAfter <= e.Timeout {
-			errs = append(errs, configerr.Field("claim_after", c.ClaimAfter.String(), fmt.Sprintf("must exceed the timeout of endpoint %q (%s): a slow attempt would be taken over mid-send", e.Name, e.Timeout)))
+		section := fmt.Sprintf("%s[%d]", EndpointsKey, i)
+		errs = append(errs, configerr.Prefix(section, errors.Join(e.validate()...)))
+		if c.ClaimAfter > 0 && c.ClaimAfter <= e.Timeout {
+			errs = append(errs, configerr.Field(claimAfter, c.ClaimAfter.String(), fmt.Sprintf("must exceed the timeout of endpoint %q (%s): a slow attempt would be taken over mid-send", e.Name, e.Timeout)))
 		}
-		if names[e.Name] {
-			errs = append(errs, configerr.Field(key("name"), e.Name, "is used by another endpoint: give each endpoint its own name"))
+		if j, dup := names[e.Name]; dup {
+			errs = append(errs, configerr.Field(section+".name", e.Name, fmt.Sprintf("is used by %s[%d]: give each endpoint its own name", EndpointsKey, j)))
+			continue
 		}
-		names[e.Name] = true
-	}
-	if c.ClaimAfter <= 0 {
-		errs = append(errs, configerr.Field("claim_after", c.ClaimAfter.String(), "must be positive"))
+		names[e.Name] = i
 	}
 	return errors.Join(errs...)
 }
 
-func (e Endpoint) validate(key func(string) string) []error {
+// validate reports the delivery settings' bad values, keys relative to
+// the section.
+func (d DeliveryConfig) validate() error {
+	var errs []error
+	for i, v := range d.RetrySchedule {
+		if v <= 0 {
+			errs = append(errs, configerr.Field(fmt.Sprintf("retry_schedule[%d]", i), v.String(), "must be positive"))
+		}
+	}
+	if d.MaxRetryAfter <= 0 {
+		errs = append(errs, configerr.Field("max_retry_after", d.MaxRetryAfter.String(), "must be positive"))
+	}
+	if d.ClaimAfter <= 0 {
+		errs = append(errs, configerr.Field("claim_after", d.ClaimAfter.String(), "must be positive"))
+	}
+	if d.Retention <= 0 {
+		errs = append(errs, configerr.Field("retention", d.Retention.String(), "must be positive"))
+	}
+	if d.MaxAttemptsKept < 1 || d.MaxAttemptsKept > 1000 {
+		errs = append(errs, configerr.Field("max_attempts_kept", d.MaxAttemptsKept, "must be from 1 to 1000"))
+	}
+	return errors.Join(errs...)
+}
+
+// validate reports the endpoint's bad values, keys relative to it.
+func (e Endpoint) validate() []error {
 	var errs []error
 	if !namePattern.MatchString(e.Name) {
-		errs = append(errs, configerr.Field(key("name"), e.Name, "must be 1 to 64 letters, digits, '.', '_' or '-' (set it when the URL's host does not make one)"))
+		errs = append(errs, configerr.Field("name", e.Name, "must be 1 to 64 letters, digits, '.', '_' or '-' (set it when the URL's host does not make one)"))
 	}
 	if err := checkURL(e.URL); err != nil {
 		// The URL may carry credentials: not echoed.
-		errs = append(errs, configerr.Field(key("url"), nil, err.Error()))
+		errs = append(errs, configerr.Field("url", nil, err.Error()))
 	}
-	secrets := e.allSecrets()
-	if len(secrets) == 0 {
-		errs = append(errs, configerr.Field(key("secret"), nil, "is required (whsec_ followed by base64 of 24 to 64 random bytes)"))
+	if len(e.allSecrets()) == 0 {
+		errs = append(errs, configerr.Field("secret", nil, "is required (whsec_ followed by base64 of 24 to 64 random bytes)"))
 	}
-	for i, s := range secrets {
+	if e.Secret != "" {
+		if _, err := ParseSecret(e.Secret); err != nil {
+			errs = append(errs, configerr.Field("secret", nil, err.Error()))
+		}
+	}
+	for i, s := range e.Secrets {
 		if _, err := ParseSecret(s); err != nil {
-			errs = append(errs, configerr.Field(fmt.Sprintf("%s[%d]", key("secrets"), i), nil, err.Error()))
+			errs = append(errs, configerr.Field(fmt.Sprintf("secrets[%d]", i), nil, err.Error()))
 		}
 	}
 	for i, t := range e.Events {
 		if !eventTypePattern.MatchString(t) {
-			errs = append(errs, configerr.Field(fmt.Sprintf("%s[%d]", key("events"), i), t, "must be an event type such as order.cleared"))
+			errs = append(errs, configerr.Field(fmt.Sprintf("events[%d]", i), t, "must be an event type such as order.cleared"))
 		}
 	}
 	if e.Timeout <= 0 {
-		errs = append(errs, configerr.Field(key("timeout"), e.Timeout.String(), "must be positive"))
+		errs = append(errs, configerr.Field("timeout", e.Timeout.String(), "must be positive"))
 	}
 	if e.MaxInFlight < 1 || e.MaxInFlight > maxMaxInFlight {
-		errs = append(errs, configerr.Field(key("max_in_flight"), e.MaxInFlight, fmt.Sprintf("must be from 1 to %d", maxMaxInFlight)))
+		errs = append(errs, configerr.Field("max_in_flight", e.MaxInFlight, fmt.Sprintf("must be from 1 to %d", maxMaxInFlight)))
 	}
 	return errs
 }

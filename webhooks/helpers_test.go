@@ -191,9 +191,11 @@ func backends(t *testing.T, f func(t *testing.T, rdb redis.UniversalClient, pref
 // fastConfig is a configuration with a millisecond retry schedule.
 func fastConfig(eps ...webhooks.Endpoint) webhooks.Config {
 	cfg := webhooks.Config{
-		Endpoints:     eps,
-		RetrySchedule: []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond, 160 * time.Millisecond, 200 * time.Millisecond},
-		ClaimAfter:    3 * time.Second,
+		Endpoints: eps,
+		DeliveryConfig: webhooks.DeliveryConfig{
+			RetrySchedule: []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond, 160 * time.Millisecond, 200 * time.Millisecond},
+			ClaimAfter:    3 * time.Second,
+		},
 	}
 	for i := range cfg.Endpoints {
 		if cfg.Endpoints[i].Timeout == 0 {

@@ -20,7 +20,7 @@ func eventsKey(cfg *config.Config) string { return cfg.Screening.KeyPrefix + "ev
 // reads the stream (it trims what every consumer group has acknowledged),
 // else outboxMaxLen.
 func outboxLen(cfg *config.Config) int64 {
-	if len(cfg.Webhooks.Endpoints) > 0 {
+	if len(cfg.Webhooks) > 0 {
 		return 0
 	}
 	return outboxMaxLen
@@ -31,10 +31,10 @@ func outboxLen(cfg *config.Config) int64 {
 // order relay starts, so that every event from this start on is
 // delivered (when Redis is not reachable yet, Run makes it later).
 func buildWebhooks(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, logger *slog.Logger, reg prometheus.Registerer) (*webhooks.Service, error) {
-	if len(cfg.Webhooks.Endpoints) == 0 {
+	if len(cfg.Webhooks) == 0 {
 		return nil, nil
 	}
-	svc, err := webhooks.New(cfg.Webhooks, rdb, webhooks.Options{
+	svc, err := webhooks.New(cfg.WebhooksConfig(), rdb, webhooks.Options{
 		Prefix:   cfg.Screening.KeyPrefix,
 		Events:   eventsKey(cfg),
 		Consumer: workerName(),

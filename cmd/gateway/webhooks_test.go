@@ -62,8 +62,8 @@ func startProvisioning(t *testing.T, env map[string]string) *provisioning {
 		w.WriteHeader(d.status)
 	}))
 	t.Cleanup(p.srv.Close)
-	env["GATEWAY_WEBHOOKS_ENDPOINTS"] = `[{"name": "provisioning", "url": "` + p.srv.URL + `/hooks", "secret": "` + provSecret + `"}]`
-	env["GATEWAY_WEBHOOKS_RETRY_SCHEDULE"] = "100ms,200ms,400ms"
+	env["GATEWAY_WEBHOOKS"] = `[{"name": "provisioning", "url": "` + p.srv.URL + `/hooks", "secret": "` + provSecret + `"}]`
+	env["GATEWAY_WEBHOOK_DELIVERY_RETRY_SCHEDULE"] = "100ms,200ms,400ms"
 	return p
 }
 

@@ -66,8 +66,11 @@ type Config struct {
 	// Intercept lists the storefront's checkout routes to screen before
 	// they are forwarded. Empty with the demo storefront: its checkout.
 	Intercept []screening.InterceptRoute `yaml:"intercept"`
-	// Webhooks are the signed deliveries of events to provisioning.
-	Webhooks webhooks.Config `yaml:"webhooks"`
+	// Webhooks lists the endpoints signed events are delivered to
+	// (provisioning); WebhookDelivery is how delivery retries and what it
+	// keeps. WebhooksConfig joins the two for the webhooks package.
+	Webhooks        []webhooks.Endpoint     `yaml:"webhooks"`
+	WebhookDelivery webhooks.DeliveryConfig `yaml:"webhook_delivery"`
 
 	// AcknowledgeRisks lists the dangerous settings (see Risks) the
 	// operator means: a refused one is then accepted, and still warned
@@ -163,6 +166,9 @@ func decodeYAML(data []byte, cfg *Config) error {
 		if errors.Is(err, io.EOF) {
 			return nil // an empty file is all defaults
 		}
+		if hint := webhooksHint(data); hint != nil {
+			return errors.Join(fmt.Errorf("parsing YAML: %w", err), hint)
+		}
 		return fmt.Errorf("parsing YAML: %w", err)
 	}
 	var extra any
@@ -208,7 +214,10 @@ func (c *Config) SetDefaults() {
 	c.MinFraud.SetDefaults()
 	c.SMTP.SetDefaults()
 	c.Mail.SetDefaults()
-	c.Webhooks.SetDefaults()
+	c.WebhookDelivery.SetDefaults()
+	for i := range c.Webhooks {
+		c.Webhooks[i].SetDefaults()
+	}
 	for i := range c.Intercept {
 		c.Intercept[i].SetDefaults()
 	}
@@ -248,7 +257,7 @@ func (c *Config) Validate() error {
 		configerr.Prefix("minfraud", c.MinFraud.Validate()),
 		configerr.Prefix("smtp", c.SMTP.Validate()),
 		configerr.Prefix("mail", c.Mail.Validate()),
-		configerr.Prefix("webhooks", c.Webhooks.Validate()),
+		c.WebhooksConfig().Validate(), // names webhooks[N].* and webhook_delivery.*
 	)
 	routes := map[string]int{}
 	for i, r := range c.Intercept {

@@ -93,7 +93,13 @@ func applyEnv(cfg *Config, env map[string]string) error {
 			continue
 		}
 		if err := setFromString(l.value, raw); err != nil {
-			errs = append(errs, configerr.Field(l.key, shown(l.key, raw), fmt.Sprintf("from %s: %v", name, err)))
+			problem := fmt.Sprintf("from %s: %v", name, err)
+			if isSecretKey(l.key) {
+				// YAML's messages quote (the start of) an offending
+				// value, which may be a secret (GATEWAY_WEBHOOKS).
+				problem = yamlQuoted.ReplaceAllString(problem, "`[redacted]`")
+			}
+			errs = append(errs, configerr.Field(l.key, shown(l.key, raw), problem))
 		}
 	}
 	return joinSorted(errs)
@@ -180,6 +186,9 @@ func setFromString(v reflect.Value, raw string) error {
 		return nil
 	}
 }
+
+// yamlQuoted is a value quoted in a YAML decoding error: `whsec_M...`.
+var yamlQuoted = regexp.MustCompile("`[^`]*`")
 
 var secretRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 

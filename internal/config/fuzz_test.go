@@ -28,6 +28,8 @@ func FuzzLoad(f *testing.F) {
 		"---\n---\n", "[1, 2]", "listen: [1]", "\x00",
 		"trusted_proxies: [0.0.0.0/0]\n", "trusted_proxies: [\"::/0\"]\nacknowledge_risks: [x]\n",
 		"geoblock: {allow_cidrs: [0.0.0.0/1, 128.0.0.0/1], exempt_paths: [\"/*\"]}\n",
+		"webhooks:\n  - {url: \"http://127.0.0.1:9/h\", secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}\nwebhook_delivery: {claim_after: 5s}\n",
+		"webhooks: {endpoints: [{url: \"http://h/\"}]}\n",
 	} {
 		f.Add([]byte(s))
 	}
