@@ -230,7 +230,6 @@ func TestSendVerificationRefuses(t *testing.T) {
 	tests := []struct{ name, owner, account, email, ref string }{
 		{"no ref", "key:shop", "42", "ann@example.com", ""},
 		{"no owner", "", "42", "ann@example.com", "r"},
-		{"no account", "key:shop", "", "ann@example.com", "r"},
 		{"control char in account", "key:shop", "4\n2", "ann@example.com", "r"},
 		{"display name", "key:shop", "42", "Ann <ann@example.com>", "r"},
 		{"two addresses", "key:shop", "42", "ann@example.com, bo@example.com", "r"},
@@ -246,6 +245,29 @@ func TestSendVerificationRefuses(t *testing.T) {
 	}
 	if msgs := f.outbox.Messages(); len(msgs) != 0 {
 		t.Errorf("messages queued for refused input: %+v", msgs)
+	}
+}
+
+// TestSendVerificationWithoutAccount: an order that came without an
+// account id is verified by its address alone: its link's token names the
+// owner and the address, and no account.
+func TestSendVerificationWithoutAccount(t *testing.T) {
+	f := newFixture(t, Config{})
+	if err := f.svc.SendVerification(context.Background(), "key:shop", "", "ann@example.com", "r"); err != nil {
+		t.Fatal(err)
+	}
+	msgs := f.outbox.Messages()
+	if len(msgs) != 1 || msgs[0].To != "ann@example.com" {
+		t.Fatalf("messages = %+v, want one to ann@example.com", msgs)
+	}
+	_, tok, ok := strings.Cut(msgs[0].Text, "token=")
+	if !ok {
+		t.Fatalf("no link in %q", msgs[0].Text)
+	}
+	tok, _, _ = strings.Cut(tok, " ")
+	c, err := f.svc.tokens.Parse(tok)
+	if err != nil || c.Owner != "key:shop" || c.Email != "ann@example.com" || c.Account() != "" {
+		t.Errorf("token claims = %+v, %v; want owner key:shop, ann@example.com, no account", c, err)
 	}
 }
 
