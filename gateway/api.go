@@ -64,6 +64,9 @@ type APIDeps struct {
 	Webhooks webhookService
 	// KYC is the case workflow (api_kyc.go); nil: its routes answer 503.
 	KYC kycService
+	// Console is the officers' console (console.go) on the same engine;
+	// nil: /console/ is not served.
+	Console *ConsoleDeps
 }
 
 // maxAPIBody bounds every API body; orders have their own, equal, limit.
@@ -108,6 +111,9 @@ func NewAPI(d APIDeps) http.Handler {
 		a.webhookRoutes(v1, officer)
 	}
 	a.kycRoutes(v1, officer, admin, a.allow(auth.RoleStorefront))
+	if d.Console != nil {
+		a.consoleRoutes(r)
+	}
 	return r
 }
 
@@ -379,18 +385,24 @@ func (a *api) addBlocklist(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	e, err := a.Blocklist.Add(c.Request.Context(), blocklist.Entry{
-		Kind: blocklist.Kind(in.Kind), Value: in.Value, Reason: in.Reason, AddedBy: principal(c).Name,
-	})
+	e, err := a.addBlocklistEntry(c, in)
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	if err := a.record(c, "blocklist.added", nil, e); err != nil {
-		a.fail(c, err)
-		return
-	}
 	a.ok(c, http.StatusCreated, e)
+}
+
+// addBlocklistEntry adds in as the principal and audits it (the API's and
+// the console's one way to add).
+func (a *api) addBlocklistEntry(c *gin.Context, in blocklistEntry) (blocklist.Entry, error) {
+	e, err := a.Blocklist.Add(c.Request.Context(), blocklist.Entry{
+		Kind: blocklist.Kind(in.Kind), Value: in.Value, Reason: in.Reason, AddedBy: principal(c).Name,
+	})
+	if err != nil {
+		return blocklist.Entry{}, err
+	}
+	return e, a.record(c, "blocklist.added", nil, e)
 }
 
 func (a *api) removeBlocklist(c *gin.Context) {
@@ -399,9 +411,18 @@ func (a *api) removeBlocklist(c *gin.Context) {
 		a.fail(c, &screening.FieldError{Field: "kind", Problem: "DELETE /api/v1/blocklist?kind=...&value=... needs both"})
 		return
 	}
-	if err := a.Blocklist.Remove(c.Request.Context(), blocklist.Kind(kind), value); err != nil {
+	if err := a.removeBlocklistEntry(c, kind, value); err != nil {
 		a.fail(c, err)
 		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// removeBlocklistEntry removes an entry and audits it (the API's and the
+// console's one way to remove).
+func (a *api) removeBlocklistEntry(c *gin.Context, kind, value string) error {
+	if err := a.Blocklist.Remove(c.Request.Context(), blocklist.Kind(kind), value); err != nil {
+		return err
 	}
 	// The log shows the value masked, as List does: the identifier
 	// itself is never stored.
@@ -409,9 +430,5 @@ func (a *api) removeBlocklist(c *gin.Context) {
 	if k, v, err := blocklist.ParseEntry(kind, value); err == nil {
 		before = blocklistEntry{Kind: string(k), Value: blocklist.Mask(k, v)}
 	}
-	if err := a.record(c, "blocklist.removed", before, nil); err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.Status(http.StatusNoContent)
+	return a.record(c, "blocklist.removed", before, nil)
 }
