@@ -88,6 +88,15 @@ func (a *api) consoleRoutes(r *gin.Engine) {
 	s.POST("/blocklist/remove", cn.adminOnly, cn.blocklistRemove)
 	s.GET("/audit", cn.auditPage)
 	s.GET("/users", cn.adminOnly, cn.usersPage)
+	s.POST("/kyc-erase", cn.adminOnly, cn.kycErase)
+	if a.Webhooks != nil {
+		s.GET("/webhooks", cn.webhooksPage)
+		s.GET("/webhooks/:id", cn.webhookPage)
+		s.POST("/webhooks/:id/replay", cn.webhookReplay)
+	}
+	if a.DevMail != nil {
+		s.GET("/mail", cn.mailPage)
+	}
 }
 
 // headers: every console answer carries the strict CSP and is not cached
@@ -197,7 +206,7 @@ func (cn *console) render(c *gin.Context, status int, page string, data gin.H) {
 		data["Me"], data["CSRF"], data["Admin"] = ss.Principal, ss.CSRF, ss.Can(auth.RoleAdmin)
 	}
 	data["Page"] = page
-	data["DevMail"] = cn.DevMail != nil
+	data["DevMail"], data["Webhooks"] = cn.DevMail != nil, cn.Webhooks != nil
 	var b bytes.Buffer
 	if err := cn.pages[page].ExecuteTemplate(&b, "layout", data); err != nil {
 		cn.Logger.ErrorContext(c.Request.Context(), "console template", "page", page, "error", err)
@@ -543,12 +552,21 @@ func consolePages() map[string]*template.Template {
 			return t.UTC().Format("2006-01-02 15:04:05 UTC")
 		},
 		"deref": func(p *int) int { return *p },
-		"js":    func(raw json.RawMessage) string { return visible(string(raw)) },
-		"dash":  func(x any) string { return strings.ReplaceAll(fmt.Sprint(x), "_", " ") },
+		"list":  func(xs ...string) []string { return xs },
+		// vtext is v for multi-line text: line breaks stay.
+		"vtext": func(s string) string {
+			lines := strings.Split(s, "\n")
+			for i, l := range lines {
+				lines[i] = visible(l)
+			}
+			return strings.Join(lines, "\n")
+		},
+		"js":   func(raw json.RawMessage) string { return visible(string(raw)) },
+		"dash": func(x any) string { return strings.ReplaceAll(fmt.Sprint(x), "_", " ") },
 	}
 	layout := template.Must(template.New("layout").Funcs(funcs).ParseFS(consoleFS, "consoleui/layout.html"))
 	pages := map[string]*template.Template{}
-	for _, p := range []string{"login", "error", "kyc", "case", "order", "blocklist", "audit", "users"} {
+	for _, p := range []string{"login", "error", "kyc", "case", "order", "blocklist", "audit", "users", "webhooks", "webhook", "mail"} {
 		pages[p] = template.Must(template.Must(layout.Clone()).ParseFS(consoleFS, "consoleui/"+p+".html"))
 	}
 	return pages

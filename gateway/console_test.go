@@ -19,11 +19,13 @@ import (
 
 	"github.com/vpsgate/gateway/audit"
 	"github.com/vpsgate/gateway/internal/auth"
+	"github.com/vpsgate/gateway/internal/mail"
 	"github.com/vpsgate/gateway/internal/testenv"
 	"github.com/vpsgate/gateway/kyc"
 	"github.com/vpsgate/gateway/orders"
 	"github.com/vpsgate/gateway/screening"
 	"github.com/vpsgate/gateway/screening/blocklist"
+	"github.com/vpsgate/gateway/webhooks"
 )
 
 const (
@@ -340,7 +342,11 @@ func TestConsoleTemplates(t *testing.T) {
 		"Order":    orders.Result{ScreeningID: "s1", Reasons: []screening.Reason{{Code: "c", Detail: "d"}}},
 		"Timeline": []orders.TimelineEntry{{Type: "screened"}}, "Orders": []string{"s1"},
 		"Entries": []audit.Entry{{Seq: 1, Before: []byte(`{"a":1}`)}}, "Q": url.Values{}, "Users": []auth.User{{Email: "a@b", Role: "admin"}},
-		"Error": apiError{Message: "m", Field: "f"}, "Status_": 400,
+		"Error": apiError{Message: "m", Field: "f"}, "Webhooks": true, "DevMail": true,
+		"Page_":     webhooks.Page{Deliveries: []webhooks.Delivery{{ID: "d1", Order: "s1", State: "dead", LastStatus: 500}}, Next: "x"},
+		"Endpoints": []webhooks.EndpointState{{Name: "prov", Disabled: true}},
+		"D":         webhooks.Delivery{ID: "d1", History: []webhooks.Attempt{{Status: 200}, {Status: 500, Error: "e"}}, Body: []byte(`{}`)},
+		"Mail":      []mail.DevMail{{To: "a@b", Text: "line\nline"}},
 	}
 	for name, tpl := range pages {
 		for i, data := range []map[string]any{{"Error": apiError{}}, full} {

@@ -24,7 +24,8 @@ import (
 // officer signs in, sees the pending cases, opens one, sees its document
 // image rendered through the authenticated stream, approves it and sees the
 // order clear; rejects a second case with a reason; asks for new documents
-// on a third; accepts an order held for manual review. Every page is saved
+// on a third; replays a webhook delivery from its page; accepts an order
+// held for manual review. Every page is saved
 // as a screenshot (testenv.Artifacts).
 func TestConsoleInBrowser(t *testing.T) {
 	chromium := testenv.Chromium(t)
@@ -73,6 +74,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		"GATEWAY_HOLDS_EMAIL_VERIFICATION":   "false",
 		"GATEWAY_LISTEN":                     pubAddr,
 	}
+	prov := startProvisioning(t, env)
 	_, admin, logs := serveInProcess(t, env)
 	waitFor(t, admin+"/readyz", 200, nil, logs)
 
@@ -159,8 +161,41 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`.badge.st-cleared`)),
 	)
 
+	// The provisioning endpoint got order.cleared (after one 500 and a
+	// retry); the officer replays it from the delivery's page.
+	clearedCalls := func() int {
+		prov.mu.Lock()
+		defer prov.mu.Unlock()
+		n := 0
+		for _, g := range prov.got {
+			if g.typ == "order.cleared" {
+				n++
+			}
+		}
+		return n
+	}
+	eventually(t, 30*time.Second, "order.cleared delivered", func() bool {
+		_ = chromedp.Do(ctx, chromedp.Navigate(admin+"/console/webhooks?event=order.cleared&state=delivered"))
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("table.grid tbody a[href^='/console/webhooks/']").length`))
+		return err == nil && n > 0
+	})
+	step("06-webhooks", chromedp.WaitVisible(chromedp.CSS(`.badge.st-delivered`)))
+	step("07-webhook-delivery",
+		chromedp.Click(chromedp.CSS(`table.grid tbody a[href^='/console/webhooks/']`)),
+		chromedp.WaitVisible(chromedp.CSS(`button.primary`)),
+	)
+	if s := text("main"); !strings.Contains(s, "✗ 500") || !strings.Contains(s, "✓ 204") {
+		t.Errorf("the delivery's attempts:\n%s", s)
+	}
+	before := clearedCalls()
+	step("08-webhook-replayed",
+		chromedp.Click(chromedp.CSS(`button.primary`)),
+		chromedp.WaitVisible(chromedp.CSS(`.alert.good`)),
+	)
+	eventually(t, 30*time.Second, "the replay reaches the endpoint", func() bool { return clearedCalls() > before })
+
 	// Reject Bob's case with a reason.
-	step("06-reject",
+	step("09-reject",
 		chromedp.Navigate(admin+"/console/kyc/"+caseOf(t, ctx, "Bob Stone")),
 		chromedp.WaitVisible(chromedp.CSS(`#reason`)),
 		chromedp.SendKeys(chromedp.CSS(`#reason`), "The document is expired."),
@@ -170,13 +205,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	if s := text("main"); !strings.Contains(s, "rejected") || !strings.Contains(s, "The document is expired.") {
 		t.Errorf("after reject:\n%s", s)
 	}
-	step("07-order-rejected",
+	step("10-order-rejected",
 		chromedp.Navigate(admin+"/console/orders?id=INV-2&owner=key:shop"),
 		chromedp.WaitVisible(chromedp.CSS(`.badge.st-rejected`)),
 	)
 
 	// Ask Cy for new documents.
-	step("08-resubmission",
+	step("11-resubmission",
 		chromedp.Navigate(admin+"/console/kyc/"+caseOf(t, ctx, "Cy Young")),
 		chromedp.WaitVisible(chromedp.CSS(`#reason`)),
 		chromedp.SendKeys(chromedp.CSS(`#reason`), "The photo is blurred; please upload a sharper one."),
@@ -188,14 +223,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 
 	// Review INV-4 (held for manual review): accept it.
-	step("09-review",
+	step("12-review",
 		chromedp.Navigate(admin+"/console/orders?id=INV-4&owner=key:shop"),
 		chromedp.WaitVisible(chromedp.CSS(`button[value=accept]`)),
 	)
 	if s := text("main"); !strings.Contains(s, "Orders from the test review address are checked by a person.") {
 		t.Errorf("the order page does not say why:\n%s", s)
 	}
-	step("10-reviewed",
+	step("13-reviewed",
 		chromedp.SendKeys(chromedp.CSS(`input[name=reason]`), "Known customer, called back."),
 		chromedp.Click(chromedp.CSS(`button[value=accept]`)),
 		chromedp.WaitVisible(chromedp.CSS(`.alert.good`)),
@@ -208,14 +243,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	eventually(t, 20*time.Second, "the officer's actions in the audit log", func() bool {
 		_ = chromedp.Do(ctx, chromedp.Navigate(admin+"/console/audit?actor=officer:"+email))
 		s, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
-		return strings.Contains(s, "kyc.approved") && strings.Contains(s, "kyc.rejected") && strings.Contains(s, "order.reviewed")
+		return strings.Contains(s, "kyc.approved") && strings.Contains(s, "kyc.rejected") && strings.Contains(s, "order.reviewed") &&
+			strings.Contains(s, "webhook.replayed")
 	})
-	step("11-audit", chromedp.WaitVisible(chromedp.CSS(`.chain`)))
+	step("14-audit", chromedp.WaitVisible(chromedp.CSS(`.chain`)))
 	if s := text(".chain"); !strings.Contains(s, "chain links consistent") {
 		t.Errorf("audit chain: %s", s)
 	}
 
-	step("12-signed-out",
+	step("15-signed-out",
 		chromedp.Click(chromedp.CSS(`form.me button`)),
 		chromedp.WaitVisible(chromedp.CSS(`input[name=password]`)),
 	)
