@@ -80,6 +80,7 @@ type principalKey struct{}
 func NewAPI(d APIDeps) http.Handler {
 	a := &api{APIDeps: d}
 	r := gin.New()
+	r.Use(recordRouteTemplate)
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) {
 		writeJSONError(c.Writer, http.StatusNotFound, apiError{Code: "not_found", Message: "no such endpoint: " + c.Request.Method + " " + c.Request.URL.Path})
