@@ -46,10 +46,18 @@ type loginLimiter interface {
 	Succeeded(ctx context.Context, email string) error
 }
 
+// reviewQueue is what the console needs of orders' *Service beyond the
+// API's orderService: the held orders pending a manual review.
+type reviewQueue interface {
+	ReviewQueue(ctx context.Context, limit int) ([]orders.Result, error)
+}
+
 // ConsoleDeps turn the console on (APIDeps.Console).
 type ConsoleDeps struct {
 	Sessions *auth.Sessions
 	Limiter  loginLimiter
+	// Reviews lists the manual-review queue; nil: no queue page.
+	Reviews reviewQueue
 }
 
 const (
@@ -82,6 +90,7 @@ func (a *api) consoleRoutes(r *gin.Engine) {
 	s.POST("/kyc/:id/claim", cn.kycClaim)
 	s.POST("/kyc/:id/decide", cn.kycDecide)
 	s.GET("/orders", cn.orderPage)
+	s.GET("/reviews", cn.reviewsPage)
 	s.POST("/orders/review", cn.orderReview)
 	s.GET("/blocklist", cn.blocklistPage)
 	s.POST("/blocklist", cn.blocklistAdd)
@@ -206,7 +215,7 @@ func (cn *console) render(c *gin.Context, status int, page string, data gin.H) {
 		data["Me"], data["CSRF"], data["Admin"] = ss.Principal, ss.CSRF, ss.Can(auth.RoleAdmin)
 	}
 	data["Page"] = page
-	data["DevMail"], data["Webhooks"] = cn.DevMail != nil, cn.Webhooks != nil
+	data["DevMail"], data["Webhooks"], data["Reviews"] = cn.DevMail != nil, cn.Webhooks != nil, cn.Console.Reviews != nil
 	var b bytes.Buffer
 	if err := cn.pages[page].ExecuteTemplate(&b, "layout", data); err != nil {
 		cn.Logger.ErrorContext(c.Request.Context(), "console template", "page", page, "error", err)
@@ -566,7 +575,7 @@ func consolePages() map[string]*template.Template {
 	}
 	layout := template.Must(template.New("layout").Funcs(funcs).ParseFS(consoleFS, "consoleui/layout.html"))
 	pages := map[string]*template.Template{}
-	for _, p := range []string{"login", "error", "kyc", "case", "order", "blocklist", "audit", "users", "webhooks", "webhook", "mail"} {
+	for _, p := range []string{"login", "error", "kyc", "case", "order", "blocklist", "audit", "users", "webhooks", "webhook", "mail", "reviews"} {
 		pages[p] = template.Must(template.Must(layout.Clone()).ParseFS(consoleFS, "consoleui/"+p+".html"))
 	}
 	return pages

@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/vpsgate/gateway/internal/kind"
 	"github.com/vpsgate/gateway/orders"
 	"github.com/vpsgate/gateway/webhooks"
 )
@@ -72,4 +74,24 @@ func (cn *console) kycErase(c *gin.Context) {
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/console/kyc/"+url.PathEscape(c.PostForm("case"))+"?done=documents+erased")
+}
+
+// reviewsPage is the manual-review queue: held orders whose review is
+// pending, oldest first, with their score and each fired rule's reason.
+func (cn *console) reviewsPage(c *gin.Context) {
+	if cn.Console.Reviews == nil {
+		cn.fail(c, fmt.Errorf("%w: the manual-review queue is not available", kind.ErrNotFound))
+		return
+	}
+	rs, err := cn.Console.Reviews.ReviewQueue(c.Request.Context(), orders.MaxReviewQueue)
+	if err != nil {
+		cn.fail(c, err)
+		return
+	}
+	now := cn.now()
+	ages := make([]int64, len(rs))
+	for i, r := range rs {
+		ages[i] = int64(now.Sub(r.CreatedAt).Seconds())
+	}
+	cn.render(c, http.StatusOK, "reviews", gin.H{"Orders": rs, "Ages": ages})
 }

@@ -342,7 +342,7 @@ func TestConsoleTemplates(t *testing.T) {
 		"Order":    orders.Result{ScreeningID: "s1", Reasons: []screening.Reason{{Code: "c", Detail: "d"}}},
 		"Timeline": []orders.TimelineEntry{{Type: "screened"}}, "Orders": []string{"s1"},
 		"Entries": []audit.Entry{{Seq: 1, Before: []byte(`{"a":1}`)}}, "Q": url.Values{}, "Users": []auth.User{{Email: "a@b", Role: "admin"}},
-		"Error": apiError{Message: "m", Field: "f"}, "Webhooks": true, "DevMail": true,
+		"Error": apiError{Message: "m", Field: "f"}, "Webhooks": true, "DevMail": true, "Reviews": true, "Ages": []int64{60},
 		"Page_":     webhooks.Page{Deliveries: []webhooks.Delivery{{ID: "d1", Order: "s1", State: "dead", LastStatus: 500}}, Next: "x"},
 		"Endpoints": []webhooks.EndpointState{{Name: "prov", Disabled: true}},
 		"D":         webhooks.Delivery{ID: "d1", History: []webhooks.Attempt{{Status: 200}, {Status: 500, Error: "e"}}, Body: []byte(`{}`)},
@@ -352,6 +352,9 @@ func TestConsoleTemplates(t *testing.T) {
 		for i, data := range []map[string]any{{"Error": apiError{}}, full} {
 			data = maps.Clone(data)
 			data["Page"] = name
+			if name == "reviews" && i == 1 {
+				data["Orders"] = []orders.Result{{ScreeningID: "s1", Reasons: []screening.Reason{{Code: "c", Detail: "d"}}}}
+			}
 			if name == "blocklist" && i == 1 {
 				data["Entries"] = []blocklist.Entry{{Kind: "email", Value: "a***@b"}}
 			}

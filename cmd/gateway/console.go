@@ -12,6 +12,7 @@ import (
 	"github.com/vpsgate/gateway/gateway"
 	"github.com/vpsgate/gateway/internal/auth"
 	"github.com/vpsgate/gateway/internal/config"
+	"github.com/vpsgate/gateway/orders"
 )
 
 // devConsoleAdmin is the development admin of embedded mode: when the
@@ -33,12 +34,16 @@ func devConsoleAdmin(cfg *config.Config, emb config.Embedded) (string, error) {
 
 // buildConsole turns the console on when there are users and a JWT
 // secret; nil otherwise (/console/ is then not served).
-func buildConsole(cfg *config.Config, rdb redis.UniversalClient) *gateway.ConsoleDeps {
+func buildConsole(cfg *config.Config, rdb redis.UniversalClient, reviews *orders.Service) *gateway.ConsoleDeps {
 	s := auth.NewSessions(cfg.Auth, time.Now)
 	if s == nil {
 		return nil
 	}
-	return &gateway.ConsoleDeps{Sessions: s, Limiter: auth.NewLoginLimiter(cfg.Auth, rdb, cfg.Screening.KeyPrefix+"consolelogin:")}
+	d := &gateway.ConsoleDeps{Sessions: s, Limiter: auth.NewLoginLimiter(cfg.Auth, rdb, cfg.Screening.KeyPrefix+"consolelogin:")}
+	if reviews != nil {
+		d.Reviews = reviews
+	}
+	return d
 }
 
 // printConsole says where the console is, and the development admin's

@@ -444,7 +444,7 @@ func buildGateway(cfg *config.Config, st *stores, geo *geoblock.DB, geoPolicy *g
 		customer = customerPages(page, kycUpload)
 		apiDeps.Verification = verify
 	}
-	apiDeps.Console = buildConsole(cfg, st.rdb)
+	apiDeps.Console = buildConsole(cfg, st.rdb, lc.orders)
 	adminAPI := gateway.NewAPI(apiDeps)
 	rdb := st.rdb
 	return gateway.New(cfg.Config, gateway.Deps{
