@@ -365,3 +365,49 @@ func TestConsoleTemplates(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleAdminAndRenewal: an admin removes a blocklist entry and
+// erases an account's documents (through the API's service calls, audited);
+// a session past half its life is renewed by the next request, and one
+// past its life sends the browser to sign in again.
+func TestConsoleAdminAndRenewal(t *testing.T) {
+	var offset time.Duration
+	h, svc, al := newTestConsole(t, func() time.Time { return time.Now().Add(offset) })
+	admin := &consoleClient{t: t, h: h, addr: "198.51.100.4:1"}
+	if rec := admin.login(adminEmail, adminPassword); rec.Code != http.StatusSeeOther {
+		t.Fatalf("admin login: %d", rec.Code)
+	}
+	token := admin.csrf("/console/users")
+	if rec := admin.do("POST", "/console/blocklist/remove", url.Values{"csrf": {token}, "kind": {"email"}, "value": {"x@example.com"}}, nil); rec.Code != http.StatusSeeOther {
+		t.Errorf("admin removing: %d %s", rec.Code, rec.Body)
+	}
+	if got := al.appended[len(al.appended)-1]; got.Action != "blocklist.removed" || got.Actor != "admin:"+adminEmail {
+		t.Errorf("audit: %+v", got)
+	}
+	uploadCase(t, svc, "88", "Erin Case")
+	cases, _, _, err := svc.Cases(context.Background(), kyc.StatusPending, 0, 10)
+	if err != nil || len(cases) != 1 {
+		t.Fatalf("cases: %v %d", err, len(cases))
+	}
+	rec := admin.do("POST", "/console/kyc-erase", url.Values{"csrf": {token}, "owner": {"key:shop"}, "account": {"88"}, "case": {cases[0].ID}}, nil)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("erase: %d %s", rec.Code, rec.Body)
+	}
+	if v, err := svc.Get(context.Background(), cases[0].ID); err != nil || !v.Redacted {
+		t.Errorf("case after erasure: %+v %v", v, err)
+	}
+
+	first := admin.cookie
+	offset = auth.SessionTTL/2 + time.Minute
+	if rec := admin.do("GET", "/console/users", nil, nil); rec.Code != 200 || admin.cookie == first {
+		t.Errorf("past half its life: %d, cookie renewed %v", rec.Code, admin.cookie != first)
+	}
+	// The renewed session keeps its CSRF token: the open forms still work.
+	if got := admin.csrf("/console/users"); got != token {
+		t.Errorf("csrf token changed on renewal")
+	}
+	offset += auth.SessionTTL + time.Minute
+	if rec := admin.do("GET", "/console/users", nil, nil); rec.Code != http.StatusSeeOther {
+		t.Errorf("expired session: %d", rec.Code)
+	}
+}
