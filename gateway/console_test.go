@@ -366,8 +366,8 @@ func TestConsoleTemplates(t *testing.T) {
 	}
 }
 
-// TestConsoleAdminAndRenewal: an admin removes a blocklist entry and
-// erases an account's documents (through the API's service calls, audited);
+// TestConsoleAdminAndRenewal: an admin removes a blocklist entry, claims
+// a case and erases its account's documents (through the API's service calls, audited);
 // a session past half its life is renewed by the next request, and one
 // past its life sends the browser to sign in again.
 func TestConsoleAdminAndRenewal(t *testing.T) {
@@ -388,6 +388,12 @@ func TestConsoleAdminAndRenewal(t *testing.T) {
 	cases, _, _, err := svc.Cases(context.Background(), kyc.StatusPending, 0, 10)
 	if err != nil || len(cases) != 1 {
 		t.Fatalf("cases: %v %d", err, len(cases))
+	}
+	if rec := admin.do("POST", "/console/kyc/"+cases[0].ID+"/claim", url.Values{"csrf": {token}}, nil); rec.Code != http.StatusSeeOther {
+		t.Errorf("claim: %d %s", rec.Code, rec.Body)
+	}
+	if v, err := svc.Get(context.Background(), cases[0].ID); err != nil || v.ClaimedBy != "admin:"+adminEmail {
+		t.Errorf("case after claim: %q %v", v.ClaimedBy, err)
 	}
 	rec := admin.do("POST", "/console/kyc-erase", url.Values{"csrf": {token}, "owner": {"key:shop"}, "account": {"88"}, "case": {cases[0].ID}}, nil)
 	if rec.Code != http.StatusSeeOther {
