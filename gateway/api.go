@@ -70,6 +70,9 @@ type APIDeps struct {
 	// Links links intercepted checkouts to the shop's order ids
 	// (api_link.go); nil: its route answers 503.
 	Links orderLinker
+	// Console is the officers' console (console.go) on the same engine;
+	// nil: /console/ is not served.
+	Console *ConsoleDeps
 }
 
 // maxAPIBody bounds every API body; orders have their own, equal, limit.
@@ -83,6 +86,7 @@ type principalKey struct{}
 func NewAPI(d APIDeps) http.Handler {
 	a := &api{APIDeps: d}
 	r := gin.New()
+	r.Use(recordRouteTemplate)
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) {
 		writeJSONError(c.Writer, http.StatusNotFound, apiError{Code: "not_found", Message: "no such endpoint: " + c.Request.Method + " " + c.Request.URL.Path})
@@ -116,6 +120,9 @@ func NewAPI(d APIDeps) http.Handler {
 	}
 	a.kycRoutes(v1, officer, admin, a.allow(auth.RoleStorefront))
 	a.registerAccounts(v1, storefrontOrOfficer, officer)
+	if d.Console != nil {
+		a.consoleRoutes(r)
+	}
 	return r
 }
 
@@ -387,18 +394,24 @@ func (a *api) addBlocklist(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	e, err := a.Blocklist.Add(c.Request.Context(), blocklist.Entry{
-		Kind: blocklist.Kind(in.Kind), Value: in.Value, Reason: in.Reason, AddedBy: principal(c).Name,
-	})
+	e, err := a.addBlocklistEntry(c, in)
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	if err := a.record(c, "blocklist.added", nil, e); err != nil {
-		a.fail(c, err)
-		return
-	}
 	a.ok(c, http.StatusCreated, e)
+}
+
+// addBlocklistEntry adds in as the principal and audits it (the API's and
+// the console's one way to add).
+func (a *api) addBlocklistEntry(c *gin.Context, in blocklistEntry) (blocklist.Entry, error) {
+	e, err := a.Blocklist.Add(c.Request.Context(), blocklist.Entry{
+		Kind: blocklist.Kind(in.Kind), Value: in.Value, Reason: in.Reason, AddedBy: principal(c).Name,
+	})
+	if err != nil {
+		return blocklist.Entry{}, err
+	}
+	return e, a.record(c, "blocklist.added", nil, e)
 }
 
 func (a *api) removeBlocklist(c *gin.Context) {
@@ -407,9 +420,18 @@ func (a *api) removeBlocklist(c *gin.Context) {
 		a.fail(c, &screening.FieldError{Field: "kind", Problem: "DELETE /api/v1/blocklist?kind=...&value=... needs both"})
 		return
 	}
-	if err := a.Blocklist.Remove(c.Request.Context(), blocklist.Kind(kind), value); err != nil {
+	if err := a.removeBlocklistEntry(c, kind, value); err != nil {
 		a.fail(c, err)
 		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// removeBlocklistEntry removes an entry and audits it (the API's and the
+// console's one way to remove).
+func (a *api) removeBlocklistEntry(c *gin.Context, kind, value string) error {
+	if err := a.Blocklist.Remove(c.Request.Context(), blocklist.Kind(kind), value); err != nil {
+		return err
 	}
 	// The log shows the value masked, as List does: the identifier
 	// itself is never stored.
@@ -417,9 +439,5 @@ func (a *api) removeBlocklist(c *gin.Context) {
 	if k, v, err := blocklist.ParseEntry(kind, value); err == nil {
 		before = blocklistEntry{Kind: string(k), Value: blocklist.Mask(k, v)}
 	}
-	if err := a.record(c, "blocklist.removed", before, nil); err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.Status(http.StatusNoContent)
+	return a.record(c, "blocklist.removed", before, nil)
 }

@@ -133,20 +133,7 @@ func (a *api) decideKYCCase(action string) gin.HandlerFunc {
 				return
 			}
 		}
-		ctx, id, officer, addr := c.Request.Context(), c.Param("id"), auditActor(principal(c)), clientAddr(c)
-		var (
-			v    kyc.View
-			link string
-			err  error
-		)
-		switch action {
-		case "approve":
-			v, err = a.KYC.Approve(ctx, id, d, officer, addr)
-		case "reject":
-			v, err = a.KYC.Reject(ctx, id, d, officer, addr)
-		default:
-			v, link, err = a.KYC.RequestResubmission(ctx, id, d, officer, addr)
-		}
+		v, link, err := a.decideKYC(c, action, d)
 		if err != nil {
 			a.fail(c, err)
 			return
@@ -157,6 +144,23 @@ func (a *api) decideKYCCase(action string) gin.HandlerFunc {
 		}
 		a.ok(c, http.StatusOK, v)
 	}
+}
+
+// decideKYC makes the principal's decision on case :id (the API's and
+// the console's one way to decide).
+func (a *api) decideKYC(c *gin.Context, action string, d kyc.Decision) (v kyc.View, link string, err error) {
+	ctx, id, officer, addr := c.Request.Context(), c.Param("id"), auditActor(principal(c)), clientAddr(c)
+	switch action {
+	case "approve":
+		v, err = a.KYC.Approve(ctx, id, d, officer, addr)
+	case "reject":
+		v, err = a.KYC.Reject(ctx, id, d, officer, addr)
+	case "request-resubmission":
+		v, link, err = a.KYC.RequestResubmission(ctx, id, d, officer, addr)
+	default:
+		err = fmt.Errorf("%w: unknown decision %q (approve, reject or request-resubmission)", kind.ErrInvalidInput, action)
+	}
+	return v, link, err
 }
 
 // kycDocument answers GET /api/v1/kyc/cases/{id}/documents/{doc}: the

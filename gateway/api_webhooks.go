@@ -79,16 +79,22 @@ func (a *api) getWebhookDelivery(c *gin.Context) {
 
 // replayWebhookDelivery queues a new attempt with the same webhook-id.
 func (a *api) replayWebhookDelivery(c *gin.Context) {
-	d, err := a.Webhooks.Replay(c.Request.Context(), c.Param("id"))
+	d, err := a.replayDelivery(c, c.Param("id"))
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	if err := a.record(c, "webhook.replayed", nil, map[string]string{"delivery": d.ID, "endpoint": d.Endpoint, "event": d.EventID, "type": d.Type, "order": d.Order}); err != nil {
-		a.fail(c, err)
-		return
-	}
 	a.ok(c, http.StatusAccepted, d)
+}
+
+// replayDelivery queues the replay and audits it (the API's and the
+// console's one way to replay).
+func (a *api) replayDelivery(c *gin.Context, id string) (webhooks.Delivery, error) {
+	d, err := a.Webhooks.Replay(c.Request.Context(), id)
+	if err != nil {
+		return webhooks.Delivery{}, err
+	}
+	return d, a.record(c, "webhook.replayed", nil, map[string]string{"delivery": d.ID, "endpoint": d.Endpoint, "event": d.EventID, "type": d.Type, "order": d.Order})
 }
 
 func (a *api) listWebhookEndpoints(c *gin.Context) {

@@ -113,8 +113,8 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if public, err = refuseAmbiguousRequests(deps.Logger, deps.Registry, public); err != nil {
 		return nil, fmt.Errorf("registering the public refusal metric: %w", err)
 	}
-	admin := observe("admin", deps.Logger, metrics, mode, adminRoute,
-		adminMux(deps.Ready, deps.Registry, deps.API, deps.Console, cfg.AdminPprof))
+	admin := withRouteTemplate(observe("admin", deps.Logger, metrics, mode, adminRouteTemplate,
+		adminMux(deps.Ready, deps.Registry, deps.API, deps.Console, cfg.AdminPprof)))
 
 	errLog := slog.NewLogLogger(deps.Logger.Handler(), slog.LevelWarn)
 	server := func(h http.Handler) *http.Server {

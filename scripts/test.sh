@@ -143,6 +143,18 @@ install_mailpit() {
 	[[ -x $MAILPIT_SERVER ]] || die "go install of mailpit left no $MAILPIT_SERVER"
 }
 
+# Chromium drives the console's browser tests (gateway/console_browser_test.go).
+install_chromium() {
+	local bin
+	bin="$(command -v chromium || true)"
+	if [[ -z $bin ]]; then
+		apt_install chromium
+		bin="$(command -v chromium)"
+	fi
+	GATEWAY_TEST_CHROMIUM="$bin"
+	export GATEWAY_TEST_CHROMIUM
+}
+
 install_all() {
 	install_go_check
 	install_curl
@@ -151,6 +163,7 @@ install_all() {
 	install_node
 	install_minio
 	install_mailpit
+	install_chromium
 }
 
 # ---------------------------------------------------------------------------

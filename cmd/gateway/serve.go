@@ -145,6 +145,10 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 	if err != nil {
 		return err
 	}
+	devPassword, err := devConsoleAdmin(cfg, emb)
+	if err != nil {
+		return err
+	}
 	// Mail and email verification come before the order lifecycle, which
 	// links to the verification page and has the relay request the mail.
 	// The lifecycle is told of verified emails through lc, set just below
@@ -181,6 +185,7 @@ func serveCmd(ctx context.Context, e *cmdEnv) error {
 		return err
 	}
 	printBanner(e.stderr, cfg, emb, gw, target, routes, demo)
+	printConsole(e.stderr, cfg, gw, devPassword)
 	return gw.Serve(ctx)
 }
 
@@ -445,6 +450,8 @@ func buildGateway(cfg *config.Config, st *stores, geo *geoblock.DB, geoPolicy *g
 		customer = customerPages(page, kycUpload)
 		apiDeps.Verification = verify
 	}
+	apiDeps.Console = buildConsole(cfg, st.rdb, lc.orders)
+	adminAPI := gateway.NewAPI(apiDeps)
 	rdb := st.rdb
 	return gateway.New(cfg.Config, gateway.Deps{
 		Logger:    logger,
@@ -455,7 +462,8 @@ func buildGateway(cfg *config.Config, st *stores, geo *geoblock.DB, geoPolicy *g
 			return geoblock.New(geoPolicy, geo, logger, reg, next)
 		},
 		Intercept: gateway.NewInterceptor(routes, lc.orders, logger),
-		API:       gateway.NewAPI(apiDeps),
+		API:       adminAPI,
+		Console:   consoleHandler(apiDeps.Console, adminAPI),
 		Ready: []gateway.ReadyCheck{
 			{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 			{Name: "s3", Check: st.s3.Ready},
