@@ -33,6 +33,10 @@ func newClient(t testing.TB, url string, hooks ...redis.Hook) *redis.Client {
 		t.Fatalf("parsing %q: %v", url, err)
 	}
 	opts.ContextTimeoutEnabled = true
+	// No test here is about a slow server: the in-process server of
+	// TestEmbeddedServerAgrees runs Lua under the race detector, and on a
+	// loaded machine a script took longer than go-redis's 3 s default.
+	opts.ReadTimeout, opts.WriteTimeout = 30*time.Second, 30*time.Second
 	c := redis.NewClient(opts)
 	for _, h := range hooks {
 		c.AddHook(h)
