@@ -56,7 +56,7 @@ func (s *Service) kycLink(r Record, o screening.Order) (string, error) {
 // line, once per submission. The requirement stays pending.
 func (s *Service) KYCSubmitted(ctx context.Context, owner, accountID, caseID string, submission int, actor string) error {
 	mark := "kyc.submitted:" + caseID + ":" + strconv.Itoa(submission)
-	return s.eachHeld(ctx, owner, accountID, "order.kyc_submitted", func(r Record) (Change, error) {
+	return s.eachHeldOf(ctx, owner, accountID, "order.kyc_submitted", func(r Record) (Change, error) {
 		return KYCNoted(r, mark, caseID, actor, s.now())
 	})
 }
@@ -76,7 +76,7 @@ func (s *Service) IdentityVerified(ctx context.Context, owner, accountID, caseID
 	if _, err := pipe.Exec(ctx); err != nil {
 		return unavailable("marking account "+ref+" identity-verified", err)
 	}
-	return s.eachHeld(ctx, owner, accountID, "order.requirement_done", func(r Record) (Change, error) {
+	return s.eachHeldOf(ctx, owner, accountID, "order.requirement_done", func(r Record) (Change, error) {
 		return Complete(r, ReqKYC, actor, s.now())
 	})
 }
@@ -85,19 +85,24 @@ func (s *Service) IdentityVerified(ctx context.Context, owner, accountID, caseID
 // KYC (order.rejected), with reason code kyc_rejected and the case's
 // reason.
 func (s *Service) IdentityRejected(ctx context.Context, owner, accountID, caseID, reason, actor string) error {
-	return s.eachHeld(ctx, owner, accountID, "order.kyc_rejected", func(r Record) (Change, error) {
+	return s.eachHeldOf(ctx, owner, accountID, "order.kyc_rejected", func(r Record) (Change, error) {
 		return KYCRejected(r, caseID, reason, actor, s.now())
 	})
 }
 
-// eachHeld applies transition to every held order of the account (the
-// held-by index of every shard), each through the one commit path;
-// ErrNoChange is skipped.
-func (s *Service) eachHeld(ctx context.Context, owner, accountID, action string, transition func(Record) (Change, error)) error {
+// eachHeldOf is eachHeld for owner's account with an id (the account a KYC
+// case is bound to).
+func (s *Service) eachHeldOf(ctx context.Context, owner, accountID, action string, transition func(Record) (Change, error)) error {
 	if !Owner(owner).valid() || accountID == "" {
 		return fmt.Errorf("%s: owner and account are required: %w", action, screening.ErrInvalidInput)
 	}
-	ref := accountRef(Owner(owner), accountID)
+	return s.eachHeld(ctx, accountRef(Owner(owner), accountID), action, transition)
+}
+
+// eachHeld applies transition to every held order of the account ref (the
+// held-by index of every shard), each through the one commit path;
+// ErrNoChange is skipped.
+func (s *Service) eachHeld(ctx context.Context, ref, action string, transition func(Record) (Change, error)) error {
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.StringSliceCmd, Shards)
 	for sh := range Shards {
@@ -111,7 +116,7 @@ func (s *Service) eachHeld(ctx context.Context, owner, accountID, action string,
 		for _, sid := range cmd.Val() {
 			r, err := s.load(ctx, sid)
 			if errors.Is(err, screening.ErrNotFound) {
-				continue
+				continue // expired with its retention
 			}
 			if err != nil {
 				errs = append(errs, err)

@@ -486,38 +486,13 @@ func (s *Service) EmailVerified(ctx context.Context, owner, accountID, email, ac
 	if err := s.markVerified(ctx, ref, want, actor, now); err != nil {
 		return err
 	}
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.StringSliceCmd, Shards)
-	for sh := range Shards {
-		cmds[sh] = pipe.SMembers(ctx, s.accountIndexKey(sh, ref))
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return unavailable("reading held orders of account "+ref, err)
-	}
-	var errs []error
-	for _, cmd := range cmds {
-		for _, sid := range cmd.Val() {
-			r, err := s.load(ctx, sid)
-			if errors.Is(err, screening.ErrNotFound) {
-				continue // expired with its retention
-			}
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if r.EmailHash != want {
-				continue // another address of the account: not verified by this one
-			}
-			_, err = s.apply(ctx, r, "order.requirement_done", "", func(r Record) (Change, []pending, error) {
-				c, err := Complete(r, ReqEmail, actor, s.now())
-				return c, nil, err
-			})
-			if err != nil && !errors.Is(err, ErrNoChange) {
-				errs = append(errs, err)
-			}
+	return s.eachHeld(ctx, ref, "order.requirement_done", func(r Record) (Change, error) {
+		if r.EmailHash != want {
+			// Another address of the account: not verified by this one.
+			return Change{}, ErrNoChange
 		}
-	}
-	return errors.Join(errs...)
+		return Complete(r, ReqEmail, actor, s.now())
+	})
 }
 
 // verifiedField is the account key's field recording that the account
