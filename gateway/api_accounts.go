@@ -140,17 +140,23 @@ func (a *api) removeAccountFlag(c *gin.Context) {
 	if !ok {
 		return
 	}
-	p := principal(c)
-	if f.Kind == orders.KindRestricted && !p.Can(auth.RoleAdmin) {
-		a.fail(c, fmt.Errorf("%w: lifting an account's restriction is an admin action; %s %q may not", auth.ErrForbidden, p.Role, p.Name))
-		return
-	}
-	st, err := a.Accounts.RemoveFlag(c.Request.Context(), owner, c.Param("id"), f, auditActor(p))
+	st, err := a.removeFlag(c, owner, c.Param("id"), f)
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
 	a.ok(c, http.StatusOK, st)
+}
+
+// removeFlag is the API's and the console's removal of a flag: lifting
+// the restriction is an admin's, any other flag an officer's; the
+// service audits it.
+func (a *api) removeFlag(c *gin.Context, owner orders.Owner, account string, f orders.FlagRequest) (orders.Standing, error) {
+	p := principal(c)
+	if f.Kind == orders.KindRestricted && !p.Can(auth.RoleAdmin) {
+		return orders.Standing{}, fmt.Errorf("%w: lifting an account's restriction is an admin action; %s %q may not", auth.ErrForbidden, p.Role, p.Name)
+	}
+	return a.Accounts.RemoveFlag(c.Request.Context(), owner, account, f, auditActor(p))
 }
 
 // refundEligibility answers whether a refund request is within the terms.

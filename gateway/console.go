@@ -106,6 +106,7 @@ func (a *api) consoleRoutes(r *gin.Engine) {
 	if a.DevMail != nil {
 		s.GET("/mail", cn.mailPage)
 	}
+	cn.accountsRoutes(s)
 }
 
 // headers: every console answer carries the strict CSP and is not cached
@@ -216,6 +217,7 @@ func (cn *console) render(c *gin.Context, status int, page string, data gin.H) {
 	}
 	data["Page"] = page
 	data["DevMail"], data["Webhooks"], data["Reviews"] = cn.DevMail != nil, cn.Webhooks != nil, cn.Console.Reviews != nil
+	data["Accounts"] = cn.Accounts != nil
 	var b bytes.Buffer
 	if err := cn.pages[page].ExecuteTemplate(&b, "layout", data); err != nil {
 		cn.Logger.ErrorContext(c.Request.Context(), "console template", "page", page, "error", err)
@@ -426,6 +428,9 @@ func (cn *console) orderPage(c *gin.Context) {
 		return
 	}
 	data["Order"], data["Timeline"] = res, tl
+	if cn.Accounts != nil {
+		data["Account"] = cn.orderAccount(c.Request.Context(), res)
+	}
 	cn.render(c, http.StatusOK, "order", data)
 }
 
@@ -572,10 +577,13 @@ func consolePages() map[string]*template.Template {
 		},
 		"js":   func(raw json.RawMessage) string { return visible(string(raw)) },
 		"dash": func(x any) string { return strings.ReplaceAll(fmt.Sprint(x), "_", " ") },
+		"acct": func(owner any, id string, suffix ...string) string {
+			return accountPath(fmt.Sprint(owner), id, suffix...)
+		},
 	}
 	layout := template.Must(template.New("layout").Funcs(funcs).ParseFS(consoleFS, "consoleui/layout.html"))
 	pages := map[string]*template.Template{}
-	for _, p := range []string{"login", "error", "kyc", "case", "order", "blocklist", "audit", "users", "webhooks", "webhook", "mail", "reviews"} {
+	for _, p := range []string{"login", "error", "kyc", "case", "order", "blocklist", "audit", "users", "webhooks", "webhook", "mail", "reviews", "account"} {
 		pages[p] = template.Must(template.Must(layout.Clone()).ParseFS(consoleFS, "consoleui/"+p+".html"))
 	}
 	return pages

@@ -23,6 +23,7 @@ import (
 	"github.com/vpsgate/gateway/internal/testenv"
 	"github.com/vpsgate/gateway/kyc"
 	"github.com/vpsgate/gateway/orders"
+	"github.com/vpsgate/gateway/refunds"
 	"github.com/vpsgate/gateway/screening"
 	"github.com/vpsgate/gateway/screening/blocklist"
 	"github.com/vpsgate/gateway/webhooks"
@@ -347,6 +348,11 @@ func TestConsoleTemplates(t *testing.T) {
 		"Endpoints": []webhooks.EndpointState{{Name: "prov", Disabled: true}},
 		"D":         webhooks.Delivery{ID: "d1", History: []webhooks.Attempt{{Status: 200}, {Status: 500, Error: "e"}}, Body: []byte(`{}`)},
 		"Mail":      []mail.DevMail{{To: "a@b", Text: "line\nline"}},
+		"Accounts":  true, "Account": "42", "FlagKinds": refunds.FlagKinds, "Flash": "flag added",
+		"Standing": &orders.Standing{Owner: "key:shop", Account: "42", Identity: "verified", EmailVerified: true,
+			Restriction: &orders.Restriction{Reason: "chargeback", Order: "s1"}, Flags: []orders.Flag{{Kind: refunds.FlagBans, Reason: "r"}},
+			Orders:  []orders.Result{{ScreeningID: "s1", Status: orders.StatusHeld, Termination: &orders.Termination{Reason: "cb"}}},
+			Refunds: []orders.Money{{ScreeningID: "s1", Amount: "1.00"}}, Chargebacks: []orders.Money{{ScreeningID: "s1", Amount: "2.00"}}},
 	}
 	for name, tpl := range pages {
 		for i, data := range []map[string]any{{"Error": apiError{}}, full} {

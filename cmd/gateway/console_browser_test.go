@@ -161,6 +161,39 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`.badge.st-cleared`)),
 	)
 
+	// The order page links its account (once the relay recorded the
+	// order's audit entry and indexed it under the account); the account
+	// page lists the order with its state and the identity verified; the
+	// officer flags the account, through the API's service call (markup
+	// in the reason shows as text; bidi overrides, which SendKeys cannot
+	// type, are TestConsoleAccount's).
+	eventually(t, 20*time.Second, "the order page links its account, which lists the order", func() bool {
+		_ = chromedp.Do(ctx, chromedp.Navigate(admin+"/console/orders?id=INV-1&owner=key:shop"))
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("dd a[href^='/console/accounts/acct-1?']").length`))
+		if err != nil || n == 0 {
+			return false
+		}
+		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+		defer ccancel()
+		_ = chromedp.Do(cctx, chromedp.Click(chromedp.CSS(`dd a[href^='/console/accounts/acct-1?']`)), chromedp.WaitVisible(chromedp.CSS(`#flag-add`)))
+		s, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+		return strings.Contains(s, "INV-1")
+	})
+	step("05b-account", chromedp.WaitVisible(chromedp.CSS(`table.grid .badge.st-cleared`)))
+	if s := text("main"); !strings.Contains(s, "key:shop/acct-1") || !strings.Contains(s, "not restricted") || !strings.Contains(s, "No abuse flag") {
+		t.Errorf("the account page:\n%s", s)
+	}
+	step("05c-account-flagged",
+		chromedp.SetValue(chromedp.CSS(`#flag-add select[name=kind]`), "attacks"),
+		chromedp.SendKeys(chromedp.CSS(`#flag-add input[name=reason]`), "DDoS from its VPS <b>evil"),
+		chromedp.Click(chromedp.CSS(`#flag-add button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.alert.good`)),
+	)
+	if s := text("main"); !strings.Contains(s, "flag added") || !strings.Contains(s, "attacks") ||
+		!strings.Contains(s, "DDoS from its VPS <b>evil") || !strings.Contains(s, "officer:"+email) {
+		t.Errorf("after flagging, the account page:\n%s", s)
+	}
+
 	// The provisioning endpoint got order.cleared (after one 500 and a
 	// retry); the officer replays it from the delivery's page.
 	clearedCalls := func() int {
@@ -252,7 +285,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		_ = chromedp.Do(ctx, chromedp.Navigate(admin+"/console/audit?actor=officer:"+email))
 		s, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
 		return strings.Contains(s, "kyc.approved") && strings.Contains(s, "kyc.rejected") && strings.Contains(s, "order.reviewed") &&
-			strings.Contains(s, "webhook.replayed")
+			strings.Contains(s, "webhook.replayed") && strings.Contains(s, "account.flagged")
 	})
 	step("14-audit", chromedp.WaitVisible(chromedp.CSS(`.chain`)))
 	if s := text(".chain"); !strings.Contains(s, "chain links consistent") {
