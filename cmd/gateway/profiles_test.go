@@ -183,10 +183,12 @@ func serveProfile(t *testing.T, pc profileCase) {
 		t.Helper()
 		for try := 1; ; try++ {
 			code, h, body, err := postRead(t, public+r.target, r.ctype, r.body)
-			// PHP's built-in server sometimes loses the end of an answer
-			// under load (the gateway logs "ReverseProxy read error
-			// during body copy" and the body arrives cut): a harness
-			// fault, not a reading of the request; once more, then fail.
+			// Under load an answer from PHP's built-in server sometimes
+			// arrives cut (the gateway logs "ReverseProxy read error
+			// during body copy: use of closed network connection"). Not
+			// what this test checks (how a checkout is read), and the
+			// cause is not found yet (issue 12's note): log it, send it
+			// again, fail the third time.
 			if err != nil && try < 3 {
 				t.Logf("%s: answer cut (%v); sending it again", r.name, err)
 				continue
