@@ -208,6 +208,9 @@ func (r *Relay) shard(ctx context.Context, sh int, maintain bool) (n int, full b
 	done, errs := r.publishBatch(ctx, msgs)
 	audited, batched := r.auditBatch(ctx, msgs)
 	done = append(done, audited...)
+	indexed, ierrs := r.accountBatch(ctx, key, msgs)
+	done = append(done, indexed...)
+	errs = append(errs, ierrs...)
 	for _, m := range msgs {
 		if len(m.Values) == 0 {
 			continue // deleted meanwhile
@@ -217,6 +220,8 @@ func (r *Relay) shard(ctx context.Context, sh int, maintain bool) (n int, full b
 			continue // published by publishBatch
 		case k == kindAudit && batched:
 			continue // appended by auditBatch
+		case k == kindAccount || k == kindAccountIndex:
+			continue // delivered by accountBatch
 		}
 		if err := r.deliver(ctx, m); err != nil {
 			// Stays pending: retried on the next pass.
@@ -294,19 +299,44 @@ func (r *Relay) deliver(ctx context.Context, m redis.XMessage) error {
 		if err := r.d.Mailer.SendVerification(ctx, string(pm.Owner), pm.Account, pm.Email, pm.Ref); err != nil {
 			return fmt.Errorf("requesting the verification mail of %s: %w", pm.Ref, err)
 		}
-	case kindAccount, kindAccountIndex:
-		var pa pendingAccount
-		if err := json.Unmarshal([]byte(body), &pa); err != nil {
-			return r.poison(ctx, m, err)
-		}
-		pa.Rejected = kind == kindAccountIndex
-		if err := r.s.deliverAccount(ctx, pa); err != nil {
-			return err
-		}
 	default:
 		return r.poison(ctx, m, fmt.Errorf("unknown kind %q", kind))
 	}
 	return nil
+}
+
+// accountBatch delivers the batch's account entries (kindAccount,
+// kindAccountIndex) in one round trip (deliverAccounts) and returns the ids
+// delivered; an entry that failed stays pending and is retried.
+func (r *Relay) accountBatch(ctx context.Context, key string, msgs []redis.XMessage) ([]string, []error) {
+	var ids []string
+	var ps []pendingAccount
+	var done []string
+	for _, m := range msgs {
+		kind, _ := m.Values["kind"].(string)
+		if kind != kindAccount && kind != kindAccountIndex {
+			continue
+		}
+		body, _ := m.Values["body"].(string)
+		var pa pendingAccount
+		if err := json.Unmarshal([]byte(body), &pa); err != nil {
+			_ = r.poison(ctx, m, err)
+			done = append(done, m.ID) // dropped: retrying cannot help
+			continue
+		}
+		pa.Rejected = kind == kindAccountIndex
+		ids = append(ids, m.ID)
+		ps = append(ps, pa)
+	}
+	var errs []error
+	for i, err := range r.s.deliverAccounts(ctx, ps) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("entry %s of %s: %w", ids[i], key, err))
+			continue
+		}
+		done = append(done, ids[i])
+	}
+	return done, errs
 }
 
 // poison logs an entry nobody can deliver (not written by this code) and

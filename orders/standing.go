@@ -107,36 +107,59 @@ type Standing struct {
 // accountOrdersKey indexes an account's orders (see above).
 func (s *Service) accountOrdersKey(ref string) string { return s.accountKey(ref) + ":orders" }
 
-// deliverAccount is the relay's delivery of a kindAccount entry: the
-// order indexed under its account (the newest maxAccountOrders kept) and,
-// unless it was rejected, the account marked as having ordered; both
-// idempotent, in one transaction of the account's slot. An order that was
-// not rejected, of an account restricted meanwhile, is flagged for
-// termination here: a chargeback flags the orders indexed when it
-// arrives, and this one may have been committed but not yet indexed.
-func (s *Service) deliverAccount(ctx context.Context, p pendingAccount) error {
-	ref := accountRef(p.Owner, p.Account)
-	pipe := s.rdb.TxPipeline()
-	restricted := pipe.HGet(ctx, s.accountKey(ref), fieldRestricted)
-	if !p.Rejected {
-		pipe.HSet(ctx, s.accountKey(ref), "ordered", "1")
-		pipe.PExpire(ctx, s.accountKey(ref), s.retention)
+// deliverAccounts is the relay's delivery of a batch's kindAccount
+// entries, in one pipeline for the batch (one round trip, not one per
+// order): each order indexed under its account (the newest
+// maxAccountOrders kept) and, unless it was rejected, the account marked as
+// having ordered; all idempotent, so an entry redelivered after a partial
+// failure changes nothing twice. An order that was not rejected, of an
+// account restricted meanwhile, is flagged for termination here: a
+// chargeback flags the orders indexed when it arrives, and this one may
+// have been committed but not yet indexed. It returns one error per entry
+// (nil: delivered).
+func (s *Service) deliverAccounts(ctx context.Context, ps []pendingAccount) []error {
+	errs := make([]error, len(ps))
+	if len(ps) == 0 {
+		return errs
 	}
-	if p.Order != "" {
-		key := s.accountOrdersKey(ref)
-		pipe.ZAdd(ctx, key, redis.Z{Score: float64(p.Created.UnixMilli()), Member: p.Order})
-		pipe.ZRemRangeByRank(ctx, key, 0, -maxAccountOrders-1)
-		pipe.PExpire(ctx, key, s.retention)
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return fmt.Errorf("recording order %s of account %s: %w", p.Order, p.Account, err)
-	}
-	if rs := restrictionOf(restricted.Val()); rs != nil && p.Order != "" && !p.Rejected {
-		if _, err := s.terminate(ctx, p.Order, rs.Reason, s.now()); err != nil {
-			return err
+	pipe := s.rdb.Pipeline()
+	restricted := make([]*redis.StringCmd, len(ps))
+	cmds := make([][]redis.Cmder, len(ps))
+	for i, p := range ps {
+		ref := accountRef(p.Owner, p.Account)
+		restricted[i] = pipe.HGet(ctx, s.accountKey(ref), fieldRestricted)
+		cmds[i] = append(cmds[i], restricted[i])
+		if !p.Rejected {
+			cmds[i] = append(cmds[i],
+				pipe.HSet(ctx, s.accountKey(ref), "ordered", "1"),
+				pipe.PExpire(ctx, s.accountKey(ref), s.retention))
+		}
+		if p.Order != "" {
+			key := s.accountOrdersKey(ref)
+			cmds[i] = append(cmds[i],
+				pipe.ZAdd(ctx, key, redis.Z{Score: float64(p.Created.UnixMilli()), Member: p.Order}),
+				pipe.ZRemRangeByRank(ctx, key, 0, -maxAccountOrders-1),
+				pipe.PExpire(ctx, key, s.retention))
 		}
 	}
-	return nil
+	_, _ = pipe.Exec(ctx) // each command's own error is read below
+	for i, p := range ps {
+		for _, c := range cmds[i] {
+			if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+				errs[i] = fmt.Errorf("recording order %s of account %s: %w", p.Order, p.Account, err)
+				break
+			}
+		}
+		if errs[i] != nil {
+			continue
+		}
+		if rs := restrictionOf(restricted[i].Val()); rs != nil && p.Order != "" && !p.Rejected {
+			if _, err := s.terminate(ctx, p.Order, rs.Reason, s.now()); err != nil {
+				errs[i] = err
+			}
+		}
+	}
+	return errs
 }
 
 // accountSetScript sets a standing field of an account once and, the first
