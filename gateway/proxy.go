@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -34,6 +35,9 @@ func newProxy(target *url.URL, cfg ProxyConfig, logger *slog.Logger) *httputil.R
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			setForwardingHeaders(pr)
+			if pr.Out.Body != nil && pr.Out.ContentLength > 0 {
+				pr.Out.Body = &declaredLengthBody{rc: pr.Out.Body, left: pr.Out.ContentLength}
+			}
 			// The headers the gateway set on the incoming request (after
 			// removing any client copy) go out as set: ReverseProxy drops
 			// every header the client names in Connection as hop-by-hop,
@@ -50,6 +54,9 @@ func newProxy(target *url.URL, cfg ProxyConfig, logger *slog.Logger) *httputil.R
 		ModifyResponse: refuseUnrequestedSwitch,
 		Transport:      tr,
 		BufferPool:     newBufferPool(),
+		// httputil's own messages ("read error during body copy") go to
+		// the gateway's log with the rest, not to the standard logger.
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			status := proxyErrorStatus(r.Context(), err)
 			if status == statusClientClosedRequest {
@@ -65,6 +72,43 @@ func newProxy(target *url.URL, cfg ProxyConfig, logger *slog.Logger) *httputil.R
 		},
 	}
 }
+
+// declaredLengthBody gives the transport a request body of exactly its
+// Content-Length, which is what the storefront reads, and then io.EOF
+// without touching the client's body again.
+//
+// Without it, a storefront's answer could be cut off mid-body under load
+// (found by TestServeProfiles; golang/go#40747 describes the same): having
+// copied the declared length, the transport reads the body once more to
+// check that nothing follows; net/http's server closes an inbound body
+// when the response headers go out; when the storefront has already
+// answered and the gateway begun to relay it, that extra read fails with
+// "invalid Read on closed Body", and the transport drops the connection the
+// answer is still arriving on.
+type declaredLengthBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (b *declaredLengthBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	switch {
+	case b.left == 0:
+		return n, io.EOF
+	case err == io.EOF:
+		return n, io.ErrUnexpectedEOF // the client sent less than it declared
+	}
+	return n, err
+}
+
+func (b *declaredLengthBody) Close() error { return b.rc.Close() }
 
 // gatewayHeaders (canonical form) are set by the gateway itself on the
 // request it forwards: the request id, the geo-block's country and the

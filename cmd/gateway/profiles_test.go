@@ -181,22 +181,15 @@ func serveProfile(t *testing.T, pc profileCase) {
 
 	send := func(r storefrontRequest) (int, http.Header, phpAnswer, string) {
 		t.Helper()
-		for try := 1; ; try++ {
-			code, h, body, err := postRead(t, public+r.target, r.ctype, r.body)
-			// Under load an answer from PHP's built-in server sometimes
-			// arrives cut (the gateway logs "ReverseProxy read error
-			// during body copy: use of closed network connection"). Not
-			// what this test checks (how a checkout is read), and the
-			// cause is not found yet (issue 12's note): log it, send it
-			// again, fail the third time.
-			if err != nil && try < 3 {
-				t.Logf("%s: answer cut (%v); sending it again", r.name, err)
-				continue
-			}
-			var a phpAnswer
-			_ = json.Unmarshal([]byte(body), &a)
-			return code, h, a, body
+		code, h, body, err := postRead(t, public+r.target, r.ctype, r.body)
+		if err != nil {
+			// A cut answer was a proxy bug (gateway/proxy.go,
+			// declaredLengthBody): never retried.
+			t.Fatalf("%s: the answer arrived cut (%v): %q\n%s", r.name, err, body, logs.String())
 		}
+		var a phpAnswer
+		_ = json.Unmarshal([]byte(body), &a)
+		return code, h, a, body
 	}
 
 	// The checkout: screened, forwarded with the screening headers.
