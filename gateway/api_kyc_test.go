@@ -25,9 +25,13 @@ import (
 // on real Redis and MinIO.
 type kycOrders struct{}
 
-func (kycOrders) KYCSubmitted(context.Context, string, string, string, int, string) error { return nil }
-func (kycOrders) IdentityVerified(context.Context, string, string, string, string) error  { return nil }
-func (kycOrders) IdentityRejected(context.Context, string, string, string, string, string) error {
+func (kycOrders) KYCSubmitted(context.Context, string, string, string, string, int, string) error {
+	return nil
+}
+func (kycOrders) IdentityVerified(context.Context, string, string, string, string, string) error {
+	return nil
+}
+func (kycOrders) IdentityRejected(context.Context, string, string, string, string, string, string) error {
 	return nil
 }
 
