@@ -29,22 +29,7 @@ import (
 // kyc.approved is in the outbox; the same address's next checkout skips
 // KYC.
 func TestServeKYCGuestCheckout(t *testing.T) {
-	for _, b := range []struct {
-		name     string
-		redisURL func(t *testing.T) string
-	}{
-		{"standalone", func(t *testing.T) string { return testenv.StartRedis(t).URL() }},
-		{"cluster", func(t *testing.T) string {
-			addrs := testenv.RedisClusterAddrs(t)
-			u := "redis://" + addrs[0] + "?"
-			for _, a := range addrs[1:] {
-				u += "addr=" + a + "&"
-			}
-			return strings.TrimSuffix(u, "&")
-		}},
-	} {
-		t.Run(b.name, func(t *testing.T) { kycGuestFlow(t, b.redisURL(t)) })
-	}
+	onRedisBackends(t, kycGuestFlow)
 }
 
 func kycGuestFlow(t *testing.T, redisURL string) {
