@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -165,6 +166,12 @@ func kycGuestFlow(t *testing.T, redisURL string) {
 			seen[e.Type] = true
 		}
 		return seen[events.KYCApproved] && seen[events.KYCSubmitted]
+	})
+	// The audit log names the order and the case by the same reference
+	// (what the console's case page lists the orders by).
+	eventually(t, 20*time.Second, "order.created and kyc.approved audited under "+c.Reference, func() bool {
+		_, al := getWith(t, admin+"/api/v1/audit?account="+url.QueryEscape(c.Reference), officer)
+		return strings.Contains(al, `"action":"order.created"`) && strings.Contains(al, `"action":"kyc.approved"`) && strings.Contains(al, sid)
 	})
 
 	// 5. The address's next guest checkout: its identity was verified
