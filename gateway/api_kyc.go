@@ -29,6 +29,7 @@ type kycService interface {
 	RequestResubmission(ctx context.Context, id string, d kyc.Decision, officer, addr string) (kyc.View, string, error)
 	Document(ctx context.Context, id, doc, officer, addr string, presign bool) (kyc.DocumentAccess, error)
 	Erase(ctx context.Context, owner, account, admin, addr string) (int, error)
+	EraseCase(ctx context.Context, id, admin, addr string) (int, error)
 	Submit(ctx context.Context, u kyc.Upload) (*kyc.Case, error)
 }
 
@@ -47,6 +48,7 @@ func (a *api) kycRoutes(v1 *gin.RouterGroup, officer, admin, storefront gin.Hand
 	k.POST("/cases/:id/request-resubmission", officer, a.kycOn, a.decideKYCCase("request-resubmission"))
 	k.GET("/cases/:id/documents/:doc", officer, a.kycOn, a.kycDocument)
 	k.POST("/accounts/:account/erase", admin, a.kycOn, a.eraseKYC)
+	k.POST("/cases/:id/erase", admin, a.kycOn, a.eraseKYCCase)
 	k.POST("/uploads", storefront, a.kycOn, a.uploadKYC)
 }
 
@@ -207,6 +209,19 @@ func (a *api) eraseKYC(c *gin.Context) {
 		return
 	}
 	a.ok(c, http.StatusOK, gin.H{"owner": owner, "account": c.Param("account"), "cases_redacted": n})
+}
+
+// eraseKYCCase answers POST /api/v1/kyc/cases/{id}/erase (admin): every
+// document of the identity the case checks is deleted at once, as
+// eraseKYC does for an account; the way to erase a case of orders without
+// an account id (an email reference, which no account id names).
+func (a *api) eraseKYCCase(c *gin.Context) {
+	n, err := a.KYC.EraseCase(c.Request.Context(), c.Param("id"), auditActor(principal(c)), clientAddr(c))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.ok(c, http.StatusOK, gin.H{"case": c.Param("id"), "cases_redacted": n})
 }
 
 // uploadKYC answers POST /api/v1/kyc/uploads?token=... (storefront): the

@@ -25,9 +25,13 @@ import (
 // on real Redis and MinIO.
 type kycOrders struct{}
 
-func (kycOrders) KYCSubmitted(context.Context, string, string, string, int, string) error { return nil }
-func (kycOrders) IdentityVerified(context.Context, string, string, string, string) error  { return nil }
-func (kycOrders) IdentityRejected(context.Context, string, string, string, string, string) error {
+func (kycOrders) KYCSubmitted(context.Context, string, string, string, string, int, string) error {
+	return nil
+}
+func (kycOrders) IdentityVerified(context.Context, string, string, string, string, string) error {
+	return nil
+}
+func (kycOrders) IdentityRejected(context.Context, string, string, string, string, string, string) error {
 	return nil
 }
 
@@ -104,6 +108,7 @@ func TestAPIKYC(t *testing.T) {
 		{"GET", "/api/v1/kyc/cases", ""},
 		{"GET", "/api/v1/kyc/cases", "shop"},
 		{"POST", "/api/v1/kyc/accounts/42/erase?owner=key:shop", "officer"},
+		{"POST", "/api/v1/kyc/cases/NOSUCHCASE/erase", "officer"},
 		{"POST", "/api/v1/kyc/uploads", "officer"},
 	} {
 		if rec := call(h, tc.method, tc.path, tc.who, "", nil); rec.Code != http.StatusUnauthorized && rec.Code != http.StatusForbidden {
@@ -173,5 +178,25 @@ func TestAPIKYC(t *testing.T) {
 	if rec.Code != 404 {
 		body, _ := io.ReadAll(rec.Body)
 		t.Errorf("document after erasure: %d %s", rec.Code, body)
+	}
+
+	// A guest checkout's case: the API names its email reference and no
+	// account id, and erases it by the case.
+	guest, _ := svc.KYCEmailLink("key:shop", "GUESTHASH", "Ann Lee", "ann@example.com")
+	b, ct = kycUpload(t)
+	if rec := call(h, "POST", "/api/v1/kyc/uploads?token="+strings.SplitN(guest, "token=", 2)[1], "shop", ct, b); rec.Code != http.StatusCreated {
+		t.Fatalf("guest upload: %d %s", rec.Code, rec.Body)
+	}
+	rec = call(h, "GET", "/api/v1/kyc/cases?status=pending", "officer", "", nil)
+	if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &list) != nil || len(list.Cases) != 1 ||
+		list.Cases[0].Reference != "email:key:shop/GUESTHASH" || list.Cases[0].Account != "" ||
+		!strings.Contains(rec.Body.String(), `"email_hash":"GUESTHASH"`) {
+		t.Fatalf("guest case: %d %s", rec.Code, rec.Body)
+	}
+	if rec := call(h, "POST", "/api/v1/kyc/cases/"+list.Cases[0].ID+"/erase", "admin", "", nil); rec.Code != 200 || !strings.Contains(rec.Body.String(), `"cases_redacted":1`) {
+		t.Errorf("erasing the guest case: %d %s", rec.Code, rec.Body)
+	}
+	if rec := call(h, "POST", "/api/v1/kyc/cases/NOSUCHCASE0000000000000000/erase", "admin", "", nil); rec.Code != 404 {
+		t.Errorf("erasing no case: %d %s", rec.Code, rec.Body)
 	}
 }

@@ -580,6 +580,9 @@ func consolePages() map[string]*template.Template {
 		"acct": func(owner any, id string, suffix ...string) string {
 			return accountPath(fmt.Sprint(owner), id, suffix...)
 		},
+		// maskedEmail names a case of orders without an account id in
+		// lists, where the full address is not needed.
+		"maskedEmail": func(email string) string { return visible(logctx.MaskEmail(email)) },
 	}
 	layout := template.Must(template.New("layout").Funcs(funcs).ParseFS(consoleFS, "consoleui/layout.html"))
 	pages := map[string]*template.Template{}

@@ -57,19 +57,15 @@ func (cn *console) mailPage(c *gin.Context) {
 	cn.render(c, http.StatusOK, "mail", gin.H{"Mail": ms})
 }
 
-// kycErase (admin) deletes every document of an account at once, like
-// POST /api/v1/kyc/accounts/{account}/erase.
+// kycErase (admin) deletes every document of the identity a case checks
+// at once (its account, or the email reference of orders without an
+// account id), like POST /api/v1/kyc/cases/{id}/erase.
 func (cn *console) kycErase(c *gin.Context) {
 	if cn.KYC == nil {
 		cn.fail(c, errKYCOff)
 		return
 	}
-	owner, err := orders.ParseOwner("owner", c.PostForm("owner"))
-	if err != nil {
-		cn.fail(c, err)
-		return
-	}
-	if _, err := cn.KYC.Erase(c.Request.Context(), string(owner), c.PostForm("account"), auditActor(principal(c)), clientAddr(c)); err != nil {
+	if _, err := cn.KYC.EraseCase(c.Request.Context(), c.PostForm("case"), auditActor(principal(c)), clientAddr(c)); err != nil {
 		cn.fail(c, err)
 		return
 	}

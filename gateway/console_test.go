@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +133,16 @@ func newTestConsole(t *testing.T, now func() time.Time) (http.Handler, *kyc.Serv
 // uploadCase makes a pending case whose customer wrote legalName.
 func uploadCase(t *testing.T, svc *kyc.Service, account, legalName string) {
 	t.Helper()
+	link, err := svc.KYCLink("key:shop", account, "Ann Lee", "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uploadTo(t, svc, link, legalName)
+}
+
+// uploadTo uploads a passport through link.
+func uploadTo(t *testing.T, svc *kyc.Service, link, legalName string) {
+	t.Helper()
 	var img bytes.Buffer
 	if err := jpeg.Encode(&img, image.NewGray(image.Rect(0, 0, 40, 30)), nil); err != nil {
 		t.Fatal(err)
@@ -143,11 +154,7 @@ func uploadCase(t *testing.T, svc *kyc.Service, account, legalName string) {
 	fw, _ := w.CreateFormFile("front", "passport.jpg")
 	fw.Write(img.Bytes())
 	w.Close()
-	link, err := svc.KYCLink("key:shop", account, "Ann Lee", "ann@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = svc.Submit(context.Background(), kyc.Upload{Token: strings.SplitN(link, "token=", 2)[1], ContentType: w.FormDataContentType(),
+	_, err := svc.Submit(context.Background(), kyc.Upload{Token: strings.SplitN(link, "token=", 2)[1], ContentType: w.FormDataContentType(),
 		ContentLength: int64(b.Len()), Body: &b, Addr: "192.0.2.x", Owner: "key:shop"})
 	if err != nil {
 		t.Fatal(err)
@@ -401,12 +408,44 @@ func TestConsoleAdminAndRenewal(t *testing.T) {
 	if v, err := svc.Get(context.Background(), cases[0].ID); err != nil || v.ClaimedBy != "admin:"+adminEmail {
 		t.Errorf("case after claim: %q %v", v.ClaimedBy, err)
 	}
-	rec := admin.do("POST", "/console/kyc-erase", url.Values{"csrf": {token}, "owner": {"key:shop"}, "account": {"88"}, "case": {cases[0].ID}}, nil)
+	rec := admin.do("POST", "/console/kyc-erase", url.Values{"csrf": {token}, "case": {cases[0].ID}}, nil)
 	if rec.Code != http.StatusSeeOther {
 		t.Fatalf("erase: %d %s", rec.Code, rec.Body)
 	}
 	if v, err := svc.Get(context.Background(), cases[0].ID); err != nil || !v.Redacted {
 		t.Errorf("case after erasure: %+v %v", v, err)
+	}
+
+	// A case of orders without an account id (a guest checkout): the
+	// queue and the case name its email reference and masked address, no
+	// account page; erasure reaches it by the case.
+	guest, err := svc.KYCEmailLink("key:shop", "GUESTHASH", "Ann Lee", "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uploadTo(t, svc, guest, "Ann Lee")
+	cases, _, _, err = svc.Cases(context.Background(), kyc.StatusPending, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(cases, func(v kyc.View) bool { return v.Reference == "email:key:shop/GUESTHASH" })
+	if i < 0 {
+		t.Fatalf("no guest case among %+v", cases)
+	}
+	gc := cases[i]
+	if rec := admin.do("GET", "/console/kyc", nil, nil); rec.Code != 200 || !strings.Contains(rec.Body.String(), "no account id: a***@example.com") {
+		t.Errorf("queue with a guest case: %d %s", rec.Code, rec.Body)
+	}
+	rec = admin.do("GET", "/console/kyc/"+gc.ID, nil, nil)
+	if page := rec.Body.String(); rec.Code != 200 || !strings.Contains(page, "email reference <code>email:key:shop/GUESTHASH</code>") ||
+		!strings.Contains(page, "a***@example.com") || strings.Contains(page, `href="/console/accounts`) {
+		t.Errorf("guest case page: %d %s", rec.Code, page)
+	}
+	if rec := admin.do("POST", "/console/kyc-erase", url.Values{"csrf": {token}, "case": {gc.ID}}, nil); rec.Code != http.StatusSeeOther {
+		t.Fatalf("erasing the guest case: %d %s", rec.Code, rec.Body)
+	}
+	if v, err := svc.Get(context.Background(), gc.ID); err != nil || !v.Redacted {
+		t.Errorf("guest case after erasure: %+v %v", v, err)
 	}
 
 	first := admin.cookie

@@ -75,13 +75,17 @@ const (
 // nameMismatchBelow is the score under which a name match is a reason.
 const nameMismatchBelow = 60
 
-// Case is a KYC case as stored: one account's identity check.
+// Case is a KYC case as stored: one account's identity check, or, for
+// orders that came without an account id, the identity check of the
+// owner's customer known by the keyed hash of an email address (Account
+// "", EmailHash set).
 type Case struct {
-	ID      string `json:"id"`
-	Version int64  `json:"version"`
-	Owner   string `json:"owner"`
-	Account string `json:"account"`
-	Status  Status `json:"status"`
+	ID        string `json:"id"`
+	Version   int64  `json:"version"`
+	Owner     string `json:"owner"`
+	Account   string `json:"account"`
+	EmailHash string `json:"email_hash,omitempty"`
+	Status    Status `json:"status"`
 
 	LegalName    string       `json:"legal_name"`
 	DocumentType DocumentType `json:"document_type"`
@@ -115,8 +119,9 @@ type Case struct {
 }
 
 // Ref is the account the case belongs to, as orders and the audit log
-// name it: "<owner>/<account id>".
-func (c *Case) Ref() string { return c.Owner + "/" + c.Account }
+// name it: "<owner>/<account id>", or "email:<owner>/<email hash>" for an
+// email reference (subjectRef).
+func (c *Case) Ref() string { return subjectRef(c.Owner, c.Account, c.EmailHash) }
 
 // Decision is an officer's decision on a case: the body of approve,
 // reject and request-resubmission.
@@ -166,15 +171,16 @@ type Submission struct {
 	Email        string
 }
 
-// submitted is the case after an upload: a new case, or one whose
+// submitted is the case after an upload (owner's account, or, when
+// account is "", owner's email reference emailHash): a new case, or one whose
 // resubmission was requested, becomes pending with the new documents
 // (earlier ones stay listed until retention). dup lists the accounts that
 // sent a document with the same content before.
-func submitted(prev *Case, id, owner, account string, s Submission, dup map[string]bool, now time.Time) (Case, error) {
+func submitted(prev *Case, id, owner, account, emailHash string, s Submission, dup map[string]bool, now time.Time) (Case, error) {
 	var c Case
 	switch {
 	case prev == nil:
-		c = Case{ID: id, Owner: owner, Account: account, CreatedAt: now.UTC()}
+		c = Case{ID: id, Owner: owner, Account: account, EmailHash: emailHash, CreatedAt: now.UTC()}
 	case prev.Status == StatusResubmission:
 		c = *prev
 		c.Documents = slices.Clone(prev.Documents)

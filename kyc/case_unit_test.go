@@ -11,11 +11,11 @@ func TestCaseTransitions(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	sub := Submission{LegalName: "Ann Lee", DocumentType: DocPassport, Documents: []Document{{ID: "D1", Side: "front"}}, BillingName: "Ann Lee"}
-	c, err := submitted(nil, "C", "key:shop", "1", sub, nil, now)
+	c, err := submitted(nil, "C", "key:shop", "1", "", sub, nil, now)
 	if err != nil || c.Status != StatusPending || c.Version != 1 || c.Submissions != 1 || c.Documents[0].Submission != 1 {
 		t.Fatalf("new case: %+v %v", c, err)
 	}
-	if _, err := submitted(&c, "C", "key:shop", "1", sub, nil, now); !errors.Is(err, ErrConflict) {
+	if _, err := submitted(&c, "C", "key:shop", "1", "", sub, nil, now); !errors.Is(err, ErrConflict) {
 		t.Errorf("second upload to a pending case: %v", err)
 	}
 	for _, to := range []Status{StatusApproved, StatusRejected, StatusResubmission} {
@@ -27,11 +27,11 @@ func TestCaseTransitions(t *testing.T) {
 			t.Errorf("deciding a %s case again: %v", to, err)
 		}
 		if to == StatusResubmission {
-			again, err := submitted(&d, "C", "key:shop", "1", sub, nil, now)
+			again, err := submitted(&d, "C", "key:shop", "1", "", sub, nil, now)
 			if err != nil || again.Status != StatusPending || again.Submissions != 2 || len(again.Documents) != 2 || again.Reason != "" {
 				t.Errorf("resubmitted: %+v %v", again, err)
 			}
-		} else if _, err := submitted(&d, "C", "key:shop", "1", sub, nil, now); !errors.Is(err, ErrConflict) {
+		} else if _, err := submitted(&d, "C", "key:shop", "1", "", sub, nil, now); !errors.Is(err, ErrConflict) {
 			t.Errorf("upload to a %s case: %v", to, err)
 		}
 	}

@@ -46,16 +46,18 @@ func (o *recOrders) add(s string) error {
 	return nil
 }
 
-func (o *recOrders) KYCSubmitted(_ context.Context, owner, account, caseID string, n int, actor string) error {
-	return o.add(fmt.Sprintf("submitted %s/%s %s #%d by %s", owner, account, caseID, n, actor))
+// Each call names the identity as subjectRef does; the orders side of
+// the same names is orders.refOf (tested there).
+func (o *recOrders) KYCSubmitted(_ context.Context, owner, account, emailHash, caseID string, n int, actor string) error {
+	return o.add(fmt.Sprintf("submitted %s %s #%d by %s", subjectRef(owner, account, emailHash), caseID, n, actor))
 }
 
-func (o *recOrders) IdentityVerified(_ context.Context, owner, account, caseID, actor string) error {
-	return o.add(fmt.Sprintf("verified %s/%s %s by %s", owner, account, caseID, actor))
+func (o *recOrders) IdentityVerified(_ context.Context, owner, account, emailHash, caseID, actor string) error {
+	return o.add(fmt.Sprintf("verified %s %s by %s", subjectRef(owner, account, emailHash), caseID, actor))
 }
 
-func (o *recOrders) IdentityRejected(_ context.Context, owner, account, caseID, reason, actor string) error {
-	return o.add(fmt.Sprintf("rejected %s/%s %s (%s) by %s", owner, account, caseID, reason, actor))
+func (o *recOrders) IdentityRejected(_ context.Context, owner, account, emailHash, caseID, reason, actor string) error {
+	return o.add(fmt.Sprintf("rejected %s %s (%s) by %s", subjectRef(owner, account, emailHash), caseID, reason, actor))
 }
 
 func (o *recOrders) seen() []string {

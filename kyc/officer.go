@@ -23,10 +23,15 @@ const (
 	ActionErased       = "kyc.erased"
 )
 
-// View is a case as an officer reads it: the stored case, who holds it
-// and until when, and its age.
+// View is a case as an officer reads it: the stored case, whose identity
+// it checks as the audit log names it, who holds it and until when, and
+// its age.
 type View struct {
 	Case
+	// Reference is Case.Ref(): "<owner>/<account id>", or
+	// "email:<owner>/<email hash>" for a case of orders without an
+	// account id.
+	Reference    string    `json:"reference"`
 	ClaimedBy    string    `json:"claimed_by,omitempty"`
 	ClaimExpires time.Time `json:"claim_expires,omitzero"`
 	AgeSeconds   int64     `json:"age_seconds"`
@@ -88,7 +93,7 @@ func (s *Service) view(ctx context.Context, id string) (View, error) {
 		return View{}, fmt.Errorf("reading claim of case %s: %w: %w", id, ErrUnavailable, err)
 	}
 	now := s.d.Now()
-	v := View{Case: *c, AgeSeconds: int64(now.Sub(c.SubmittedAt) / time.Second)}
+	v := View{Case: *c, Reference: c.Ref(), AgeSeconds: int64(now.Sub(c.SubmittedAt) / time.Second)}
 	if v.Reasons == nil {
 		v.Reasons = []Reason{}
 	}
@@ -178,7 +183,7 @@ func (s *Service) RequestResubmission(ctx context.Context, id string, d Decision
 	if c == nil {
 		return View{}, "", fmt.Errorf("case %s: %w", id, ErrNotFound)
 	}
-	link, err := s.link(c.Owner, c.Account, c.ID, c.BillingName, c.Email)
+	link, err := s.link(c.Owner, c.Account, c.EmailHash, c.ID, c.BillingName, c.Email)
 	if err != nil {
 		return View{}, "", err
 	}
@@ -209,10 +214,13 @@ func (s *Service) decideWith(ctx context.Context, prev *Case, to Status, d Decis
 	switch to {
 	case StatusApproved:
 		ws = append(ws, eventOf(&c, events.KYCApproved, now), auditOf(&c, versionID(&c), events.KYCApproved, officer, addr, now, &before))
-		op = &syncOp{Op: "verified", Owner: c.Owner, Account: c.Account, Case: c.ID, Actor: officer}
+		v := syncOf(&c, "verified", officer)
+		op = &v
 	case StatusRejected:
 		ws = append(ws, eventOf(&c, events.KYCRejected, now), auditOf(&c, versionID(&c), events.KYCRejected, officer, addr, now, &before))
-		op = &syncOp{Op: "rejected", Owner: c.Owner, Account: c.Account, Case: c.ID, Reason: c.Reason, Actor: officer}
+		v := syncOf(&c, "rejected", officer)
+		v.Reason = c.Reason
+		op = &v
 	case StatusResubmission:
 		ws = append(ws, auditOf(&c, versionID(&c), ActionResubmission, officer, addr, now, &before))
 		if c.Email != "" {

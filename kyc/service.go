@@ -21,10 +21,13 @@ import (
 // identityOrders is the order lifecycle (orders.Service): what a case
 // means for the account's held orders. Every method is idempotent (the
 // relay delivers at least once).
+// The identity is owner's accountID, or, when that is "", owner's email
+// reference emailHash (the orders of owner that came without an account
+// id and with that address).
 type identityOrders interface {
-	KYCSubmitted(ctx context.Context, owner, accountID, caseID string, submission int, actor string) error
-	IdentityVerified(ctx context.Context, owner, accountID, caseID, actor string) error
-	IdentityRejected(ctx context.Context, owner, accountID, caseID, reason, actor string) error
+	KYCSubmitted(ctx context.Context, owner, accountID, emailHash, caseID string, submission int, actor string) error
+	IdentityVerified(ctx context.Context, owner, accountID, emailHash, caseID, actor string) error
+	IdentityRejected(ctx context.Context, owner, accountID, emailHash, caseID, reason, actor string) error
 }
 
 // eventAppender is the event outbox (internal/events's *Outbox).
@@ -154,11 +157,24 @@ func (s *Service) KYCLink(owner, accountID, name, email string) (string, error) 
 	if owner == "" || accountID == "" {
 		return "", fmt.Errorf("kyc link: an account is required: %w", ErrInvalidInput)
 	}
-	return s.link(owner, accountID, newID(), name, email)
+	return s.link(owner, accountID, "", newID(), name, email)
 }
 
-func (s *Service) link(owner, account, caseID, name, email string) (string, error) {
-	tok, err := s.tokens.Mint(owner, account, caseID, name, email)
+// KYCEmailLink mints the link of a new case for an order of owner that
+// came without an account id (an intercepted guest checkout): the case
+// is bound to owner's email reference, emailHash being the keyed hash of
+// the order's address the orders package keeps (the same reference its
+// email verification completes), so that a decision reaches every held
+// order of that owner and address, and no account with an id.
+func (s *Service) KYCEmailLink(owner, emailHash, name, email string) (string, error) {
+	if owner == "" || emailHash == "" {
+		return "", fmt.Errorf("kyc link: an email reference is required: %w", ErrInvalidInput)
+	}
+	return s.link(owner, "", emailHash, newID(), name, email)
+}
+
+func (s *Service) link(owner, account, emailHash, caseID, name, email string) (string, error) {
+	tok, err := s.tokens.Mint(owner, account, emailHash, caseID, name, email)
 	if err != nil {
 		return "", err
 	}
@@ -183,6 +199,7 @@ type syncOp struct {
 	Op         string `json:"op"` // submitted, verified, rejected
 	Owner      string `json:"owner"`
 	Account    string `json:"account"`
+	EmailHash  string `json:"email_hash,omitempty"`
 	Case       string `json:"case"`
 	Submission int    `json:"submission,omitempty"`
 	Reason     string `json:"reason,omitempty"`
@@ -368,6 +385,11 @@ func eventOf(c *Case, typ string, now time.Time) work {
 	return work{kindEvent, eventWork{Type: typ, Time: now.UTC(), Data: data}}
 }
 
+// syncOf is the order work of a change of c.
+func syncOf(c *Case, op, actor string) syncOp {
+	return syncOp{Op: op, Owner: c.Owner, Account: c.Account, EmailHash: c.EmailHash, Case: c.ID, Actor: actor}
+}
+
 func versionID(c *Case) string { return "kyc:" + c.ID + "/v" + strconv.FormatInt(c.Version, 10) }
 
 // syncNow tells the order lifecycle at once what the relay will tell it
@@ -384,11 +406,11 @@ func (s *Service) syncNow(ctx context.Context, op syncOp) {
 func (s *Service) deliverSync(ctx context.Context, op syncOp) error {
 	switch op.Op {
 	case "submitted":
-		return s.d.Orders.KYCSubmitted(ctx, op.Owner, op.Account, op.Case, op.Submission, op.Actor)
+		return s.d.Orders.KYCSubmitted(ctx, op.Owner, op.Account, op.EmailHash, op.Case, op.Submission, op.Actor)
 	case "verified":
-		return s.d.Orders.IdentityVerified(ctx, op.Owner, op.Account, op.Case, op.Actor)
+		return s.d.Orders.IdentityVerified(ctx, op.Owner, op.Account, op.EmailHash, op.Case, op.Actor)
 	case "rejected":
-		return s.d.Orders.IdentityRejected(ctx, op.Owner, op.Account, op.Case, op.Reason, op.Actor)
+		return s.d.Orders.IdentityRejected(ctx, op.Owner, op.Account, op.EmailHash, op.Case, op.Reason, op.Actor)
 	}
 	return fmt.Errorf("unknown order sync %q", op.Op)
 }

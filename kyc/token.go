@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -31,20 +32,27 @@ var (
 	ErrExpiredToken = kind.New(kind.ErrInvalidInput, "this KYC link has expired")
 )
 
-// Claims are what a KYC link says: whose account (owner and account id,
-// the subject), which case, and what the order told of the customer
-// (billing name and email, for the officer's name match and the
-// resubmission mail).
+// Claims are what a KYC link says: whose identity (the owner and either
+// its account id, the subject, or, for an order that came without an
+// account id, the keyed hash of the order's email address), which case,
+// and what the order told of the customer (billing name and email, for
+// the officer's name match and the resubmission mail).
 type Claims struct {
 	Owner string `json:"owner"`
-	Case  string `json:"case"`
-	Name  string `json:"name,omitempty"`
-	Email string `json:"email,omitempty"`
+	// EmailHash is set instead of the subject for an order without an
+	// account id: the email reference the orders package names it by.
+	EmailHash string `json:"email_hash,omitempty"`
+	Case      string `json:"case"`
+	Name      string `json:"name,omitempty"`
+	Email     string `json:"email,omitempty"`
 	jwt.RegisteredClaims
 }
 
-// Account is the account id (the subject).
+// Account is the account id (the subject; "" for an email reference).
 func (c *Claims) Account() string { return c.Subject }
+
+// Ref is the reference of the identity the link checks (see subjectRef).
+func (c *Claims) Ref() string { return subjectRef(c.Owner, c.Subject, c.EmailHash) }
 
 // Tokens mints and checks KYC link tokens.
 type Tokens struct {
@@ -66,14 +74,15 @@ func NewTokens(secret []byte, ttl time.Duration, now func() time.Time) (*Tokens,
 	return &Tokens{key: m.Sum(nil), ttl: ttl, now: now}, nil
 }
 
-// Mint signs a fresh token for the case of owner's account.
-func (t *Tokens) Mint(owner, account, caseID, name, email string) (string, error) {
-	if owner == "" || account == "" || caseID == "" {
-		return "", fmt.Errorf("kyc token: owner, account and case are required: %w", ErrInvalidInput)
+// Mint signs a fresh token for the case of owner's account, or, when
+// account is "", of owner's email reference emailHash.
+func (t *Tokens) Mint(owner, account, emailHash, caseID, name, email string) (string, error) {
+	if err := checkSubject(owner, account, emailHash); err != nil || caseID == "" {
+		return "", fmt.Errorf("kyc token: owner, case and one of account and email reference are required (%v): %w", err, ErrInvalidInput)
 	}
 	now := t.now()
 	c := Claims{
-		Owner: owner, Case: caseID, Name: name, Email: email,
+		Owner: owner, EmailHash: emailHash, Case: caseID, Name: name, Email: email,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    issuer,
 			Subject:   account,
@@ -135,17 +144,54 @@ func (t *Tokens) options(now func() time.Time, parser bool) []jwt.ParserOption {
 }
 
 func (t *Tokens) check(c *Claims) error {
+	if err := checkSubject(c.Owner, c.Subject, c.EmailHash); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
 	switch {
 	case len(c.Audience) != 1:
 		return fmt.Errorf("%w: audience %q", ErrInvalidToken, []string(c.Audience))
-	case c.Owner == "" || c.Subject == "" || c.Case == "" || c.ID == "":
-		return fmt.Errorf("%w: missing owner, sub, case or jti", ErrInvalidToken)
+	case c.Case == "" || c.ID == "":
+		return fmt.Errorf("%w: missing case or jti", ErrInvalidToken)
 	case !validID(c.Case):
 		return fmt.Errorf("%w: case id", ErrInvalidToken)
 	case c.IssuedAt == nil:
 		return fmt.Errorf("%w: no iat", ErrInvalidToken)
 	case c.ExpiresAt.Sub(c.IssuedAt.Time) > t.ttl:
 		return fmt.Errorf("%w: lifetime longer than kyc.link_ttl", ErrInvalidToken)
+	}
+	return nil
+}
+
+// emailRefPrefix starts the reference of an identity known by an email
+// address: the orders package's emailRef, which the audit log, events and
+// the duplicate index share with it.
+const emailRefPrefix = "email:"
+
+// subjectRef names whose identity a case checks, exactly as the orders
+// package names accounts (orders.refOf), so that the audit log joins a
+// case to its orders: "<owner>/<account id>", or, for orders that came
+// without an account id, "email:<owner>/<email hash>". The two never
+// meet: no owner begins with "email:" (checkSubject), and an account id
+// that does ("email:...", a storefront's choice) still ends up after
+// "<owner>/". An email hash holds no "/", so "<owner>/<hash>" names one
+// pair.
+func subjectRef(owner, account, emailHash string) string {
+	if account != "" {
+		return owner + "/" + account
+	}
+	return emailRefPrefix + owner + "/" + emailHash
+}
+
+// checkSubject says what is wrong with a case's subject: an owner, and
+// exactly one of an account id and an email hash.
+func checkSubject(owner, account, emailHash string) error {
+	switch {
+	case owner == "" || strings.HasPrefix(owner, emailRefPrefix):
+		return fmt.Errorf("owner %q", owner)
+	case (account == "") == (emailHash == ""):
+		return errors.New("one of account and email reference")
+	case strings.ContainsAny(emailHash, "/"):
+		return errors.New("email reference is not a hash")
 	}
 	return nil
 }

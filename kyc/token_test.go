@@ -23,13 +23,23 @@ func TestTokens(t *testing.T) {
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	tk := testTokens(t, &now)
 	caseID := newID()
-	good, err := tk.Mint("key:shop", "42", caseID, "Ann Lee", "ann@example.com")
+	good, err := tk.Mint("key:shop", "42", "", caseID, "Ann Lee", "ann@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, err := tk.Parse(good)
 	if err != nil || c.Owner != "key:shop" || c.Account() != "42" || c.Case != caseID || c.Name != "Ann Lee" {
 		t.Fatalf("Parse(good) = %+v, %v", c, err)
+	}
+	byEmail, err := tk.Mint("key:shop", "", "H4SH", caseID, "Ann Lee", "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := tk.Parse(byEmail); err != nil || c.Account() != "" || c.EmailHash != "H4SH" || c.Ref() != "email:key:shop/H4SH" {
+		t.Fatalf("Parse(email reference) = %+v, %v", c, err)
+	}
+	if c.Ref() != "key:shop/42" {
+		t.Errorf("Ref() = %q", c.Ref())
 	}
 	sign := func(key any, m jwt.SigningMethod, claims jwt.Claims) string {
 		s, err := jwt.NewWithClaims(m, claims).SignedString(key)
@@ -71,6 +81,11 @@ func TestTokens(t *testing.T) {
 			c.IssuedAt = jwt.NewNumericDate(now.Add(-2 * time.Hour))
 			c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Hour))
 		})), ErrExpiredToken},
+		{"no subject and no email reference", sign(tk.key, jwt.SigningMethodHS256, claims(func(c *Claims) { c.Subject = "" })), ErrInvalidToken},
+		{"subject and email reference", sign(tk.key, jwt.SigningMethodHS256, claims(func(c *Claims) { c.EmailHash = "H" })), ErrInvalidToken},
+		{"email reference with a slash", sign(tk.key, jwt.SigningMethodHS256, claims(func(c *Claims) { c.Subject, c.EmailHash = "", "a/b" })), ErrInvalidToken},
+		{"owner spelled like an email reference", sign(tk.key, jwt.SigningMethodHS256, claims(func(c *Claims) { c.Owner = "email:key:shop" })), ErrInvalidToken},
+		{"no owner", sign(tk.key, jwt.SigningMethodHS256, claims(func(c *Claims) { c.Owner = "" })), ErrInvalidToken},
 		{"tampered", good[:len(good)-2] + "xx", ErrInvalidToken},
 		{"garbage", "not.a.token", ErrInvalidToken},
 		{"too long", strings.Repeat("a", 5000), ErrInvalidToken},
@@ -88,7 +103,7 @@ func TestTokens(t *testing.T) {
 func FuzzTokenParse(f *testing.F) {
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	tk := testTokens(f, &now)
-	good, _ := tk.Mint("key:shop", "42", newID(), "Ann", "a@example.com")
+	good, _ := tk.Mint("key:shop", "42", "", newID(), "Ann", "a@example.com")
 	for _, s := range []string{good, "", "a.b.c", good + "=", strings.ToUpper(good), "eyJhbGciOiJub25lIn0.e30."} {
 		f.Add(s)
 	}

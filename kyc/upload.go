@@ -92,7 +92,9 @@ func (s *Service) Submit(ctx context.Context, u Upload) (c *Case, err error) {
 		s.discard(ctx, claims.Case, stored)
 		return nil, err
 	}
-	s.syncNow(ctx, syncOp{Op: "submitted", Owner: c.Owner, Account: c.Account, Case: c.ID, Submission: c.Submissions, Actor: "customer"})
+	op := syncOf(c, "submitted", "customer")
+	op.Submission = c.Submissions
+	s.syncNow(ctx, op)
 	s.d.Logger.InfoContext(ctx, "kyc documents submitted", "case", c.ID, "submission", c.Submissions, "documents", len(stored))
 	return c, nil
 }
@@ -138,7 +140,7 @@ var errAlreadyVerified = fmt.Errorf("the identity of this account is already ver
 // or waiting for a resubmission, and no other case of the account pending
 // or approved. It returns the case (nil: new).
 func (s *Service) uploadable(ctx context.Context, c *Claims) (*Case, error) {
-	ref := c.Owner + "/" + c.Subject
+	ref := c.Ref()
 	pipe := s.d.Redis.Pipeline()
 	used := pipe.Exists(ctx, s.jtiKey(c.ID))
 	cur := pipe.Get(ctx, s.acctKey(ref))
@@ -152,7 +154,7 @@ func (s *Service) uploadable(ctx context.Context, c *Claims) (*Case, error) {
 	if err != nil {
 		return nil, err
 	}
-	if prev != nil && (prev.Owner != c.Owner || prev.Account != c.Subject) {
+	if prev != nil && prev.Ref() != ref {
 		return nil, fmt.Errorf("case of another account: %w", ErrInvalidToken)
 	}
 	if prev != nil && prev.Status != StatusResubmission {
@@ -315,13 +317,12 @@ func (f *form) validate(docs []Document) error {
 
 // record commits the case of a received upload.
 func (s *Service) record(ctx context.Context, claims *Claims, prev *Case, f form, docs []Document, addr string) (*Case, error) {
-	ref := claims.Owner + "/" + claims.Subject
-	dup, err := s.duplicates(ctx, ref, docs)
+	dup, err := s.duplicates(ctx, claims.Ref(), docs)
 	if err != nil {
 		return nil, err
 	}
 	now := s.d.Now()
-	c, err := submitted(prev, claims.Case, claims.Owner, claims.Subject, Submission{
+	c, err := submitted(prev, claims.Case, claims.Owner, claims.Account(), claims.EmailHash, Submission{
 		LegalName: f.legalName, DocumentType: f.docType, Documents: docs, BillingName: claims.Name, Email: claims.Email,
 	}, dup, now)
 	if err != nil {
@@ -335,6 +336,8 @@ func (s *Service) record(ctx context.Context, claims *Claims, prev *Case, f form
 		b := stateOf(prev)
 		before = &b
 	}
+	op := syncOf(&c, "submitted", "customer")
+	op.Submission = c.Submissions
 	hashes := make([]string, 0, len(docs))
 	for _, d := range docs {
 		hashes = append(hashes, d.SHA256)
@@ -342,7 +345,7 @@ func (s *Service) record(ctx context.Context, claims *Claims, prev *Case, f form
 	err = s.commit(ctx, prevVersion, &c, commitOpts{account: true, jti: claims.ID, jtiTTL: time.Until(claims.ExpiresAt.Time) + 7*24*time.Hour, hashes: hashes},
 		eventOf(&c, events.KYCSubmitted, now),
 		auditOf(&c, versionID(&c), events.KYCSubmitted, "customer", addr, now, before),
-		work{kindSync, syncOp{Op: "submitted", Owner: c.Owner, Account: c.Account, Case: c.ID, Submission: c.Submissions, Actor: "customer"}},
+		work{kindSync, op},
 	)
 	if err != nil {
 		return nil, err

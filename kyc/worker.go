@@ -129,7 +129,26 @@ func (s *Service) Erase(ctx context.Context, owner, account, admin, addr string)
 	if owner == "" || account == "" {
 		return 0, &FieldError{Field: "account", Problem: "owner and account are required"}
 	}
-	ids, err := s.d.Redis.SMembers(ctx, s.casesKey(owner+"/"+account)).Result()
+	return s.eraseRef(ctx, subjectRef(owner, account, ""), admin, addr)
+}
+
+// EraseCase deletes every document of the identity case id checks (its
+// account, or the email reference of orders without an account id, which
+// no account id names): every case of it is redacted, as Erase does. It
+// says how many cases it redacted.
+func (s *Service) EraseCase(ctx context.Context, id, admin, addr string) (int, error) {
+	c, err := s.load(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if c == nil {
+		return 0, fmt.Errorf("case %s: %w", id, ErrNotFound)
+	}
+	return s.eraseRef(ctx, c.Ref(), admin, addr)
+}
+
+func (s *Service) eraseRef(ctx context.Context, ref, admin, addr string) (int, error) {
+	ids, err := s.d.Redis.SMembers(ctx, s.casesKey(ref)).Result()
 	if err != nil {
 		return 0, fmt.Errorf("reading the account's cases: %w: %w", ErrUnavailable, err)
 	}

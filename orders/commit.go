@@ -124,11 +124,14 @@ type pendingMail struct {
 // the order indexed under it; entries from before have no Order) and of a
 // kindAccountIndex entry (a rejected order: only indexed).
 type pendingAccount struct {
-	Owner    Owner     `json:"owner"`
-	Account  string    `json:"account"`
-	Order    string    `json:"order,omitempty"`
-	Created  time.Time `json:"created,omitzero"`
-	Rejected bool      `json:"rejected,omitempty"`
+	Owner   Owner  `json:"owner"`
+	Account string `json:"account"`
+	// EmailHash names the email reference of an order without an account
+	// id (Account ""): only marked as having ordered, not indexed.
+	EmailHash string    `json:"email_hash,omitempty"`
+	Order     string    `json:"order,omitempty"`
+	Created   time.Time `json:"created,omitzero"`
+	Rejected  bool      `json:"rejected,omitempty"`
 }
 
 // stored is a record found by a commit that could not apply.

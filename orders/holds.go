@@ -35,8 +35,9 @@ const (
 type HoldsConfig struct {
 	// KYCWhen: never, always (every order, even of an account whose
 	// identity was verified), first_order (an account's first order that
-	// is not rejected; an order without an account id counts as a first
-	// order), or an expression in the rules language over the order's
+	// is not rejected; for an order without an account id, the first of
+	// its email address under its owner, the email reference that email
+	// verification and KYC complete), or an expression in the rules language over the order's
 	// signals, score and decision (`score >= 40 || billing_country in
 	// ["BR", "NG"]`; true asks for KYC unless the account's identity was
 	// verified, a KYC case of it approved).
@@ -134,7 +135,11 @@ func (p *Policy) needs(o screening.Order, d screening.Decision, a accountState) 
 		// always means every order, an identity verified before too.
 		n.KYC = true
 	case p.kycWhen == KYCFirstOrder:
-		n.KYC = o.Account.ID == "" || !a.Ordered && !a.Identity
+		// The account's first order that is not rejected: an order
+		// without an account id counts under its email reference (the
+		// address's first such order for that owner; screening requires
+		// an address).
+		n.KYC = !a.Ordered && !a.Identity
 	}
 	return n, nil
 }

@@ -20,9 +20,11 @@ import (
 // a transition that no longer applies is ErrNoChange, skipped.
 
 // kycLinks mints a held order's KYC link (the kyc package's *Service):
-// bound to owner's account and a new case, for KYC only. nil: no kyc link.
+// bound to owner's account, or to owner's email reference for an order
+// without an account id, and a new case, for KYC only. nil: no kyc link.
 type kycLinks interface {
 	KYCLink(owner, accountID, name, email string) (string, error)
+	KYCEmailLink(owner, emailHash, name, email string) (string, error)
 }
 
 // identityField is the account key's field recording a verified identity
@@ -33,70 +35,107 @@ const identityField = "identity"
 // codeKYCRejected is the reason code a rejected KYC case appends.
 const codeKYCRejected = "kyc_rejected"
 
-// kycLink is the customer's KYC link of a new held order, or "" when it
-// has no account id: a link must bind one person's account, and an
-// order without one stays held (fail closed) until an officer acts.
+// kycLink is the customer's KYC link of a new held order: bound to the
+// order's account reference (refOf), its account when it has an id, else
+// its email reference (the same reference email verification completes:
+// an intercepted guest checkout). Screening requires an address, so every
+// order has one of them; one without would get "" and stay held (fail
+// closed: nothing would bind documents to one person).
 func (s *Service) kycLink(r Record, o screening.Order) (string, error) {
-	if s.kyc == nil || o.Account.ID == "" {
+	if s.kyc == nil {
 		return "", nil
 	}
 	name := o.Account.Name
 	if b := o.Billing.FirstName + " " + o.Billing.LastName; len(b) > 1 {
 		name = b
 	}
-	l, err := s.kyc.KYCLink(string(r.Owner), o.Account.ID, name, o.Account.Email)
+	var l string
+	var err error
+	switch {
+	case r.AccountID != "":
+		l, err = s.kyc.KYCLink(string(r.Owner), r.AccountID, name, o.Account.Email)
+	case r.EmailHash != "":
+		l, err = s.kyc.KYCEmailLink(string(r.Owner), r.EmailHash, name, o.Account.Email)
+	}
 	if err != nil {
 		return "", fmt.Errorf("making the kyc link of order %s: %w", r.ScreeningID, err)
 	}
 	return l, nil
 }
 
-// KYCSubmitted records on every held order of owner's account waiting on
+// The identity a KYC case checks is owner's account accountID or, when
+// accountID is "", owner's email reference: the orders of owner that came
+// without an account id and with the address whose keyed hash is
+// emailHash (Record.EmailHash; see emailRef). An account id never names
+// an email reference, whatever it looks like.
+
+// KYCSubmitted records on every held order of the identity waiting on
 // KYC that documents were submitted (case, submission number): a timeline
 // line, once per submission. The requirement stays pending.
-func (s *Service) KYCSubmitted(ctx context.Context, owner, accountID, caseID string, submission int, actor string) error {
+func (s *Service) KYCSubmitted(ctx context.Context, owner, accountID, emailHash, caseID string, submission int, actor string) error {
 	mark := "kyc.submitted:" + caseID + ":" + strconv.Itoa(submission)
-	return s.eachHeldOf(ctx, owner, accountID, "order.kyc_submitted", func(r Record) (Change, error) {
+	return s.eachHeldOf(ctx, owner, accountID, emailHash, "order.kyc_submitted", func(r Record) (Change, error) {
 		return KYCNoted(r, mark, caseID, actor, s.now())
 	})
 }
 
-// IdentityVerified marks owner's account identity-verified (later orders
-// skip KYC under kyc_when first_order or an expression; under always they
-// are asked again) and completes the kyc requirement of its held orders,
-// clearing those with nothing else pending (order.cleared).
-func (s *Service) IdentityVerified(ctx context.Context, owner, accountID, caseID, actor string) error {
-	if !Owner(owner).valid() || accountID == "" || caseID == "" {
-		return fmt.Errorf("identity verified: owner, account and case are required: %w", screening.ErrInvalidInput)
+// IdentityVerified marks the identity (owner's account, or email
+// reference) verified (its later orders skip KYC under kyc_when
+// first_order or an expression; under always they are asked again) and
+// completes the kyc requirement of its held orders, clearing those with
+// nothing else pending (order.cleared).
+func (s *Service) IdentityVerified(ctx context.Context, owner, accountID, emailHash, caseID, actor string) error {
+	ref, err := identityRef(owner, accountID, emailHash)
+	if err != nil || caseID == "" {
+		return fmt.Errorf("identity verified: owner, case and one of account and email reference are required: %w", screening.ErrInvalidInput)
 	}
-	ref := accountRef(Owner(owner), accountID)
 	pipe := s.rdb.TxPipeline()
 	pipe.HSet(ctx, s.accountKey(ref), identityField, caseID)
 	pipe.PExpire(ctx, s.accountKey(ref), s.retention)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return unavailable("marking account "+ref+" identity-verified", err)
 	}
-	return s.eachHeldOf(ctx, owner, accountID, "order.requirement_done", func(r Record) (Change, error) {
+	return s.eachHeld(ctx, ref, "order.requirement_done", func(r Record) (Change, error) {
 		return Complete(r, ReqKYC, actor, s.now())
 	})
 }
 
-// IdentityRejected rejects every held order of owner's account waiting on
-// KYC (order.rejected), with reason code kyc_rejected and the case's
-// reason.
-func (s *Service) IdentityRejected(ctx context.Context, owner, accountID, caseID, reason, actor string) error {
-	return s.eachHeldOf(ctx, owner, accountID, "order.kyc_rejected", func(r Record) (Change, error) {
+// IdentityRejected rejects every held order of the identity (owner's
+// account, or email reference) waiting on KYC (order.rejected), with
+// reason code kyc_rejected and the case's reason. The identity's
+// "ordered" mark goes too: the order that asked for KYC was marked when it
+// was created (held), and kyc_when first_order means the first order
+// that is not rejected, so the next order asks for documents again.
+func (s *Service) IdentityRejected(ctx context.Context, owner, accountID, emailHash, caseID, reason, actor string) error {
+	ref, err := identityRef(owner, accountID, emailHash)
+	if err != nil {
+		return fmt.Errorf("identity rejected: %w", err)
+	}
+	if err := s.rdb.HDel(ctx, s.accountKey(ref), "ordered").Err(); err != nil {
+		return unavailable("unmarking account "+ref+" as having ordered", err)
+	}
+	return s.eachHeld(ctx, ref, "order.kyc_rejected", func(r Record) (Change, error) {
 		return KYCRejected(r, caseID, reason, actor, s.now())
 	})
 }
 
-// eachHeldOf is eachHeld for owner's account with an id (the account a KYC
-// case is bound to).
-func (s *Service) eachHeldOf(ctx context.Context, owner, accountID, action string, transition func(Record) (Change, error)) error {
-	if !Owner(owner).valid() || accountID == "" {
-		return fmt.Errorf("%s: owner and account are required: %w", action, screening.ErrInvalidInput)
+// identityRef is the account reference of a KYC case's identity: owner's
+// account accountID, or, when that is "", owner's email reference
+// emailHash; exactly one of them is given.
+func identityRef(owner, accountID, emailHash string) (string, error) {
+	if !Owner(owner).valid() || (accountID == "") == (emailHash == "") {
+		return "", fmt.Errorf("owner %q with one of account and email reference: %w", owner, screening.ErrInvalidInput)
 	}
-	return s.eachHeld(ctx, accountRef(Owner(owner), accountID), action, transition)
+	return refOf(Owner(owner), accountID, emailHash), nil
+}
+
+// eachHeldOf is eachHeld for the identity a KYC case is bound to.
+func (s *Service) eachHeldOf(ctx context.Context, owner, accountID, emailHash, action string, transition func(Record) (Change, error)) error {
+	ref, err := identityRef(owner, accountID, emailHash)
+	if err != nil {
+		return fmt.Errorf("%s: %w", action, err)
+	}
+	return s.eachHeld(ctx, ref, action, transition)
 }
 
 // eachHeld applies transition to every held order of the account ref (the

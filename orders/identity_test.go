@@ -13,15 +13,19 @@ import (
 )
 
 // fakeKYCLinks stands in for the kyc package's link minting (tested
-// there): a link naming the account, so tests see whose it is.
+// there): a link naming the account reference, so tests see whose it is.
 type fakeKYCLinks struct{}
 
 func (fakeKYCLinks) KYCLink(owner, account, name, email string) (string, error) {
 	return fakeKYCLink(Owner(owner), account), nil
 }
 
+func (fakeKYCLinks) KYCEmailLink(owner, emailHash, name, email string) (string, error) {
+	return "https://shop.example/_gateway/kyc?token=" + emailRef(Owner(owner), emailHash), nil
+}
+
 func fakeKYCLink(owner Owner, account string) string {
-	return "https://shop.example/_gateway/kyc?token=" + string(owner) + "/" + account
+	return "https://shop.example/_gateway/kyc?token=" + accountRef(owner, account)
 }
 
 // TestKYCTransitions: the pure transitions of a KYC case on an order.
@@ -111,8 +115,8 @@ func TestKYCTransitions(t *testing.T) {
 // order waiting on KYC gets an account-bound link; a submission is a
 // timeline line once; approval clears it (order.cleared) and marks the
 // account, whose later orders skip KYC under an expression policy;
-// rejection rejects another account's held order. An order without an
-// account id gets no link and stays held.
+// rejection rejects another account's held order. (An order without an
+// account id: TestIdentityWithoutAccount.)
 func TestIdentityLifecycle(t *testing.T) {
 	backends(t, func(t *testing.T, clients func() redis.UniversalClient, prefix string) {
 		off := false
@@ -125,16 +129,8 @@ func TestIdentityLifecycle(t *testing.T) {
 		if o.Status != StatusHeld || o.Requirements.KYC != Pending || o.Links["kyc"] != fakeKYCLink(shop, "501") {
 			t.Fatalf("order: %+v", o)
 		}
-		anon := testOrder("I-anon", "", "anon@example.com")
-		a, err := st.svc.Submit(ctx, shop, anon)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a.Status != StatusHeld || a.Requirements.KYC != Pending || a.Links["kyc"] != "" {
-			t.Fatalf("order without account: %+v, want held with no kyc link", a)
-		}
 		for range 2 { // the relay may deliver twice
-			if err := st.svc.KYCSubmitted(ctx, string(shop), "501", "CASE", 1, "customer"); err != nil {
+			if err := st.svc.KYCSubmitted(ctx, string(shop), "501", "", "CASE", 1, "customer"); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -152,7 +148,7 @@ func TestIdentityLifecycle(t *testing.T) {
 			t.Errorf("%d kyc_submitted timeline lines, want 1: %+v", n, tl)
 		}
 		for range 2 {
-			if err := st.svc.IdentityVerified(ctx, string(shop), "501", "CASE", "officer:olga"); err != nil {
+			if err := st.svc.IdentityVerified(ctx, string(shop), "501", "", "CASE", "officer:olga"); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -175,7 +171,7 @@ func TestIdentityLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.svc.IdentityRejected(ctx, string(shop), "502", "CASE2", "document forged", "officer:olga"); err != nil {
+		if err := st.svc.IdentityRejected(ctx, string(shop), "502", "", "CASE2", "document forged", "officer:olga"); err != nil {
 			t.Fatal(err)
 		}
 		rej, err := st.svc.Get(ctx, Access{Owner: shop}, r.ScreeningID)
@@ -193,8 +189,144 @@ func TestIdentityLifecycle(t *testing.T) {
 		if types[events.OrderCleared] < 2 || types[events.OrderRejected] != 1 {
 			t.Errorf("published %v, want order.cleared for I-1 and I-2, order.rejected for I-3", types)
 		}
-		if err := st.svc.IdentityVerified(ctx, "nobody", "1", "C", "x"); !errors.Is(err, screening.ErrInvalidInput) {
-			t.Errorf("bad owner: %v", err)
+		for _, bad := range [][3]string{{"nobody", "1", ""}, {string(shop), "", ""}, {string(shop), "1", "HASH"}} {
+			if err := st.svc.IdentityVerified(ctx, bad[0], bad[1], bad[2], "C", "x"); !errors.Is(err, screening.ErrInvalidInput) {
+				t.Errorf("IdentityVerified(owner %q, account %q, email %q) = %v, want ErrInvalidInput", bad[0], bad[1], bad[2], err)
+			}
+		}
+	})
+}
+
+// TestIdentityWithoutAccount: on standalone Redis and the Cluster, with the
+// default kyc_when first_order and email verification, an order that came
+// without an account id (an intercepted guest checkout) gets a KYC link
+// bound to its email reference; the case's decision reaches exactly the
+// orders of that reference: approval (with the address verified) clears
+// it and the address's later orders skip KYC, while the same address
+// under another owner is another identity, and a storefront's account id
+// spelled like the email reference ("email:<owner>/<hash>") is an account
+// of its own in both directions. Rejection rejects with kyc_rejected, and
+// the address's next order asks for documents again.
+func TestIdentityWithoutAccount(t *testing.T) {
+	backends(t, func(t *testing.T, clients func() redis.UniversalClient, prefix string) {
+		st := newStack(t, clients(), prefix, HoldsConfig{}, "p1")
+		ctx := context.Background()
+		submit := func(owner Owner, id, account, email string) Result {
+			t.Helper()
+			return st.submitApart(t, owner, id, account, email)
+		}
+		get := func(sid string) Result {
+			t.Helper()
+			r, err := st.svc.Get(ctx, Access{Officer: true}, sid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		const ann = "ann@example.com"
+		h := st.svc.emailHash(ann)
+		ref := emailRef(shop, h)
+
+		guest := submit(shop, "G-1", "", ann)
+		if guest.Status != StatusHeld || guest.Requirements.KYC != Pending || guest.Requirements.EmailVerification != Pending ||
+			guest.Links["kyc"] != "https://shop.example/_gateway/kyc?token="+ref {
+			t.Fatalf("guest order: %+v, want held on email and kyc with a link bound to %s", guest, ref)
+		}
+		// A storefront's account id spelled like the email reference.
+		crafted := submit(shop, "G-2", ref, ann)
+		if crafted.Links["kyc"] != fakeKYCLink(shop, ref) || crafted.Links["kyc"] == guest.Links["kyc"] {
+			t.Fatalf("crafted account's link %q, want its own account's, not %q", crafted.Links["kyc"], guest.Links["kyc"])
+		}
+		elsewhere := submit(CheckoutOwner, "G-1", "", ann)
+		if elsewhere.Links["kyc"] != "https://shop.example/_gateway/kyc?token="+emailRef(CheckoutOwner, h) {
+			t.Fatalf("the same address under another owner: link %q", elsewhere.Links["kyc"])
+		}
+
+		if err := st.svc.KYCSubmitted(ctx, string(shop), "", h, "CASE", 1, "customer"); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			sid  string
+			want int
+		}{{guest.ScreeningID, 1}, {crafted.ScreeningID, 0}, {elsewhere.ScreeningID, 0}} {
+			_, tl, _, err := st.svc.Timeline(ctx, Access{Officer: true}, c.sid, 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := 0
+			for _, e := range tl {
+				if e.Type == "kyc_submitted" {
+					got++
+				}
+			}
+			if got != c.want {
+				t.Errorf("order %s: %d kyc_submitted lines, want %d", c.sid, got, c.want)
+			}
+		}
+
+		// The crafted account's approval is its own: the guest order still
+		// waits on KYC once its address is verified.
+		if err := st.svc.IdentityVerified(ctx, string(shop), ref, "", "CASE-X", "officer:olga"); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.svc.EmailVerified(ctx, string(shop), "", ann, "customer"); err != nil {
+			t.Fatal(err)
+		}
+		if g := get(guest.ScreeningID); g.Status != StatusHeld || g.Requirements.KYC != Pending || g.Requirements.EmailVerification != Done {
+			t.Fatalf("guest order after the crafted account's approval: %+v, want held on kyc only", g)
+		}
+		// The email reference's approval clears the guest order, and
+		// neither the crafted account's order (its email is pending) nor
+		// the other owner's.
+		for range 2 { // the relay may deliver twice
+			if err := st.svc.IdentityVerified(ctx, string(shop), "", h, "CASE", "officer:olga"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if g := get(guest.ScreeningID); g.Status != StatusCleared || g.Requirements.KYC != Done {
+			t.Errorf("guest order after approval: %+v, want cleared", g)
+		}
+		if c := get(crafted.ScreeningID); c.Status != StatusHeld || c.Requirements.EmailVerification != Pending {
+			t.Errorf("crafted account's order: %+v, want held on its own email verification", c)
+		}
+		if e := get(elsewhere.ScreeningID); e.Status != StatusHeld || e.Requirements.KYC != Pending {
+			t.Errorf("other owner's order: %+v, want held on kyc", e)
+		}
+
+		st.drain(t)
+		// The address's next order under the same owner: verified
+		// identity and address, cleared at once.
+		if next := submit(shop, "G-3", "", ann); next.Status != StatusCleared || next.Requirements.KYC != NotRequired || next.Links["kyc"] != "" {
+			t.Errorf("the address's next order: %+v, want cleared without kyc", next)
+		}
+		// Another API key's first order of the address: asked again.
+		if other := submit(APIKeyOwner("other"), "G-3", "", ann); other.Requirements.KYC != Pending || other.Links["kyc"] == "" {
+			t.Errorf("another owner's first order of the address: %+v, want kyc with a link", other)
+		}
+
+		// Rejection: the held orders of the reference are rejected.
+		const bob = "bob@example.com"
+		hb := st.svc.emailHash(bob)
+		first := submit(shop, "B-1", "", bob)
+		st.drain(t)
+		if err := st.svc.IdentityRejected(ctx, string(shop), "", hb, "CASE-B", "document forged", "officer:olga"); err != nil {
+			t.Fatal(err)
+		}
+		r := get(first.ScreeningID)
+		if r.Status != StatusRejected || len(r.Reasons) == 0 || r.Reasons[len(r.Reasons)-1].Code != codeKYCRejected {
+			t.Errorf("after rejection: %+v, want rejected with %s", r, codeKYCRejected)
+		}
+		// Its first order was rejected: the next is a first order again.
+		if again := submit(shop, "B-2", "", bob); again.Requirements.KYC != Pending {
+			t.Errorf("next order after a rejected identity: %+v, want kyc again", again)
+		}
+		st.drain(t)
+		types := map[string]int{}
+		for _, e := range st.published(t) {
+			types[e.Type]++
+		}
+		if types[events.OrderCleared] != 2 || types[events.OrderRejected] != 1 {
+			t.Errorf("published %v, want order.cleared for G-1 and G-3, order.rejected for B-1", types)
 		}
 	})
 }

@@ -274,6 +274,11 @@ func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp
 			k = kindAccountIndex
 		}
 		extra = append(extra, pending{k, pendingAccount{Owner: owner, Account: o.Account.ID, Order: sid, Created: now.UTC(), Rejected: rejected}})
+	} else if r.EmailHash != "" && c.Next.Status != StatusRejected {
+		// The email reference's first order under kyc_when first_order
+		// is decided as an account's: marked as having ordered. Its
+		// orders are not indexed (it has no standing: standingEffects).
+		extra = append(extra, pending{kindAccount, pendingAccount{Owner: owner, EmailHash: r.EmailHash}})
 	}
 	if c.Next.Requirements.EmailVerification == Pending && o.Account.Email != "" {
 		extra = append(extra, pending{kindMail, pendingMail{Owner: owner, Account: o.Account.ID, Email: o.Account.Email, Ref: sid}})

@@ -2,6 +2,7 @@ package orders
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
@@ -93,6 +94,8 @@ type stack struct {
 	mailer *memMailer
 	mu     sync.Mutex
 	clock  time.Time
+	// submitted counts submitApart's orders.
+	submitted int
 }
 
 func (st *stack) now() time.Time {
@@ -195,6 +198,26 @@ func testOrder(id, account, email string) screening.Order {
 		Currency: "USD",
 		Items:    []screening.Item{{SKU: "vps-1", Category: "vps", Price: "12.00", Quantity: 1}},
 	}
+}
+
+// submitApart submits testOrder(id, account, email) of owner with another
+// IP, card and address than every earlier one of the stack: for tests
+// about accounts and addresses, not the velocity rules.
+func (st *stack) submitApart(t testing.TB, owner Owner, id, account, email string) Result {
+	t.Helper()
+	st.mu.Lock()
+	st.submitted++
+	n := st.submitted
+	st.mu.Unlock()
+	o := testOrder(id, account, email)
+	o.IP = fmt.Sprintf("198.51.100.%d", n)
+	o.Payment.CardLast4 = fmt.Sprintf("%04d", n)
+	o.Billing.Address = fmt.Sprintf("%d Main St", n)
+	res, err := st.svc.Submit(context.Background(), owner, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
 
 // backends runs f on a standalone server and on the three-node Cluster,

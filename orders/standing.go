@@ -126,7 +126,7 @@ func (s *Service) deliverAccounts(ctx context.Context, ps []pendingAccount) []er
 	restricted := make([]*redis.StringCmd, len(ps))
 	cmds := make([][]redis.Cmder, len(ps))
 	for i, p := range ps {
-		ref := accountRef(p.Owner, p.Account)
+		ref := refOf(p.Owner, p.Account, p.EmailHash)
 		restricted[i] = pipe.HGet(ctx, s.accountKey(ref), fieldRestricted)
 		cmds[i] = append(cmds[i], restricted[i])
 		if !p.Rejected {
@@ -146,7 +146,7 @@ func (s *Service) deliverAccounts(ctx context.Context, ps []pendingAccount) []er
 	for i, p := range ps {
 		for _, c := range cmds[i] {
 			if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
-				errs[i] = fmt.Errorf("recording order %s of account %s: %w", p.Order, p.Account, err)
+				errs[i] = fmt.Errorf("recording order %s of account %s: %w", p.Order, refOf(p.Owner, p.Account, p.EmailHash), err)
 				break
 			}
 		}

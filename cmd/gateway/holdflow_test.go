@@ -26,25 +26,21 @@ import (
 // button) clears the order; the timeline and GET /api/v1/audit show each
 // step; `gateway audit verify` passes on the same Redis and bucket.
 func TestServeEmailVerificationClears(t *testing.T) {
-	backends := []struct {
-		name     string
-		redisURL func(t *testing.T) string
-	}{
-		{"standalone", func(t *testing.T) string { return testenv.StartRedis(t).URL() }},
-		{"cluster", func(t *testing.T) string {
-			addrs := testenv.RedisClusterAddrs(t)
-			u := "redis://" + addrs[0] + "?"
-			for _, a := range addrs[1:] {
-				u += "addr=" + a + "&"
-			}
-			return strings.TrimSuffix(u, "&")
-		}},
-	}
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			holdFlow(t, b.redisURL(t))
-		})
-	}
+	onRedisBackends(t, holdFlow)
+}
+
+// onRedisBackends runs flow on a standalone Redis of its own and on the
+// three-node Cluster, each given as the gateway's redis.url.
+func onRedisBackends(t *testing.T, flow func(t *testing.T, redisURL string)) {
+	t.Run("standalone", func(t *testing.T) { flow(t, testenv.StartRedis(t).URL()) })
+	t.Run("cluster", func(t *testing.T) {
+		addrs := testenv.RedisClusterAddrs(t)
+		u := "redis://" + addrs[0] + "?"
+		for _, a := range addrs[1:] {
+			u += "addr=" + a + "&"
+		}
+		flow(t, strings.TrimSuffix(u, "&"))
+	})
 }
 
 func holdFlow(t *testing.T, redisURL string) {

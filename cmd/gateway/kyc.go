@@ -75,16 +75,16 @@ func kycPage(svc *kyc.Service) (http.Handler, error) {
 // identityOrders is the order lifecycle seen from kyc.
 type identityOrders struct{ lc **lifecycle }
 
-func (o identityOrders) KYCSubmitted(ctx context.Context, owner, accountID, caseID string, n int, actor string) error {
-	return (*o.lc).orders.KYCSubmitted(ctx, owner, accountID, caseID, n, actor)
+func (o identityOrders) KYCSubmitted(ctx context.Context, owner, accountID, emailHash, caseID string, n int, actor string) error {
+	return (*o.lc).orders.KYCSubmitted(ctx, owner, accountID, emailHash, caseID, n, actor)
 }
 
-func (o identityOrders) IdentityVerified(ctx context.Context, owner, accountID, caseID, actor string) error {
-	return (*o.lc).orders.IdentityVerified(ctx, owner, accountID, caseID, actor)
+func (o identityOrders) IdentityVerified(ctx context.Context, owner, accountID, emailHash, caseID, actor string) error {
+	return (*o.lc).orders.IdentityVerified(ctx, owner, accountID, emailHash, caseID, actor)
 }
 
-func (o identityOrders) IdentityRejected(ctx context.Context, owner, accountID, caseID, reason, actor string) error {
-	return (*o.lc).orders.IdentityRejected(ctx, owner, accountID, caseID, reason, actor)
+func (o identityOrders) IdentityRejected(ctx context.Context, owner, accountID, emailHash, caseID, reason, actor string) error {
+	return (*o.lc).orders.IdentityRejected(ctx, owner, accountID, emailHash, caseID, reason, actor)
 }
 
 // kycAudit hands the kyc relay's audit entries to the audit log

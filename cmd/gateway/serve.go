@@ -380,6 +380,7 @@ func buildOrders(cfg *config.Config, emb config.Embedded, st *stores, sc *scorin
 	}
 	var kycLinks interface {
 		KYCLink(owner, accountID, name, email string) (string, error)
+		KYCEmailLink(owner, emailHash, name, email string) (string, error)
 	}
 	if kycSvc != nil {
 		kycLinks = kycSvc
