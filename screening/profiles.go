@@ -24,7 +24,12 @@ import (
 //
 // Where a checkout form carries no customer details at all (a WHMCS or
 // Blesta client who is logged in), the route refuses it (400, a required
-// field missing): the gateway never forwards a checkout it could not screen.
+// field missing), unless it says missing_details: defer (the whmcs
+// profile does): then a body with no billing country is forwarded
+// unscreened, marked "X-Screening-Decision: deferred", and the billing
+// system's hook module screens the order WHMCS places with the client's
+// stored details (safe only with that module installed: it holds
+// activation until the gateway has cleared that order).
 
 // ProfileNames returns the names of the built-in profiles.
 func ProfileNames() []string { return slices.Sorted(maps.Keys(profiles())) }
@@ -150,6 +155,13 @@ func wooBlocks() InterceptRoute {
 // lastname, email, phonenumber, address1, city, state, postcode, country,
 // paymentmethod, and for card gateways ccnumber, ccexpirydate, cccvv).
 // WHMCS reads "a" from $_REQUEST, so a body's "a" counts (and wins).
+//
+// A client who is logged in orders on the details WHMCS has stored, not on
+// what the form posts: the standard_cart of WHMCS 7 (checkout.tpl before
+// 8.0) renders their country select disabled="disabled", so the browser
+// posts no country at all. The profile defers such a checkout
+// (missing_details: defer) to the module, which screens the order WHMCS
+// creates with the stored details (docs/integrations/whmcs.md).
 func whmcs() InterceptRoute {
 	return InterceptRoute{
 		Format: FormatForm,
@@ -165,8 +177,9 @@ func whmcs() InterceptRoute {
 			"billing.address":    "address1",
 			"payment.processor":  "paymentmethod",
 		},
-		Defaults:   noTotal(),
-		Transforms: Transforms{JoinName: true, GenerateOrderID: true, CardNumber: "ccnumber", CardBINDigits: 6},
+		Defaults:       noTotal(),
+		Transforms:     Transforms{JoinName: true, GenerateOrderID: true, CardNumber: "ccnumber", CardBINDigits: 6},
+		MissingDetails: MissingDetailsDefer,
 		matchers: []Matcher{
 			{Paths: []string{"/cart.php"}, MatchQuery: map[string]string{"a": "checkout"}, MatchBody: true},
 		},
@@ -206,6 +219,9 @@ func blesta() InterceptRoute {
 func (r *InterceptRoute) applyProfile(p InterceptRoute) {
 	if r.Format == "" {
 		r.Format = p.Format
+	}
+	if r.MissingDetails == "" {
+		r.MissingDetails = p.MissingDetails
 	}
 	fields := p.Fields
 	maps.Copy(fields, r.Fields)
@@ -266,7 +282,11 @@ func DescribeRoutes(routes []InterceptRoute) []string {
 				} else {
 					line += ", every method but GET, HEAD, OPTIONS"
 				}
-				out = append(out, line+" ["+name+"]")
+				line += " [" + name + "]"
+				if r.MissingDetails == MissingDetailsDefer {
+					line += "; missing_details: defer (no billing country: forwarded unscreened, deferred to the billing system's module)"
+				}
+				out = append(out, line)
 			}
 		}
 	}
