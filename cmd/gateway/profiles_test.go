@@ -241,7 +241,7 @@ func serveProfile(t *testing.T, pc profileCase) {
 	if code, _, b := post(t, admin+"/api/v1/orders/"+sid+"/link", shopKey, "application/json", `{"order_id":"1001"}`); code != 200 {
 		t.Fatalf("link = %d %s", code, b)
 	}
-	if code, b := getWith(t, admin+"/api/v1/orders/1001", shopKey); code != 200 || !strings.Contains(b, sid) {
+	if code, b := getWith(t, admin+"/api/v1/orders/1001", shopKey); code != 200 || !strings.Contains(b, sid) || !strings.Contains(b, `"order_id":"1001"`) {
 		t.Errorf("GET by the shop's id = %d %s", code, b)
 	}
 	if code, _, b := post(t, admin+"/api/v1/orders/"+sid+"/link", shopKey, "application/json", `{"order_id":"1002"}`); code != 409 {
