@@ -32,6 +32,19 @@ func (s *recordingShop) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
+// behindGateway starts a gateway configured with nothing but an intercept
+// profile, in front of a recordingShop.
+func behindGateway(t *testing.T, profile string) (*backend, *recordingShop, *gatewayProc) {
+	t.Helper()
+	b := newBackend(t)
+	shop := &recordingShop{}
+	up := httptest.NewServer(shop)
+	t.Cleanup(up.Close)
+	b.env["GATEWAY_UPSTREAM"] = up.URL
+	b.env["GATEWAY_INTERCEPT"] = `[{"profile": "` + profile + `"}]`
+	return b, shop, b.start(t, buildGateway(t))
+}
+
 // checkout posts a checkout form through the gateway to target and
 // returns the screening headers the storefront got with it.
 func (s *recordingShop) checkout(t *testing.T, g *gatewayProc, target string, form url.Values) http.Header {
@@ -82,13 +95,7 @@ func whmcsForm(email, country string) url.Values {
 // linked to the screening of what the form posted; the gateway down means
 // no activation.
 func TestWHMCSModuleLink(t *testing.T) {
-	b := newBackend(t)
-	shop := &recordingShop{}
-	up := httptest.NewServer(shop)
-	t.Cleanup(up.Close)
-	b.env["GATEWAY_UPSTREAM"] = up.URL
-	b.env["GATEWAY_INTERCEPT"] = `[{"profile": "whmcs"}]`
-	g := b.start(t, buildGateway(t))
+	b, shop, g := behindGateway(t, "whmcs")
 	const script = "whmcs/tests/whmcs_test.php"
 	db := filepath.Join(t.TempDir(), "whmcs.json")
 	// Each order from its own address, so that the velocity rules see

@@ -1,7 +1,6 @@
 package integrations_test
 
 import (
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -16,13 +15,7 @@ import (
 // goes to processing; with "Screen every order again" the plugin screens
 // the order itself.
 func TestWooCommercePluginLink(t *testing.T) {
-	b := newBackend(t)
-	shop := &recordingShop{}
-	up := httptest.NewServer(shop)
-	t.Cleanup(up.Close)
-	b.env["GATEWAY_UPSTREAM"] = up.URL
-	b.env["GATEWAY_INTERCEPT"] = `[{"profile": "woocommerce-classic"}]`
-	g := b.start(t, buildGateway(t))
+	b, shop, g := behindGateway(t, "woocommerce-classic")
 	const script = "woocommerce/tests/woocommerce_test.php"
 	// The classic checkout's fields (WooCommerce's checkout.js posts the
 	// checkout form: includes/class-wc-checkout.php, get_checkout_fields).

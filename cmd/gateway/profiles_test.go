@@ -342,21 +342,6 @@ func redisDump(t *testing.T, u string) string {
 	return b.String()
 }
 
-// postHeaders is post with the client's own headers.
-func postHeaders(t *testing.T, url, ctype, body string, h http.Header) (int, http.Header, string) {
-	t.Helper()
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-	req.Header = h.Clone()
-	req.Header.Set("Content-Type", ctype)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b)
-}
-
 // postRead is post that also reports whether the answer's body arrived
 // whole.
 func postRead(t *testing.T, url, ctype, body string) (int, http.Header, string, error) {
