@@ -136,9 +136,17 @@ func TestWHMCSModuleLink(t *testing.T) {
 		"EXPECT_LOG", "order 23 is rejected", "EXPECT_STATUS", "rejected"))
 
 	// WHMCS 8 and later: a logged-in client picks a stored account
-	// (account_id) and the hidden details form still posts a country. The
-	// edge screened what the form posted (US); WHMCS places the order on
-	// the account's stored details (DE): the module screens those.
+	// (account_id) and the hidden details form still posts a country: the
+	// gateway defers it (defer_when: account_id) ...
+	acct := whmcsForm(uniqueEmail("gus"), "US")
+	acct.Set("account_id", "7")
+	if h := shop.checkout(t, g, "/cart.php?a=checkout", acct); h.Get("X-Screening-Decision") != "deferred" || h.Get("X-Screening-Id") != "" {
+		t.Fatalf("the checkout on a stored account reached WHMCS with %v, want deferred", h)
+	}
+	// ... and were it screened (an operator's defer_when: {}), the module
+	// would still not link it: the edge screened what the form posted
+	// (US), WHMCS places the order on the account's stored details (DE),
+	// so the module screens those.
 	gus := uniqueEmail("gus")
 	h = shop.checkout(t, g, "/cart.php?a=checkout", whmcsForm(gus, "US"))
 	sid2 := h.Get("X-Screening-Id")

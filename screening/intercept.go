@@ -86,11 +86,18 @@ type InterceptRoute struct {
 	// Transforms derive order fields the form does not carry as they are.
 	Transforms Transforms `yaml:"transforms"`
 	// MissingDetails is what happens to a checkout whose body has no
-	// billing country at all: refuse (default: 400, like any other
-	// invalid checkout) or defer (forwarded unscreened with
-	// "X-Screening-Decision: deferred", for the billing system's hook
-	// module to screen the order it creates; see ErrDeferred).
+	// billing country at all (or carries a DeferWhen parameter): refuse
+	// (default: 400, like any other invalid checkout) or defer (forwarded
+	// unscreened with "X-Screening-Decision: deferred", for the billing
+	// system's hook module to screen the order it creates; see
+	// ErrDeferred).
 	MissingDetails string `yaml:"missing_details"`
+	// DeferWhen names parameters (read like match_query, from the query
+	// and a form body, as PHP's $_REQUEST) whose presence means the billing
+	// system places the order with details it has stored, not the form's:
+	// under missing_details: defer such a checkout is deferred too (the
+	// whmcs profile: account_id, WHMCS 8's choice of a client's account).
+	DeferWhen map[string]string `yaml:"defer_when"`
 
 	// matchers are the profile's, set by SetDefaults; nil: the entry's own.
 	matchers []Matcher
@@ -189,8 +196,16 @@ func (r InterceptRoute) Validate() error {
 	default:
 		add("format", r.Format, "must be form, json or auto")
 	}
+	for _, k := range slices.Sorted(maps.Keys(r.DeferWhen)) {
+		if v := r.DeferWhen[k]; k == "" || v == "" || strings.ContainsAny(k, "[]=&;") {
+			add("defer_when."+k, v, "a parameter name without [ ] = & ; and a value (or \"*\" for any value)")
+		}
+	}
 	switch r.MissingDetails {
 	case MissingDetailsRefuse:
+		if len(r.DeferWhen) > 0 {
+			add("defer_when", DescribeQuery(r.DeferWhen), "needs missing_details: defer")
+		}
 	case MissingDetailsDefer:
 		if r.Defaults["billing.country"] != "" {
 			add("missing_details", r.MissingDetails, "defer needs a billing country read from the body, not defaults.billing.country")
@@ -403,8 +418,18 @@ func (r InterceptRoute) MapOrder(contentType, rawQuery string, cookies []string,
 	// it (no array, no second copy, nothing in the query or a cookie): a
 	// body that could carry a country some other way is refused above.
 	if r.MissingDetails == MissingDetailsDefer {
+		if len(r.DeferWhen) > 0 {
+			m := Matcher{MatchQuery: r.DeferWhen, MatchBody: true}
+			ok, err := m.Match(rawQuery, contentType, body)
+			if err != nil {
+				return Order{}, err
+			}
+			if ok {
+				return Order{}, &DeferredError{Field: DescribeQuery(r.DeferWhen), Problem: "the order goes on stored details; deferred"}
+			}
+		}
 		if i, ok := slices.BinarySearch(keys, "billing.country"); ok && !present[i] {
-			return Order{}, &DeferredError{Field: r.Fields["billing.country"]}
+			return Order{}, &DeferredError{Field: r.Fields["billing.country"], Problem: "required (the checkout carries no billing country; deferred)"}
 		}
 	}
 	for i, k := range keys {

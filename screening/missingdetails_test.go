@@ -18,6 +18,18 @@ const loggedInWHMCS7 = "submit=true&custtype=existing&loginemail=&loginpassword=
 	"&address1=1+Main+St&address2=&city=SF&state=CA&postcode=94107" +
 	"&applycredit=0&paymentmethod=banktransfer&notes=&accepttos=on"
 
+// loggedInWHMCS9 is the checkout of a client who is logged in and picked
+// one of their accounts, as WHMCS 9's standard_cart posts it
+// (WHMCS/orderforms-standard_cart at 65d1085 "Version v9.0.6-release.1",
+// checkout.tpl lines 53-295 and js/base.js's .account-select handler):
+// account_id is the account's id, and the new-client fields, hidden with
+// CSS only, are posted too, country included; WHMCS uses the account's
+// stored details.
+const loggedInWHMCS9 = "checkout=true&custtype=account&account_id=5" +
+	"&firstname=Ann&lastname=Lee&email=&phonenumber=4155550100&companyname=" +
+	"&address1=1+Main+St&address2=&city=SF&state=CA&postcode=94107&country=US" +
+	"&applycredit=0&paymentmethod=banktransfer&notes=&accepttos=on"
+
 // newClientWHMCS is a new client's checkout (the same form, nothing
 // disabled).
 const newClientWHMCS = "submit=true&custtype=new&firstname=Ann&lastname=Lee&email=ann%40example.com" +
@@ -55,6 +67,21 @@ func TestMissingDetails(t *testing.T) {
 		{name: "logged in, multipart", route: defer_, ct: "multipart/form-data; boundary=b",
 			body: "--b\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nann@example.com\r\n--b--\r\n", want: "deferred"},
 		{name: "a body with nothing but the action", route: defer_, body: "a=checkout", want: "deferred"},
+		{name: "logged in, an account picked (WHMCS 9)", route: defer_, query: "a=checkout", body: loggedInWHMCS9, want: "deferred"},
+		{name: "logged in, a new account (account_id=new)", route: defer_, query: "a=checkout",
+			body: strings.Replace(loggedInWHMCS9, "account_id=5", "account_id=new", 1), want: "deferred"},
+		{name: "account_id in the query ($_REQUEST)", route: defer_, query: "a=checkout&account_id=5", body: newClientWHMCS, want: "deferred"},
+		{name: "account_id under another PHP spelling", route: defer_, body: newClientWHMCS + "&account.id=5", want: "deferred"},
+		{name: "account_id in the query and the body alike", route: defer_, query: "account_id=5", body: loggedInWHMCS9, want: "deferred"},
+		{name: "account_id twice, two values", route: defer_, query: "account_id=6", body: loggedInWHMCS9, want: "refused"},
+		{name: "account_id twice in the body", route: defer_, body: loggedInWHMCS9 + "&account_id=6", want: "refused"},
+		{name: "account_id as an array", route: defer_, body: newClientWHMCS + "&account_id[]=5", want: "refused"},
+		{name: "account_id, country in the query", route: defer_, query: "a=checkout&country=US", body: loggedInWHMCS9, want: "refused"},
+		// js/base.js empties the email when the client switches account:
+		// refused under refuse, the lockout defer ends.
+		{name: "refuse: an account picked", route: refuse, body: loggedInWHMCS9, want: "refused"},
+		{name: "refuse: an account picked, email kept", route: refuse,
+			body: strings.Replace(loggedInWHMCS9, "email=&", "email=ann%40example.com&", 1), want: "US"},
 		{name: "new client", route: defer_, query: "a=checkout", body: newClientWHMCS, want: "US"},
 		{name: "new client, EU country (screened; the rules reject it)", route: defer_, query: "a=checkout",
 			body: strings.Replace(newClientWHMCS, "country=US", "country=DE", 1), want: "DE"},
@@ -87,8 +114,8 @@ func TestMissingDetails(t *testing.T) {
 					t.Errorf("MapOrder = %v: a deferral must be invalid input too (refused by a caller that does not defer)", err)
 				}
 				var de *DeferredError
-				if !errors.As(err, &de) || de.Field != "country" {
-					t.Errorf("MapOrder = %#v, want a *DeferredError naming country", err)
+				if !errors.As(err, &de) || (de.Field != "country" && de.Field != "account_id=*") {
+					t.Errorf("MapOrder = %#v, want a *DeferredError naming country or account_id", err)
 				}
 			case err != nil:
 				got = "refused"
@@ -121,6 +148,10 @@ func TestMissingDetailsValidate(t *testing.T) {
 		{name: "unknown", route: InterceptRoute{Profile: "whmcs", MissingDetails: "allow"}, want: "allow", bad: true},
 		{name: "defer with a default country", route: InterceptRoute{Profile: "whmcs",
 			Defaults: map[string]string{"billing.country": "US"}}, want: MissingDetailsDefer, bad: true},
+		{name: "defer_when without defer", route: InterceptRoute{Profile: "blesta",
+			DeferWhen: map[string]string{"client_id": "*"}}, want: MissingDetailsRefuse, bad: true},
+		{name: "defer_when with a bad name", route: InterceptRoute{Profile: "whmcs",
+			DeferWhen: map[string]string{"account_id[]": "*"}}, want: MissingDetailsDefer, bad: true},
 	}
 	for _, tt := range tests {
 		r := tt.route
@@ -129,12 +160,12 @@ func TestMissingDetailsValidate(t *testing.T) {
 			t.Errorf("%s: missing_details = %q, want %q", tt.name, r.MissingDetails, tt.want)
 		}
 		err := r.Validate()
-		if bad := err != nil && strings.Contains(err.Error(), "missing_details"); bad != tt.bad || (err != nil && !bad) {
+		if bad := err != nil && (strings.Contains(err.Error(), "missing_details") || strings.Contains(err.Error(), "defer_when")); bad != tt.bad || (err != nil && !bad) {
 			t.Errorf("%s: Validate() = %v, want a missing_details error: %v", tt.name, err, tt.bad)
 		}
 	}
 	lines := DescribeRoutes([]InterceptRoute{whmcsRoute(t)})
-	if len(lines) == 0 || !strings.Contains(lines[0], "missing_details: defer") {
+	if len(lines) == 0 || !strings.Contains(lines[0], "missing_details: defer (no billing country, or account_id=*") {
 		t.Errorf("DescribeRoutes(whmcs) = %q, want missing_details: defer said", lines)
 	}
 }

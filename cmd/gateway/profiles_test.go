@@ -71,6 +71,13 @@ func profileCases() []profileCase {
 		"&email=ann%40example.com&phonenumber=4155550100&companyname=&address1=1+Main+St&address2=&city=San+Francisco" +
 		"&state=CA&postcode=94107&applycredit=0&paymentmethod=stripe&ccinfo=new&ccnumber=4111+1111+1111+1111" +
 		"&ccexpirydate=12+%2F+30&cccvv=123&notes=&accepttos=on"
+	// A client who is logged in and picked an account, as WHMCS 9's
+	// standard_cart posts it (the same repository at 65d1085, "Version
+	// v9.0.6-release.1", checkout.tpl lines 53-295, js/base.js): account_id,
+	// and the new-client fields hidden with CSS only, country included.
+	whmcsAccount := "checkout=true&custtype=account&account_id=5&firstname=Ann&lastname=Lee&email=" +
+		"&phonenumber=4155550100&companyname=&address1=1+Main+St&address2=&city=San+Francisco&state=CA&postcode=94107" +
+		"&country=US&applycredit=0&paymentmethod=stripe&notes=&accepttos=on"
 	blestaBody := func(country string) string {
 		return "first_name=Ann&last_name=Lee&company=&email=ann%40example.com&address1=1+Main+St&address2=&city=San+Francisco" +
 			"&state=CA&zip=94107&country=" + country + "&numbers%5B0%5D%5Btype%5D=phone&numbers%5B0%5D%5Blocation%5D=home" +
@@ -119,9 +126,11 @@ func profileCases() []profileCase {
 				{"a in the body wins over the query", "/cart.php?a=view", form, "a=checkout&" + whmcsBody("IE")},
 				{"logged in, country in the query", "/cart.php?a=checkout&country=US", form, whmcsLoggedIn},
 				{"logged in, empty country", "/cart.php?a=checkout", form, whmcsLoggedIn + "&country="},
+				{"account_id with two values", "/cart.php?a=checkout&account_id=6", form, whmcsAccount},
 			},
 			deferred: []storefrontRequest{
-				{"logged in", "/cart.php?a=checkout", form, whmcsLoggedIn},
+				{"logged in (WHMCS 7)", "/cart.php?a=checkout", form, whmcsLoggedIn},
+				{"logged in, an account picked (WHMCS 9)", "/cart.php?a=checkout", form, whmcsAccount},
 			},
 			others: []storefrontRequest{
 				{"add product", "/cart.php?a=add&pid=1", form, "billingcycle=monthly"},
@@ -150,8 +159,9 @@ func profileCases() []profileCase {
 // screened with the right values and reaches the storefront with its
 // X-Screening-Id (which the shop links to its own order id), an EU billing
 // country is rejected before the storefront, ambiguous checkouts are
-// refused, a WHMCS client's checkout with no country (logged in) reaches
-// the storefront marked deferred and with no screening id, every other shop POST passes untouched, and the card number of
+// refused, a logged-in WHMCS client's checkout (no country posted, or an
+// account picked) reaches the storefront marked deferred and with no
+// screening id, every other shop POST passes untouched, and the card number of
 // a WHMCS checkout is in no Redis key or value, no log line and no
 // minFraud request.
 func TestServeProfiles(t *testing.T) {
