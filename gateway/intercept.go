@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vpsgate/gateway/internal/clientip"
 	"github.com/vpsgate/gateway/internal/logctx"
 	"github.com/vpsgate/gateway/orders"
@@ -39,7 +41,34 @@ var screeningHeaders = []string{"X-Screening-Id", "X-Screening-Decision", "X-Scr
 // past the public chain's first step): PUT, PATCH, DELETE and any other
 // method is screened with the route's mapping, or refused when its body
 // does not map. The route's method is not part of the match.
+//
+// A route with missing_details: defer forwards a checkout whose body has
+// no billing country with "X-Screening-Decision: deferred" and nothing
+// else (no screening id, nothing stored): the billing system's module
+// screens the order it creates (see NewCountingInterceptor).
 func NewInterceptor(routes []screening.InterceptRoute, svc orderSubmitter, logger *slog.Logger) func(http.Handler) http.Handler {
+	// Counted, but on no registry: the tests' and benchmarks' interceptors.
+	return newInterceptor(routes, svc, logger, newDeferredCounter())
+}
+
+// NewCountingInterceptor is NewInterceptor with the deferred checkouts
+// counted in gateway_checkouts_deferred_total{route} on reg.
+func NewCountingInterceptor(routes []screening.InterceptRoute, svc orderSubmitter, logger *slog.Logger, reg prometheus.Registerer) (func(http.Handler) http.Handler, error) {
+	deferred := newDeferredCounter()
+	if err := reg.Register(deferred); err != nil {
+		return nil, fmt.Errorf("registering the deferred checkouts counter: %w", err)
+	}
+	return newInterceptor(routes, svc, logger, deferred), nil
+}
+
+func newDeferredCounter() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_checkouts_deferred_total",
+		Help: "Checkouts forwarded unscreened because their body carries no billing country (routes with missing_details: defer), by route (its profile, or its first path).",
+	}, []string{"route"})
+}
+
+func newInterceptor(routes []screening.InterceptRoute, svc orderSubmitter, logger *slog.Logger, deferred *prometheus.CounterVec) func(http.Handler) http.Handler {
 	index := newRouteIndex(routes)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -135,6 +164,20 @@ func NewInterceptor(routes []screening.InterceptRoute, svc orderSubmitter, logge
 			ip, _ := clientip.FromContext(ctx)
 			// Every Content-Type sent: with two, parsers may read either.
 			order, err := route.MapOrder(ct, r.URL.RawQuery, r.Header.Values("Cookie"), body, ip, r.UserAgent(), r.Header.Get("Accept-Language"))
+			if errors.Is(err, screening.ErrDeferred) && route.MissingDetails == screening.MissingDetailsDefer {
+				// The billing system places this order with details the
+				// edge does not see (a client who is logged in); its
+				// module screens that order and holds activation.
+				label := routeLabel(route)
+				deferred.WithLabelValues(label).Inc()
+				logger.InfoContext(ctx, "checkout deferred to the billing system's module", "route", label, "reason", err.Error())
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				r.ContentLength = int64(len(body))
+				r.TransferEncoding = nil
+				r.Header.Set("X-Screening-Decision", decisionDeferred)
+				next.ServeHTTP(w, r)
+				return
+			}
 			if err != nil {
 				checkoutError(w, r, logger, err)
 				return
@@ -163,6 +206,24 @@ func NewInterceptor(routes []screening.InterceptRoute, svc orderSubmitter, logge
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
+}
+
+// decisionDeferred is the X-Screening-Decision of a checkout forwarded
+// unscreened under missing_details: defer.
+const decisionDeferred = "deferred"
+
+// routeLabel names a route in metrics and logs: its profile, or its first
+// path.
+func routeLabel(r *screening.InterceptRoute) string {
+	if r.Profile != "" {
+		return r.Profile
+	}
+	for _, m := range r.Matchers() {
+		if len(m.Paths) > 0 {
+			return m.Paths[0]
+		}
+	}
+	return ""
 }
 
 // checkoutError answers a checkout that could not be screened, in the form

@@ -40,7 +40,9 @@ func (s *Service) reverseLinkKey(sid string) string {
 // in the namespace of a (a storefront's API key). Linking again to the
 // same id is a no-op; to another id, or an id already linked to another
 // checkout or used by one of the key's own API orders, is an error
-// wrapping ErrConflict. It returns the checkout's answer.
+// wrapping ErrConflict. It returns the checkout's answer with order_id
+// orderID (the module checks that an answer is about the order it asked
+// for); read by its screening id, the checkout keeps its gateway-made id.
 func (s *Service) Link(ctx context.Context, a Access, sid, orderID string) (Result, error) {
 	if a.Officer || !strings.HasPrefix(string(a.Owner), apiKeyOwnerPrefix) {
 		return Result{}, &screening.FieldError{Field: "order_id", Problem: "only a storefront links a checkout to its own order id"}
@@ -77,7 +79,10 @@ func (s *Service) Link(ctx context.Context, a Access, sid, orderID string) (Resu
 		}
 		return Result{}, fmt.Errorf("order id %s is linked to another checkout: %w", orderID, err)
 	}
-	return r.Answer(), nil
+	// The answer is about the shop's order now, as Get by that id says.
+	res := r.Answer()
+	res.OrderID = orderID
+	return res, nil
 }
 
 // claim sets key to value unless it holds another value (ErrConflict). It

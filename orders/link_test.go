@@ -41,16 +41,18 @@ func TestLink(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if res, err := st.svc.Link(ctx, acc, co.ScreeningID, "1001"); err != nil || res.ScreeningID != co.ScreeningID {
+				if res, err := st.svc.Link(ctx, acc, co.ScreeningID, "1001"); err != nil || res.ScreeningID != co.ScreeningID || res.OrderID != "1001" {
 					t.Errorf("Link = %+v, %v", res, err)
 				}
 			}()
 		}
 		wg.Wait()
-		for _, id := range []string{"1001", co.ScreeningID} {
+		// By the shop's id the answer is about the shop's order; by the
+		// screening id it is the checkout as intercepted.
+		for id, orderID := range map[string]string{"1001": "1001", co.ScreeningID: co.OrderID} {
 			res, err := b.svc.Get(ctx, acc, id)
-			if err != nil || res.ScreeningID != co.ScreeningID {
-				t.Errorf("Get(%s) = %+v, %v; want the checkout", id, res, err)
+			if err != nil || res.ScreeningID != co.ScreeningID || res.OrderID != orderID {
+				t.Errorf("Get(%s) = %+v, %v; want the checkout with order_id %s", id, res, err, orderID)
 			}
 		}
 		if _, err := a.svc.Link(ctx, acc, co.ScreeningID, "1001"); err != nil {

@@ -383,7 +383,13 @@ func (s *Service) Get(ctx context.Context, a Access, id string) (Result, error) 
 	if err != nil {
 		return Result{}, err
 	}
-	return r.Answer(), nil
+	res := r.Answer()
+	if r.Owner == CheckoutOwner && !a.Officer && !screening.IsScreeningID(id) {
+		// A storefront reads a checkout by an order id only through its
+		// link (link.go): the answer is about the order it asked for.
+		res.OrderID = id
+	}
+	return res, nil
 }
 
 // MaxTimelinePage bounds one page of a timeline.

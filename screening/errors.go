@@ -41,3 +41,31 @@ func (e *FieldError) InvalidField() string { return e.Field }
 func fieldErr(field, problem string) error {
 	return &FieldError{Field: field, Problem: problem}
 }
+
+// ErrDeferred marks a checkout the edge cannot screen faithfully and a
+// route with missing_details: defer leaves to the billing system's hook
+// module (its body has no billing country, or carries a defer_when
+// parameter: a WHMCS client who is logged in, whose order WHMCS places
+// with the stored details). It is of the
+// invalid-input kind, so a caller that does not forward deferred
+// checkouts refuses them (400), as under missing_details: refuse.
+var ErrDeferred = kind.New(kind.ErrInvalidInput, "checkout deferred to the billing system's module")
+
+// DeferredError is a deferred checkout: Field is the body field the
+// route reads the billing country from (absent), or the defer_when
+// parameters it carries; Problem says which.
+type DeferredError struct {
+	Field   string
+	Problem string
+}
+
+func (e *DeferredError) Error() string { return e.Field + ": " + e.Problem }
+
+// Is makes a DeferredError match ErrDeferred.
+func (e *DeferredError) Is(target error) bool { return target == ErrDeferred }
+
+// Unwrap makes a DeferredError match ErrInvalidInput.
+func (e *DeferredError) Unwrap() error { return ErrInvalidInput }
+
+// InvalidField names the field for the API answer (kind.Field).
+func (e *DeferredError) InvalidField() string { return e.Field }

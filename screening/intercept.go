@@ -26,6 +26,13 @@ const (
 	FormatAuto = "auto" // either, by Content-Type
 )
 
+// What a route does with a checkout that carries no billing country
+// (InterceptRoute.MissingDetails).
+const (
+	MissingDetailsRefuse = "refuse"
+	MissingDetailsDefer  = "defer"
+)
+
 // maxJSONDepth bounds the nesting of an intercepted JSON body.
 const maxJSONDepth = 32
 
@@ -78,6 +85,19 @@ type InterceptRoute struct {
 	MatchBody bool `yaml:"match_body"`
 	// Transforms derive order fields the form does not carry as they are.
 	Transforms Transforms `yaml:"transforms"`
+	// MissingDetails is what happens to a checkout whose body has no
+	// billing country at all (or carries a DeferWhen parameter): refuse
+	// (default: 400, like any other invalid checkout) or defer (forwarded
+	// unscreened with "X-Screening-Decision: deferred", for the billing
+	// system's hook module to screen the order it creates; see
+	// ErrDeferred).
+	MissingDetails string `yaml:"missing_details"`
+	// DeferWhen names parameters (read like match_query, from the query
+	// and a form body, as PHP's $_REQUEST) whose presence means the billing
+	// system places the order with details it has stored, not the form's:
+	// under missing_details: defer such a checkout is deferred too (the
+	// whmcs profile: account_id, WHMCS 8's choice of a client's account).
+	DeferWhen map[string]string `yaml:"defer_when"`
 
 	// matchers are the profile's, set by SetDefaults; nil: the entry's own.
 	matchers []Matcher
@@ -118,6 +138,9 @@ func (r *InterceptRoute) SetDefaults() {
 	}
 	if r.Format == "" {
 		r.Format = FormatAuto
+	}
+	if r.MissingDetails == "" {
+		r.MissingDetails = MissingDetailsRefuse
 	}
 	if r.Transforms.CardNumber != "" && r.Transforms.CardBINDigits == 0 {
 		r.Transforms.CardBINDigits = 6
@@ -172,6 +195,23 @@ func (r InterceptRoute) Validate() error {
 	case FormatForm, FormatJSON, FormatAuto:
 	default:
 		add("format", r.Format, "must be form, json or auto")
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.DeferWhen)) {
+		if v := r.DeferWhen[k]; k == "" || v == "" || strings.ContainsAny(k, "[]=&;") {
+			add("defer_when."+k, v, "a parameter name without [ ] = & ; and a value (or \"*\" for any value)")
+		}
+	}
+	switch r.MissingDetails {
+	case MissingDetailsRefuse:
+		if len(r.DeferWhen) > 0 {
+			add("defer_when", DescribeQuery(r.DeferWhen), "needs missing_details: defer")
+		}
+	case MissingDetailsDefer:
+		if r.Defaults["billing.country"] != "" {
+			add("missing_details", r.MissingDetails, "defer needs a billing country read from the body, not defaults.billing.country")
+		}
+	default:
+		add("missing_details", r.MissingDetails, "must be refuse or defer")
 	}
 	if r.Fields["order_id"] == "" && !r.Transforms.GenerateOrderID {
 		add("fields.order_id", nil, "is required: the body field carrying the order id (the idempotency key), or transforms.generate_order_id")
@@ -338,7 +378,9 @@ func setOrderField(o *Order, p, v string) error {
 // differently (see form.go).
 // Errors wrap ErrUnsupportedMediaType (Content-Type does not fit the
 // route), ErrTooLarge, or ErrInvalidInput; a *FieldError names the body
-// field (the order field when the value came from Defaults).
+// field (the order field when the value came from Defaults). Under
+// missing_details: defer, a body without the billing country field is a
+// *DeferredError (which is ErrDeferred, and ErrInvalidInput too).
 func (r InterceptRoute) MapOrder(contentType, rawQuery string, cookies []string, body []byte, clientIP netip.Addr, userAgent, acceptLanguage string) (Order, error) {
 	if len(body) > MaxOrderBytes {
 		return Order{}, fmt.Errorf("checkout body over %d bytes: %w", MaxOrderBytes, ErrTooLarge)
@@ -361,17 +403,41 @@ func (r InterceptRoute) MapOrder(contentType, rawQuery string, cookies []string,
 	}
 	// Sorted so that the first error reported does not depend on map
 	// order.
-	for _, k := range slices.Sorted(maps.Keys(r.Fields)) {
+	keys := slices.Sorted(maps.Keys(r.Fields))
+	values := make([]string, len(keys))
+	present := make([]bool, len(keys))
+	for i, k := range keys {
 		name := r.Fields[k]
 		v, ok, err := lookup(name)
 		if err != nil {
 			return Order{}, fieldErr(name, err.Error())
 		}
-		if !ok {
+		values[i], present[i] = v, ok
+	}
+	// Only once every mapped field has been read as the storefront reads
+	// it (no array, no second copy, nothing in the query or a cookie): a
+	// body that could carry a country some other way is refused above.
+	if r.MissingDetails == MissingDetailsDefer {
+		if len(r.DeferWhen) > 0 {
+			m := Matcher{MatchQuery: r.DeferWhen, MatchBody: true}
+			ok, err := m.Match(rawQuery, contentType, body)
+			if err != nil {
+				return Order{}, err
+			}
+			if ok {
+				return Order{}, &DeferredError{Field: DescribeQuery(r.DeferWhen), Problem: "the order goes on stored details; deferred"}
+			}
+		}
+		if i, ok := slices.BinarySearch(keys, "billing.country"); ok && !present[i] {
+			return Order{}, &DeferredError{Field: r.Fields["billing.country"], Problem: "required (the checkout carries no billing country; deferred)"}
+		}
+	}
+	for i, k := range keys {
+		if !present[i] {
 			continue
 		}
-		if err := setOrderField(&o, k, v); err != nil {
-			return Order{}, fieldErr(name, err.Error())
+		if err := setOrderField(&o, k, values[i]); err != nil {
+			return Order{}, fieldErr(r.Fields[k], err.Error())
 		}
 	}
 	if err := r.Transforms.apply(&o, lookup); err != nil {

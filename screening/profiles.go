@@ -24,7 +24,13 @@ import (
 //
 // Where a checkout form carries no customer details at all (a WHMCS or
 // Blesta client who is logged in), the route refuses it (400, a required
-// field missing): the gateway never forwards a checkout it could not screen.
+// field missing), unless it says missing_details: defer (the whmcs
+// profile does): then a body with no billing country, or with a
+// defer_when parameter, is forwarded unscreened, marked
+// "X-Screening-Decision: deferred", and the billing
+// system's hook module screens the order WHMCS places with the client's
+// stored details (safe only with that module installed: it holds
+// activation until the gateway has cleared that order).
 
 // ProfileNames returns the names of the built-in profiles.
 func ProfileNames() []string { return slices.Sorted(maps.Keys(profiles())) }
@@ -150,6 +156,16 @@ func wooBlocks() InterceptRoute {
 // lastname, email, phonenumber, address1, city, state, postcode, country,
 // paymentmethod, and for card gateways ccnumber, ccexpirydate, cccvv).
 // WHMCS reads "a" from $_REQUEST, so a body's "a" counts (and wins).
+//
+// A client who is logged in orders on the details WHMCS has stored, not on
+// what the form posts: the standard_cart of WHMCS 7 (checkout.tpl at
+// 7.10.0) renders their country select disabled="disabled", so the browser
+// posts no country at all; from 8.0 (checkout.tpl at v9.0.6) they pick an
+// account (account_id: its id, or "new") and the hidden new-client fields,
+// country included, are posted but not used for an existing account. The
+// profile defers both (missing_details: defer, defer_when: account_id) to
+// the module, which screens the order WHMCS creates with the stored
+// details (docs/integrations/whmcs.md).
 func whmcs() InterceptRoute {
 	return InterceptRoute{
 		Format: FormatForm,
@@ -165,8 +181,10 @@ func whmcs() InterceptRoute {
 			"billing.address":    "address1",
 			"payment.processor":  "paymentmethod",
 		},
-		Defaults:   noTotal(),
-		Transforms: Transforms{JoinName: true, GenerateOrderID: true, CardNumber: "ccnumber", CardBINDigits: 6},
+		Defaults:       noTotal(),
+		Transforms:     Transforms{JoinName: true, GenerateOrderID: true, CardNumber: "ccnumber", CardBINDigits: 6},
+		MissingDetails: MissingDetailsDefer,
+		DeferWhen:      map[string]string{"account_id": AnyValue},
 		matchers: []Matcher{
 			{Paths: []string{"/cart.php"}, MatchQuery: map[string]string{"a": "checkout"}, MatchBody: true},
 		},
@@ -206,6 +224,12 @@ func blesta() InterceptRoute {
 func (r *InterceptRoute) applyProfile(p InterceptRoute) {
 	if r.Format == "" {
 		r.Format = p.Format
+	}
+	if r.MissingDetails == "" {
+		r.MissingDetails = p.MissingDetails
+	}
+	if r.DeferWhen == nil && r.MissingDetails == p.MissingDetails {
+		r.DeferWhen = p.DeferWhen
 	}
 	fields := p.Fields
 	maps.Copy(fields, r.Fields)
@@ -266,7 +290,15 @@ func DescribeRoutes(routes []InterceptRoute) []string {
 				} else {
 					line += ", every method but GET, HEAD, OPTIONS"
 				}
-				out = append(out, line+" ["+name+"]")
+				line += " [" + name + "]"
+				if r.MissingDetails == MissingDetailsDefer {
+					why := "no billing country"
+					if len(r.DeferWhen) > 0 {
+						why += ", or " + DescribeQuery(r.DeferWhen)
+					}
+					line += "; missing_details: defer (" + why + ": forwarded unscreened, deferred to the billing system's module)"
+				}
+				out = append(out, line)
 			}
 		}
 	}

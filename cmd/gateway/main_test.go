@@ -236,11 +236,19 @@ func TestAuthCommands(t *testing.T) {
 
 func post(t *testing.T, url, key, ctype, body string) (int, http.Header, string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-	req.Header.Set("Content-Type", ctype)
+	h := http.Header{}
 	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
+		h.Set("Authorization", "Bearer "+key)
 	}
+	return postHeaders(t, url, ctype, body, h)
+}
+
+// postHeaders is post with the client's own headers.
+func postHeaders(t *testing.T, url, ctype, body string, h http.Header) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header = h.Clone()
+	req.Header.Set("Content-Type", ctype)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

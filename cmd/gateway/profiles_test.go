@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -29,6 +30,10 @@ type profileCase struct {
 	checkout storefrontRequest
 	eu       storefrontRequest
 	refused  []storefrontRequest // never reach the storefront (400)
+	// deferred reach the storefront unscreened, marked deferred
+	// (missing_details: defer), even when the client sends screening
+	// headers of its own.
+	deferred []storefrontRequest
 	others   []storefrontRequest
 	// want are strings the minFraud request of the checkout must carry.
 	want []string
@@ -57,6 +62,22 @@ func profileCases() []profileCase {
 			"&password=Secret123%21&password2=Secret123%21&paymentmethod=stripe&ccinfo=new&cctype=Visa&ccnumber=4111+1111+1111+1111" +
 			"&ccexpirydate=12+%2F+30&cccvv=123&accepttos=on"
 	}
+	// A client who is logged in, as WHMCS 7.10's standard_cart posts it
+	// (WHMCS/orderforms-standard_cart at 5341edff, "Version
+	// 7.10.0-release.1", checkout.tpl lines 61-701): the details readonly
+	// (posted with the stored values), the country select
+	// disabled="disabled" (not posted), no password fields.
+	whmcsLoggedIn := "submit=true&custtype=existing&loginemail=&loginpassword=&firstname=Ann&lastname=Lee" +
+		"&email=ann%40example.com&phonenumber=4155550100&companyname=&address1=1+Main+St&address2=&city=San+Francisco" +
+		"&state=CA&postcode=94107&applycredit=0&paymentmethod=stripe&ccinfo=new&ccnumber=4111+1111+1111+1111" +
+		"&ccexpirydate=12+%2F+30&cccvv=123&notes=&accepttos=on"
+	// A client who is logged in and picked an account, as WHMCS 9's
+	// standard_cart posts it (the same repository at 65d1085, "Version
+	// v9.0.6-release.1", checkout.tpl lines 53-295, js/base.js): account_id,
+	// and the new-client fields hidden with CSS only, country included.
+	whmcsAccount := "checkout=true&custtype=account&account_id=5&firstname=Ann&lastname=Lee&email=" +
+		"&phonenumber=4155550100&companyname=&address1=1+Main+St&address2=&city=San+Francisco&state=CA&postcode=94107" +
+		"&country=US&applycredit=0&paymentmethod=stripe&notes=&accepttos=on"
 	blestaBody := func(country string) string {
 		return "first_name=Ann&last_name=Lee&company=&email=ann%40example.com&address1=1+Main+St&address2=&city=San+Francisco" +
 			"&state=CA&zip=94107&country=" + country + "&numbers%5B0%5D%5Btype%5D=phone&numbers%5B0%5D%5Blocation%5D=home" +
@@ -103,6 +124,13 @@ func profileCases() []profileCase {
 			eu:       storefrontRequest{"EU checkout", "/cart.php?a=checkout", form, whmcsBody("IE")},
 			refused: []storefrontRequest{
 				{"a in the body wins over the query", "/cart.php?a=view", form, "a=checkout&" + whmcsBody("IE")},
+				{"logged in, country in the query", "/cart.php?a=checkout&country=US", form, whmcsLoggedIn},
+				{"logged in, empty country", "/cart.php?a=checkout", form, whmcsLoggedIn + "&country="},
+				{"account_id with two values", "/cart.php?a=checkout&account_id=6", form, whmcsAccount},
+			},
+			deferred: []storefrontRequest{
+				{"logged in (WHMCS 7)", "/cart.php?a=checkout", form, whmcsLoggedIn},
+				{"logged in, an account picked (WHMCS 9)", "/cart.php?a=checkout", form, whmcsAccount},
 			},
 			others: []storefrontRequest{
 				{"add product", "/cart.php?a=add&pid=1", form, "billingcycle=monthly"},
@@ -131,7 +159,9 @@ func profileCases() []profileCase {
 // screened with the right values and reaches the storefront with its
 // X-Screening-Id (which the shop links to its own order id), an EU billing
 // country is rejected before the storefront, ambiguous checkouts are
-// refused, every other shop POST passes untouched, and the card number of
+// refused, a logged-in WHMCS client's checkout (no country posted, or an
+// account picked) reaches the storefront marked deferred and with no
+// screening id, every other shop POST passes untouched, and the card number of
 // a WHMCS checkout is in no Redis key or value, no log line and no
 // minFraud request.
 func TestServeProfiles(t *testing.T) {
@@ -214,7 +244,7 @@ func serveProfile(t *testing.T, pc profileCase) {
 	if code, _, b := post(t, admin+"/api/v1/orders/"+sid+"/link", shopKey, "application/json", `{"order_id":"1001"}`); code != 200 {
 		t.Fatalf("link = %d %s", code, b)
 	}
-	if code, b := getWith(t, admin+"/api/v1/orders/1001", shopKey); code != 200 || !strings.Contains(b, sid) {
+	if code, b := getWith(t, admin+"/api/v1/orders/1001", shopKey); code != 200 || !strings.Contains(b, sid) || !strings.Contains(b, `"order_id":"1001"`) {
 		t.Errorf("GET by the shop's id = %d %s", code, b)
 	}
 	if code, _, b := post(t, admin+"/api/v1/orders/"+sid+"/link", shopKey, "application/json", `{"order_id":"1002"}`); code != 409 {
@@ -230,6 +260,32 @@ func serveProfile(t *testing.T, pc profileCase) {
 			t.Errorf("%s = %d %s, want a 4xx from the gateway", r.name, code, body)
 		}
 	}
+	// A checkout deferred to the billing system's module: forwarded with
+	// X-Screening-Decision: deferred and nothing else, whatever screening
+	// headers the client sent (underscore spellings are dropped at the
+	// edge, docs/SECURITY.md), counted and logged.
+	for _, r := range pc.deferred {
+		smuggled := http.Header{"X-Screening-Id": {"scr_AAAAAAAAAAAAAAAAAAAAAA"}, "X-Screening-Decision": {"accept"},
+			"X-Screening-Score": {"1"}, "Connection": {"X-Screening-Decision"}}
+		code, h, b := postHeaders(t, public+r.target, r.ctype, r.body, smuggled)
+		var seen phpAnswer
+		_ = json.Unmarshal([]byte(b), &seen)
+		want := map[string]string{"HTTP_X_SCREENING_DECISION": "deferred"}
+		if code != 200 || seen.Method != "POST" || !maps.Equal(seen.Screening, want) {
+			t.Errorf("%s = %d, storefront saw screening headers %v, want %v", r.name, code, seen.Screening, want)
+		}
+		if id := h.Get("X-Request-Id"); id == "" || !strings.Contains(logs.String(), id) ||
+			!strings.Contains(logs.String(), "checkout deferred to the billing system's module") {
+			t.Errorf("%s: no log line with its request id %q:\n%s", r.name, id, logs.String())
+		}
+	}
+	if len(pc.deferred) > 0 {
+		metric := fmt.Sprintf(`gateway_checkouts_deferred_total{route=%q} %d`, pc.profile, len(pc.deferred))
+		if _, b := getWith(t, admin+"/metrics", ""); !strings.Contains(b, metric) {
+			t.Errorf("/metrics lacks %s", metric)
+		}
+	}
+
 	// Every other POST of the shop: untouched, unscreened.
 	for _, r := range pc.others {
 		code, _, seen, body := send(r)

@@ -454,6 +454,10 @@ func buildGateway(cfg *config.Config, st *stores, geo *geoblock.DB, geoPolicy *g
 	apiDeps.Console = buildConsole(cfg, st.rdb, lc.orders)
 	adminAPI := gateway.NewAPI(apiDeps)
 	rdb := st.rdb
+	intercept, err := gateway.NewCountingInterceptor(routes, lc.orders, logger, reg)
+	if err != nil {
+		return nil, err
+	}
 	return gateway.New(cfg.Config, gateway.Deps{
 		Logger:    logger,
 		Registry:  reg,
@@ -462,7 +466,7 @@ func buildGateway(cfg *config.Config, st *stores, geo *geoblock.DB, geoPolicy *g
 		Geoblock: func(next http.Handler) (http.Handler, error) {
 			return geoblock.New(geoPolicy, geo, logger, reg, next)
 		},
-		Intercept: gateway.NewInterceptor(routes, lc.orders, logger),
+		Intercept: intercept,
 		API:       adminAPI,
 		Console:   consoleHandler(apiDeps.Console, adminAPI),
 		Ready: []gateway.ReadyCheck{

@@ -65,6 +65,14 @@ function checkGatewayStatus(string $orderId): void
     $a = $c->getOrder($orderId);
     check($a !== null && $a['status'] === $want, 'the gateway has order ' . $orderId . ' as '
         . json_encode($a === null ? null : $a['status']) . ', want ' . $want);
+    // Which screening the order is: the checkout's the module linked, or
+    // one of its own (EXPECT_SCREENING "!<id>": not that checkout's).
+    $ws = opt('EXPECT_SCREENING');
+    if ($ws !== '' && $a !== null) {
+        $sid = (string) ($a['screening_id'] ?? '');
+        $ok = $ws[0] === '!' ? ($sid !== '' && $sid !== substr($ws, 1)) : $sid === $ws;
+        check($ok, 'the gateway has order ' . $orderId . ' as screening ' . $sid . ', want ' . $ws);
+    }
 }
 
 function finish(): void

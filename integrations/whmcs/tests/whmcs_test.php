@@ -13,9 +13,13 @@
  * fragment the activity log must contain), EXPECT_STATUS (optional: the
  * status the gateway must report for the order afterwards, read with the
  * right key from GATEWAY_CHECK_URL/GATEWAY_CHECK_KEY), SCREENING_ID
- * (optional: "Gateway in front of WHMCS" ticked and the checkout request
- * carrying this X-Screening-Id). WHMCS_DB: the file that keeps the
- * module's table between runs.
+ * (optional: the checkout request carrying this X-Screening-Id, as the
+ * gateway in front forwards it), ACCOUNT_ID (optional: the checkout
+ * posted account_id, standard_cart's choice of a logged-in client's
+ * account), RESUBMIT=on (optional: "Screen every order again" ticked),
+ * EXPECT_SCREENING (optional: the screening id the gateway must report
+ * for the order afterwards; "!<id>" for any other). WHMCS_DB: the file
+ * that keeps the module's table between runs.
  */
 
 declare(strict_types=1);
@@ -34,11 +38,14 @@ $GLOBALS['whmcs']['settings'] = [
     'gateway_url' => need('VPSGATE_URL'),
     'api_key' => $key,
     'timeout' => opt('VPSGATE_TIMEOUT', '5'),
-    'link_checkout' => opt('SCREENING_ID') !== '' ? 'on' : '',
+    'resubmit_checkout' => opt('RESUBMIT'),
 ];
 if (opt('SCREENING_ID') !== '') {
     // The header the gateway in front adds to the checkout request.
     $_SERVER['HTTP_X_SCREENING_ID'] = opt('SCREENING_ID');
+}
+if (opt('ACCOUNT_ID') !== '') {
+    $_POST['account_id'] = $_REQUEST['account_id'] = opt('ACCOUNT_ID');
 }
 // As WHMCS's GetOrders and GetClientsDetails answer (fields from
 // https://developers.whmcs.com/api-reference/getorders/ and getclientsdetails/).

@@ -18,7 +18,11 @@
  * (yes|no: whether woocommerce_order_status_processing fired, where
  * provisioning plugins start), EXPECT_NOTE (a fragment an order note must
  * contain), EXPECT_STATUS (optional: the status the gateway reports
- * afterwards, read with GATEWAY_CHECK_URL/GATEWAY_CHECK_KEY).
+ * afterwards, read with GATEWAY_CHECK_URL/GATEWAY_CHECK_KEY),
+ * EXPECT_SCREENING (optional: the screening id it reports, "!<id>" for
+ * any other), SCREENING_ID (optional: the checkout request's
+ * X-Screening-Id, as the gateway in front forwards it), RESUBMIT=on
+ * (optional, with SETTINGS=option: "Screen every order again").
  */
 
 declare(strict_types=1);
@@ -29,12 +33,18 @@ require __DIR__ . '/bootstrap.php';
 $key = need('VPSGATE_KEY');
 if (opt('SETTINGS') === 'option') {
     $GLOBALS['wp']['options']['vpsgate_settings'] = [
-        'url' => need('VPSGATE_URL'), 'api_key' => $key, 'timeout' => (int) opt('VPSGATE_TIMEOUT', '5'), 'link_checkout' => false,
+        'url' => need('VPSGATE_URL'), 'api_key' => $key, 'timeout' => (int) opt('VPSGATE_TIMEOUT', '5'),
+        'resubmit_checkout' => opt('RESUBMIT') === 'on',
     ];
 } else {
     define('VPSGATE_URL', need('VPSGATE_URL'));
     define('VPSGATE_API_KEY', $key);
     define('VPSGATE_TIMEOUT', (float) opt('VPSGATE_TIMEOUT', '5'));
+}
+
+if (opt('SCREENING_ID') !== '') {
+    // The header the gateway in front adds to the checkout request.
+    $_SERVER['HTTP_X_SCREENING_ID'] = opt('SCREENING_ID');
 }
 
 require __DIR__ . '/../vpsgate-screening/vpsgate-screening.php';

@@ -100,7 +100,10 @@ final class Plugin
             'url' => defined('VPSGATE_URL') ? (string) constant('VPSGATE_URL') : (string) ($o['url'] ?? ''),
             'key' => defined('VPSGATE_API_KEY') ? (string) constant('VPSGATE_API_KEY') : (string) ($o['api_key'] ?? ''),
             'timeout' => (float) (defined('VPSGATE_TIMEOUT') ? constant('VPSGATE_TIMEOUT') : ($o['timeout'] ?? 5)),
-            'link' => defined('VPSGATE_LINK_CHECKOUT') ? (bool) constant('VPSGATE_LINK_CHECKOUT') : !empty($o['link_checkout']),
+            // Linking is on unless turned off: WooCommerce creates the
+            // order from the billing fields the checkout posted, which is
+            // what the gateway in front screened.
+            'link' => defined('VPSGATE_LINK_CHECKOUT') ? (bool) constant('VPSGATE_LINK_CHECKOUT') : empty($o['resubmit_checkout']),
         ];
     }
 
@@ -339,7 +342,7 @@ final class Plugin
             // An empty field keeps the stored key: the page never shows it.
             'api_key' => $key !== '' ? $key : (string) (is_array($old) ? ($old['api_key'] ?? '') : ''),
             'timeout' => max(1, min(60, (int) ($in['timeout'] ?? 5))),
-            'link_checkout' => !empty($in['link_checkout']),
+            'resubmit_checkout' => !empty($in['resubmit_checkout']),
         ];
     }
 
@@ -361,7 +364,7 @@ final class Plugin
         echo '<tr><th>Gateway admin URL</th><td><input class="regular-text" name="' . $name . '[url]" value="' . esc_attr($s['url']) . '"></td></tr>';
         echo '<tr><th>Storefront API key</th><td><input class="regular-text" type="password" autocomplete="off" name="' . $name . '[api_key]" value="" placeholder="' . ($s['key'] !== '' ? 'stored; type to replace' : '') . '"></td></tr>';
         echo '<tr><th>Timeout (seconds)</th><td><input type="number" min="1" max="60" name="' . $name . '[timeout]" value="' . esc_attr((string) (int) $s['timeout']) . '"></td></tr>';
-        echo '<tr><th>Gateway in front of the shop</th><td><label><input type="checkbox" name="' . $name . '[link_checkout]" value="1"' . ($s['link'] ? ' checked' : '') . '> link the checkout the gateway screened (X-Screening-Id); tick only when customers reach the shop solely through the gateway</label></td></tr>';
+        echo '<tr><th>Screen every order again</th><td><label><input type="checkbox" name="' . $name . '[resubmit_checkout]" value="1"' . ($s['link'] ? '' : ' checked') . '> leave unticked: a checkout the gateway in front screened (X-Screening-Id, which only the gateway sets) is linked to its order instead of being screened twice</label></td></tr>';
         echo '</table>';
         submit_button();
         echo '</form></div>';

@@ -2,11 +2,15 @@
 /**
  * VPS Gate for WHMCS: what the hooks do.
  *
- * - AfterShoppingCartCheckout: the order WHMCS just created (client
+ * - AfterShoppingCartCheckout: when the gateway in front screened the
+ *   checkout request (it forwarded it with X-Screening-Id) and WHMCS
+ *   placed the order with the details that request posted, that screening
+ *   is linked to WHMCS's order id; otherwise (a checkout the gateway
+ *   deferred, X-Screening-Decision: deferred; an order on an existing
+ *   account's stored details; no gateway in front; the setting "Screen
+ *   every order again" ticked) the order WHMCS just created (client
  *   details, amount, the order's IP) is screened by the gateway under
- *   WHMCS's order id; with "Gateway in front of WHMCS" the screening the
- *   gateway made of the checkout request (X-Screening-Id) is linked to it
- *   instead.
+ *   WHMCS's order id.
  * - PreModuleCreate: the service's order is looked up on the gateway; unless
  *   its status is "cleared" the hook returns abortcmd (true, the boolean
  *   WHMCS compares with ===) and WHMCS does not create the service. No
@@ -81,7 +85,12 @@ final class Module
             return;
         }
         $screening = '';
-        if (($settings['link_checkout'] ?? '') === 'on') {
+        if (($settings['resubmit_checkout'] ?? '') !== 'on' && self::detailsPosted()) {
+            // Only the gateway sets this header (it removes any copy a
+            // client sends); a client reaching WHMCS around it cannot name
+            // a screening it has never seen (the id is never shown to
+            // it), and an id the gateway does not know makes the order
+            // screened here.
             $h = (string) ($_SERVER['HTTP_X_SCREENING_ID'] ?? '');
             $screening = Client::isScreeningId($h) ? $h : '';
         }
@@ -89,6 +98,23 @@ final class Module
             return self::orderBody($orderId);
         }, $screening);
         self::log($v->reason);
+    }
+
+    /**
+     * Whether WHMCS placed the order with the details the checkout posted
+     * (what the gateway in front screened): a new client, or a client who
+     * is logged in adding a new account (standard_cart 8 and later:
+     * account_id "new"). With a numeric account_id (WHMCS 8 and later)
+     * the order goes on that account's stored details, whatever the form
+     * posted, so the gateway's screening of the request is not a screening
+     * of the order; anything unexpected counts the same way.
+     */
+    private static function detailsPosted(): bool
+    {
+        if (!array_key_exists('account_id', $_REQUEST)) {
+            return true;
+        }
+        return $_REQUEST['account_id'] === 'new';
     }
 
     /**

@@ -44,12 +44,12 @@ function vpsgate_config()
                 'Default' => '5',
                 'Description' => 'For connecting and for each read; on a timeout the service is not created.',
             ],
-            'link_checkout' => [
-                'FriendlyName' => 'Gateway in front of WHMCS',
+            'resubmit_checkout' => [
+                'FriendlyName' => 'Screen every order again',
                 'Type' => 'yesno',
-                'Description' => 'Tick only when customers reach WHMCS solely through the gateway (intercept'
-                    . ' profile whmcs): the checkout it screened (X-Screening-Id) is linked to the order'
-                    . ' instead of being screened twice.',
+                'Description' => 'Leave unticked: a checkout the gateway in front screened (X-Screening-Id,'
+                    . ' which only the gateway sets) is linked to its order instead of being screened twice.'
+                    . ' Tick to have every order screened here with the client\'s stored details.',
             ],
         ],
     ];
