@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vpsgate/gateway/internal/events"
+	"github.com/vpsgate/gateway/internal/linktoken"
 	"github.com/vpsgate/gateway/internal/mail"
 	"github.com/vpsgate/gateway/internal/testenv"
 )
@@ -412,3 +413,7 @@ func (e *env) approved(t testing.TB, account string, seed uint8) (string, *Case)
 	}
 	return link, c
 }
+
+// signingKey is the key KYC link tokens are signed with, for tests that
+// sign their own.
+var signingKey = linktoken.DeriveKey([]byte(testSecret), keyLabel)

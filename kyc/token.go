@@ -1,9 +1,7 @@
 package kyc
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,19 +10,16 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/vpsgate/gateway/internal/kind"
+	"github.com/vpsgate/gateway/internal/linktoken"
 )
 
 // Audience is the only audience a KYC link token carries and the only one
 // accepted: a verification or officer token never passes here.
 const Audience = "kyc"
 
-const issuer = "vpsgate"
-
-// keyLabel derives the signing key of KYC tokens from auth.jwt_secret:
-// HMAC-SHA256(secret, label), a key of their own.
+// keyLabel derives the signing key of KYC tokens from auth.jwt_secret
+// (linktoken.DeriveKey): a key of their own.
 const keyLabel = "vpsgate kyc upload token key v1"
-
-const iatLeeway = 30 * time.Second
 
 // Token errors: anything wrong but expiry is ErrInvalidToken.
 var (
@@ -56,22 +51,16 @@ func (c *Claims) Ref() string { return subjectRef(c.Owner, c.Subject, c.EmailHas
 
 // Tokens mints and checks KYC link tokens.
 type Tokens struct {
-	key []byte
-	ttl time.Duration
-	now func() time.Time
+	codec *linktoken.Codec
 }
 
 // NewTokens builds the codec from auth.jwt_secret (the key is derived).
 func NewTokens(secret []byte, ttl time.Duration, now func() time.Time) (*Tokens, error) {
-	if len(secret) == 0 {
-		return nil, errors.New("kyc tokens: auth.jwt_secret is not set")
+	c, err := linktoken.New(secret, keyLabel, Audience, ttl, now)
+	if err != nil {
+		return nil, err
 	}
-	if ttl <= 0 || now == nil {
-		return nil, fmt.Errorf("kyc tokens: ttl %s must be positive and a clock given", ttl)
-	}
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(keyLabel))
-	return &Tokens{key: m.Sum(nil), ttl: ttl, now: now}, nil
+	return &Tokens{codec: c}, nil
 }
 
 // Mint signs a fresh token for the case of owner's account, or, when
@@ -80,86 +69,32 @@ func (t *Tokens) Mint(owner, account, emailHash, caseID, name, email string) (st
 	if err := checkSubject(owner, account, emailHash); err != nil || caseID == "" {
 		return "", fmt.Errorf("kyc token: owner, case and one of account and email reference are required (%v): %w", err, ErrInvalidInput)
 	}
-	now := t.now()
-	c := Claims{
+	return t.codec.Sign(Claims{
 		Owner: owner, EmailHash: emailHash, Case: caseID, Name: name, Email: email,
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    issuer,
-			Subject:   account,
-			Audience:  jwt.ClaimStrings{Audience},
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)),
-			ID:        rand.Text(),
-		},
-	}
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.key)
-	if err != nil {
-		return "", fmt.Errorf("signing kyc token: %w", err)
-	}
-	return s, nil
+		RegisteredClaims: t.codec.Registered(account),
+	})
 }
-
-const maxTokenLen = 4096
 
 // Parse checks a token: the claims and nil for a good one; the claims and
 // ErrExpiredToken when its only fault is its age; nil and ErrInvalidToken
 // otherwise (forged, other audience or algorithm, missing claims, a
 // lifetime longer than this gateway mints).
 func (t *Tokens) Parse(s string) (*Claims, error) {
-	if s == "" || len(s) > maxTokenLen {
-		return nil, fmt.Errorf("%w: empty or too long", ErrInvalidToken)
-	}
 	var c Claims
-	_, err := jwt.ParseWithClaims(s, &c, func(*jwt.Token) (any, error) { return t.key, nil }, t.options(t.now, true)...)
-	if err == nil {
-		if err := t.check(&c); err != nil {
-			return nil, err
-		}
-		return &c, nil
-	}
-	if !errors.Is(err, jwt.ErrTokenExpired) || c.ExpiresAt == nil {
+	err := t.codec.Parse(s, &c, &c.RegisteredClaims)
+	if err != nil && !errors.Is(err, linktoken.ErrExpired) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	// Expired: only a token good in every other way, checked at a moment
-	// before its expiry, is "expired" rather than invalid.
-	before := c.ExpiresAt.Add(-time.Second)
-	if verr := jwt.NewValidator(t.options(func() time.Time { return before }, false)...).Validate(&c); verr != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, verr)
+	if serr := checkSubject(c.Owner, c.Subject, c.EmailHash); serr != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, serr)
 	}
-	if err := t.check(&c); err != nil {
-		return nil, err
+	if !validID(c.Case) {
+		return nil, fmt.Errorf("%w: case id", ErrInvalidToken)
 	}
-	return &c, ErrExpiredToken
-}
-
-func (t *Tokens) options(now func() time.Time, parser bool) []jwt.ParserOption {
-	opts := []jwt.ParserOption{
-		jwt.WithAudience(Audience), jwt.WithIssuer(issuer), jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(), jwt.WithLeeway(iatLeeway), jwt.WithTimeFunc(now),
+	if err != nil {
+		return &c, ErrExpiredToken
 	}
-	if parser {
-		opts = append(opts, jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}))
-	}
-	return opts
-}
-
-func (t *Tokens) check(c *Claims) error {
-	if err := checkSubject(c.Owner, c.Subject, c.EmailHash); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidToken, err)
-	}
-	switch {
-	case len(c.Audience) != 1:
-		return fmt.Errorf("%w: audience %q", ErrInvalidToken, []string(c.Audience))
-	case c.Case == "" || c.ID == "":
-		return fmt.Errorf("%w: missing case or jti", ErrInvalidToken)
-	case !validID(c.Case):
-		return fmt.Errorf("%w: case id", ErrInvalidToken)
-	case c.IssuedAt == nil:
-		return fmt.Errorf("%w: no iat", ErrInvalidToken)
-	case c.ExpiresAt.Sub(c.IssuedAt.Time) > t.ttl:
-		return fmt.Errorf("%w: lifetime longer than kyc.link_ttl", ErrInvalidToken)
-	}
-	return nil
+	return &c, nil
 }
 
 // emailRefPrefix starts the reference of an identity known by an email

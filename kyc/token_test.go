@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/vpsgate/gateway/internal/linktoken"
 )
 
 func testTokens(t testing.TB, now *time.Time) *Tokens {
@@ -50,7 +52,7 @@ func TestTokens(t *testing.T) {
 	}
 	claims := func(mod func(*Claims)) *Claims {
 		c := &Claims{Owner: "key:shop", Case: caseID, RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: issuer, Subject: "42", Audience: jwt.ClaimStrings{Audience}, ID: "j",
+			Issuer: linktoken.Issuer, Subject: "42", Audience: jwt.ClaimStrings{Audience}, ID: "j",
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)),
 		}}
 		if mod != nil {
@@ -64,28 +66,28 @@ func TestTokens(t *testing.T) {
 		want  error
 	}{
 		{"other key (officer secret)", sign([]byte(testSecret), jwt.SigningMethodHS256, claims(nil)), ErrInvalidToken},
-		{"email verification audience", sign(tk.key, jwt.SigningMethodHS256, claims(func(c *Claims) { c.Audience = jwt.ClaimStrings{"verify-email"} })), ErrInvalidToken},
-		{"two audiences", sign(tk.key, jwt.SigningMethodHS256, claims(func(c *Claims) { c.Audience = jwt.ClaimStrings{Audience, "x"} })), ErrInvalidToken},
-		{"HS512", sign(tk.key, jwt.SigningMethodHS512, claims(nil)), ErrInvalidToken},
+		{"email verification audience", sign(signingKey, jwt.SigningMethodHS256, claims(func(c *Claims) { c.Audience = jwt.ClaimStrings{"verify-email"} })), ErrInvalidToken},
+		{"two audiences", sign(signingKey, jwt.SigningMethodHS256, claims(func(c *Claims) { c.Audience = jwt.ClaimStrings{Audience, "x"} })), ErrInvalidToken},
+		{"HS512", sign(signingKey, jwt.SigningMethodHS512, claims(nil)), ErrInvalidToken},
 		{"alg none", sign(jwt.UnsafeAllowNoneSignatureType, jwt.SigningMethodNone, claims(nil)), ErrInvalidToken},
-		{"no case", sign(tk.key, jwt.SigningMethodHS256, claims(func(c *Claims) { c.Case = "" })), ErrInvalidToken},
-		{"case not an id", sign(tk.key, jwt.SigningMethodHS256, claims(func(c *Claims) { c.Case = "../../x" })), ErrInvalidToken},
-		{"no jti", sign(tk.key, jwt.SigningMethodHS256, claims(func(c *Claims) { c.ID = "" })), ErrInvalidToken},
-		{"lifetime too long", sign(tk.key, jwt.SigningMethodHS256, claims(func(c *Claims) { c.ExpiresAt = jwt.NewNumericDate(now.Add(48 * time.Hour)) })), ErrInvalidToken},
-		{"expired and wrong audience", sign(tk.key, jwt.SigningMethodHS256, claims(func(c *Claims) {
+		{"no case", sign(signingKey, jwt.SigningMethodHS256, claims(func(c *Claims) { c.Case = "" })), ErrInvalidToken},
+		{"case not an id", sign(signingKey, jwt.SigningMethodHS256, claims(func(c *Claims) { c.Case = "../../x" })), ErrInvalidToken},
+		{"no jti", sign(signingKey, jwt.SigningMethodHS256, claims(func(c *Claims) { c.ID = "" })), ErrInvalidToken},
+		{"lifetime too long", sign(signingKey, jwt.SigningMethodHS256, claims(func(c *Claims) { c.ExpiresAt = jwt.NewNumericDate(now.Add(48 * time.Hour)) })), ErrInvalidToken},
+		{"expired and wrong audience", sign(signingKey, jwt.SigningMethodHS256, claims(func(c *Claims) {
 			c.Audience = jwt.ClaimStrings{"x"}
 			c.IssuedAt = jwt.NewNumericDate(now.Add(-2 * time.Hour))
 			c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Hour))
 		})), ErrInvalidToken},
-		{"expired", sign(tk.key, jwt.SigningMethodHS256, claims(func(c *Claims) {
+		{"expired", sign(signingKey, jwt.SigningMethodHS256, claims(func(c *Claims) {
 			c.IssuedAt = jwt.NewNumericDate(now.Add(-2 * time.Hour))
 			c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Hour))
 		})), ErrExpiredToken},
-		{"no subject and no email reference", sign(tk.key, jwt.SigningMethodHS256, claims(func(c *Claims) { c.Subject = "" })), ErrInvalidToken},
-		{"subject and email reference", sign(tk.key, jwt.SigningMethodHS256, claims(func(c *Claims) { c.EmailHash = "H" })), ErrInvalidToken},
-		{"email reference with a slash", sign(tk.key, jwt.SigningMethodHS256, claims(func(c *Claims) { c.Subject, c.EmailHash = "", "a/b" })), ErrInvalidToken},
-		{"owner spelled like an email reference", sign(tk.key, jwt.SigningMethodHS256, claims(func(c *Claims) { c.Owner = "email:key:shop" })), ErrInvalidToken},
-		{"no owner", sign(tk.key, jwt.SigningMethodHS256, claims(func(c *Claims) { c.Owner = "" })), ErrInvalidToken},
+		{"no subject and no email reference", sign(signingKey, jwt.SigningMethodHS256, claims(func(c *Claims) { c.Subject = "" })), ErrInvalidToken},
+		{"subject and email reference", sign(signingKey, jwt.SigningMethodHS256, claims(func(c *Claims) { c.EmailHash = "H" })), ErrInvalidToken},
+		{"email reference with a slash", sign(signingKey, jwt.SigningMethodHS256, claims(func(c *Claims) { c.Subject, c.EmailHash = "", "a/b" })), ErrInvalidToken},
+		{"owner spelled like an email reference", sign(signingKey, jwt.SigningMethodHS256, claims(func(c *Claims) { c.Owner = "email:key:shop" })), ErrInvalidToken},
+		{"no owner", sign(signingKey, jwt.SigningMethodHS256, claims(func(c *Claims) { c.Owner = "" })), ErrInvalidToken},
 		{"tampered", good[:len(good)-2] + "xx", ErrInvalidToken},
 		{"garbage", "not.a.token", ErrInvalidToken},
 		{"too long", strings.Repeat("a", 5000), ErrInvalidToken},

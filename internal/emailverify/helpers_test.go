@@ -11,6 +11,7 @@ import (
 	texttemplate "text/template"
 	"time"
 
+	"github.com/vpsgate/gateway/internal/linktoken"
 	"github.com/vpsgate/gateway/internal/testenv"
 )
 
@@ -158,3 +159,7 @@ func tokenOf(t *testing.T, link string) string {
 	}
 	return tok
 }
+
+// signingKey is the key verification tokens are signed with, for tests
+// that sign their own.
+var signingKey = linktoken.DeriveKey(testSecret, keyLabel)

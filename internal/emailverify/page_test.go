@@ -87,7 +87,7 @@ func TestPage(t *testing.T) {
 		},
 			wantStatus: 400, want: []string{"This link is not valid"}, notWant: []string{"olga", "<form"}, wantCalls: 1},
 		{name: "wrong audience", do: func() *httptest.ResponseRecorder {
-			return get(h, sign(t, jwt.SigningMethodHS256, f.svc.tokens.key, wrongAud))
+			return get(h, sign(t, jwt.SigningMethodHS256, signingKey, wrongAud))
 		},
 			wantStatus: 400, want: []string{"This link is not valid"}, notWant: []string{"example.com"}, wantCalls: 1},
 		{name: "no token", do: func() *httptest.ResponseRecorder { return get(h, "") }, wantStatus: 400, want: []string{"This link is not valid"}, wantCalls: 1},

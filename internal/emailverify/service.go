@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vpsgate/gateway/internal/kind"
+	"github.com/vpsgate/gateway/internal/linktoken"
 	"github.com/vpsgate/gateway/internal/logctx"
 )
 
@@ -118,7 +119,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		cfg:     cfg,
 		d:       d,
 		tokens:  tokens,
-		limits:  &limiter{rdb: d.Redis, prefix: d.Prefix, key: tokens.key, window: cfg.ResendWindow},
+		limits:  &limiter{rdb: d.Redis, prefix: d.Prefix, key: linktoken.DeriveKey(d.Secret, keyLabel), window: cfg.ResendWindow},
 		baseURL: strings.TrimRight(d.PublicURL, "/"),
 	}, nil
 }

@@ -86,7 +86,7 @@ func TestVerifyRefuses(t *testing.T) {
 		want  State
 	}{
 		{"forged", sign(t, jwt.SigningMethodHS256, testSecret, goodClaims(now)), StateInvalid},
-		{"wrong audience", sign(t, jwt.SigningMethodHS256, f.svc.tokens.key, wrongAud), StateInvalid},
+		{"wrong audience", sign(t, jwt.SigningMethodHS256, signingKey, wrongAud), StateInvalid},
 		{"officer token", officer, StateInvalid},
 		{"malformed", "abc", StateInvalid},
 		{"expired", expiredTok, StateExpired},

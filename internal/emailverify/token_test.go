@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vpsgate/gateway/internal/auth"
+	"github.com/vpsgate/gateway/internal/linktoken"
 )
 
 func newTestTokens(t testing.TB, c *clock) *Tokens {
@@ -39,7 +40,7 @@ func goodClaims(now time.Time) Claims {
 	return Claims{
 		Owner: "key:shop", Email: "ann@example.com",
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: issuer, Subject: "42", Audience: jwt.ClaimStrings{Audience},
+			Issuer: linktoken.Issuer, Subject: "42", Audience: jwt.ClaimStrings{Audience},
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(24 * time.Hour)), ID: "jti-1",
 		},
 	}
@@ -69,7 +70,7 @@ func TestParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	valid := sign(t, hs, tk.key, goodClaims(now))
+	valid := sign(t, hs, signingKey, goodClaims(now))
 	tests := []struct {
 		name    string
 		token   string
@@ -77,7 +78,7 @@ func TestParse(t *testing.T) {
 		want    *Claims
 	}{
 		{name: "valid", token: valid, want: new(goodClaims(now))},
-		{name: "expired", token: sign(t, hs, tk.key, with(func(cl *Claims) {
+		{name: "expired", token: sign(t, hs, signingKey, with(func(cl *Claims) {
 			cl.IssuedAt = jwt.NewNumericDate(now.Add(-25 * time.Hour))
 			cl.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Hour))
 		})), wantErr: ErrExpiredToken, want: new(with(func(cl *Claims) {
@@ -91,33 +92,33 @@ func TestParse(t *testing.T) {
 			cl.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Hour))
 		})), wantErr: ErrInvalidToken},
 		{name: "officer token", token: officer, wantErr: ErrInvalidToken},
-		{name: "wrong audience", token: sign(t, hs, tk.key, with(func(cl *Claims) { cl.Audience = jwt.ClaimStrings{"kyc-upload"} })), wantErr: ErrInvalidToken},
-		{name: "no audience", token: sign(t, hs, tk.key, with(func(cl *Claims) { cl.Audience = nil })), wantErr: ErrInvalidToken},
-		{name: "two audiences", token: sign(t, hs, tk.key, with(func(cl *Claims) { cl.Audience = jwt.ClaimStrings{Audience, "console"} })), wantErr: ErrInvalidToken},
-		{name: "wrong audience and expired: invalid, not expired", token: sign(t, hs, tk.key, with(func(cl *Claims) {
+		{name: "wrong audience", token: sign(t, hs, signingKey, with(func(cl *Claims) { cl.Audience = jwt.ClaimStrings{"kyc-upload"} })), wantErr: ErrInvalidToken},
+		{name: "no audience", token: sign(t, hs, signingKey, with(func(cl *Claims) { cl.Audience = nil })), wantErr: ErrInvalidToken},
+		{name: "two audiences", token: sign(t, hs, signingKey, with(func(cl *Claims) { cl.Audience = jwt.ClaimStrings{Audience, "console"} })), wantErr: ErrInvalidToken},
+		{name: "wrong audience and expired: invalid, not expired", token: sign(t, hs, signingKey, with(func(cl *Claims) {
 			cl.Audience = jwt.ClaimStrings{"kyc-upload"}
 			cl.IssuedAt = jwt.NewNumericDate(now.Add(-25 * time.Hour))
 			cl.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Hour))
 		})), wantErr: ErrInvalidToken},
-		{name: "wrong issuer", token: sign(t, hs, tk.key, with(func(cl *Claims) { cl.Issuer = "someone" })), wantErr: ErrInvalidToken},
-		{name: "no exp", token: sign(t, hs, tk.key, with(func(cl *Claims) { cl.ExpiresAt = nil })), wantErr: ErrInvalidToken},
-		{name: "no iat", token: sign(t, hs, tk.key, with(func(cl *Claims) { cl.IssuedAt = nil })), wantErr: ErrInvalidToken},
-		{name: "iat in the future", token: sign(t, hs, tk.key, with(func(cl *Claims) { cl.IssuedAt = jwt.NewNumericDate(now.Add(time.Hour)) })), wantErr: ErrInvalidToken},
-		{name: "lifetime over token_ttl", token: sign(t, hs, tk.key, with(func(cl *Claims) { cl.ExpiresAt = jwt.NewNumericDate(now.Add(365 * 24 * time.Hour)) })), wantErr: ErrInvalidToken},
-		{name: "no email", token: sign(t, hs, tk.key, with(func(cl *Claims) { cl.Email = "" })), wantErr: ErrInvalidToken},
-		{name: "no owner", token: sign(t, hs, tk.key, with(func(cl *Claims) { cl.Owner = "" })), wantErr: ErrInvalidToken},
+		{name: "wrong issuer", token: sign(t, hs, signingKey, with(func(cl *Claims) { cl.Issuer = "someone" })), wantErr: ErrInvalidToken},
+		{name: "no exp", token: sign(t, hs, signingKey, with(func(cl *Claims) { cl.ExpiresAt = nil })), wantErr: ErrInvalidToken},
+		{name: "no iat", token: sign(t, hs, signingKey, with(func(cl *Claims) { cl.IssuedAt = nil })), wantErr: ErrInvalidToken},
+		{name: "iat in the future", token: sign(t, hs, signingKey, with(func(cl *Claims) { cl.IssuedAt = jwt.NewNumericDate(now.Add(time.Hour)) })), wantErr: ErrInvalidToken},
+		{name: "lifetime over token_ttl", token: sign(t, hs, signingKey, with(func(cl *Claims) { cl.ExpiresAt = jwt.NewNumericDate(now.Add(365 * 24 * time.Hour)) })), wantErr: ErrInvalidToken},
+		{name: "no email", token: sign(t, hs, signingKey, with(func(cl *Claims) { cl.Email = "" })), wantErr: ErrInvalidToken},
+		{name: "no owner", token: sign(t, hs, signingKey, with(func(cl *Claims) { cl.Owner = "" })), wantErr: ErrInvalidToken},
 		// An order without an account id: the address stands for the
 		// account (orders' emailRef).
-		{name: "no sub: an order without an account id", token: sign(t, hs, tk.key, with(func(cl *Claims) { cl.Subject = "" })),
+		{name: "no sub: an order without an account id", token: sign(t, hs, signingKey, with(func(cl *Claims) { cl.Subject = "" })),
 			want: new(with(func(cl *Claims) { cl.Subject = "" }))},
-		{name: "no jti", token: sign(t, hs, tk.key, with(func(cl *Claims) { cl.ID = "" })), wantErr: ErrInvalidToken},
-		{name: "HS384 with the right key", token: sign(t, jwt.SigningMethodHS384, tk.key, goodClaims(now)), wantErr: ErrInvalidToken},
+		{name: "no jti", token: sign(t, hs, signingKey, with(func(cl *Claims) { cl.ID = "" })), wantErr: ErrInvalidToken},
+		{name: "HS384 with the right key", token: sign(t, jwt.SigningMethodHS384, signingKey, goodClaims(now)), wantErr: ErrInvalidToken},
 		{name: "RS256", token: sign(t, jwt.SigningMethodRS256, rsaKey, goodClaims(now)), wantErr: ErrInvalidToken},
 		{name: "alg none", token: sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, goodClaims(now)), wantErr: ErrInvalidToken},
 		{name: "signature stripped", token: valid[:strings.LastIndex(valid, ".")+1], wantErr: ErrInvalidToken},
 		{name: "empty", token: "", wantErr: ErrInvalidToken},
 		{name: "garbage", token: "not.a.token", wantErr: ErrInvalidToken},
-		{name: "too long", token: valid + strings.Repeat("A", maxTokenLen), wantErr: ErrInvalidToken},
+		{name: "too long", token: valid + strings.Repeat("A", linktoken.MaxLen), wantErr: ErrInvalidToken},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,7 +186,7 @@ func FuzzParse(f *testing.F) {
 	signed := map[string]Claims{}
 	for _, cl := range []Claims{goodClaims(now), expired} {
 		signed[cl.ID] = cl
-		f.Add(sign(f, jwt.SigningMethodHS256, tk.key, cl))
+		f.Add(sign(f, jwt.SigningMethodHS256, signingKey, cl))
 	}
 	f.Add(sign(f, jwt.SigningMethodHS256, testSecret, goodClaims(now)))
 	f.Add(sign(f, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, goodClaims(now)))
