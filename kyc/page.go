@@ -1,7 +1,6 @@
 package kyc
 
 import (
-	"bytes"
 	"embed"
 	"errors"
 	"html/template"
@@ -10,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/vpsgate/gateway/internal/clientip"
+	"github.com/vpsgate/gateway/internal/linkpage"
 	"github.com/vpsgate/gateway/internal/logctx"
 )
 
@@ -134,22 +134,7 @@ func (h *pageHandler) fail(w http.ResponseWriter, r *http.Request, status int, m
 }
 
 func (h *pageHandler) write(w http.ResponseWriter, r *http.Request, status int, p page) {
-	var b bytes.Buffer
-	if err := h.tmpl.Execute(&b, p); err != nil {
-		h.s.d.Logger.ErrorContext(r.Context(), "rendering kyc page", "error", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	hd := w.Header()
-	hd.Set("Content-Type", "text/html; charset=utf-8")
-	hd.Set("Cache-Control", "no-store")
-	hd.Set("Referrer-Policy", "no-referrer")
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(b.Bytes())
-	}
+	linkpage.Write(w, r, h.s.d.Logger, "kyc page", h.tmpl, status, p)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

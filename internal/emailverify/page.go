@@ -1,7 +1,6 @@
 package emailverify
 
 import (
-	"bytes"
 	"embed"
 	"errors"
 	"html/template"
@@ -13,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vpsgate/gateway/internal/clientip"
+	"github.com/vpsgate/gateway/internal/linkpage"
 )
 
 //go:embed templates
@@ -155,22 +155,7 @@ func (h *pageHandler) fail(w http.ResponseWriter, r *http.Request, status int, m
 }
 
 func (h *pageHandler) write(w http.ResponseWriter, r *http.Request, status int, p page) {
-	var b bytes.Buffer
-	if err := h.tmpl.Execute(&b, p); err != nil {
-		h.s.d.Logger.ErrorContext(r.Context(), "rendering verification page", "error", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	hd := w.Header()
-	hd.Set("Content-Type", "text/html; charset=utf-8")
-	// The token is a credential in the URL: no cache keeps the page, no
-	// Referer carries it to another site, no frame shows it.
-	hd.Set("Cache-Control", "no-store")
-	hd.Set("Referrer-Policy", "no-referrer")
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	w.WriteHeader(status)
-	_, _ = w.Write(b.Bytes())
+	linkpage.Write(w, r, h.s.d.Logger, "verification page", h.tmpl, status, p)
 }
 
 // maskEmail keeps the first letter of the local part and the domain
