@@ -143,7 +143,7 @@ type stored struct {
 // work. It returns nil, nil when committed; the stored record when the
 // version differed (the caller decides again on it); an error wrapping
 // screening.ErrNotFound when the record is gone.
-func (s *Service) commit(ctx context.Context, prev *Record, c Change, fp, action, addr string, extra ...pending) (*stored, error) {
+func (s *Service) commit(ctx context.Context, prev *Record, c Change, fp, action string, extra ...pending) (*stored, error) {
 	r := c.Next
 	var expected int64
 	if prev != nil {
@@ -174,10 +174,7 @@ func (s *Service) commit(ctx context.Context, prev *Record, c Change, fp, action
 			work = append(work, pending{kindEvent, pendingEvent{Type: typ, Time: c.Entry.Time, Data: data}})
 		}
 	}
-	if addr == "" {
-		addr = callerAddr(ctx)
-	}
-	work = append(work, pending{kindAudit, auditEntryOf(prev, c, answer, action, addr)})
+	work = append(work, pending{kindAudit, auditEntryOf(prev, c, answer, action, callerAddr(ctx))})
 	work = append(work, extra...)
 
 	held := ""

@@ -278,7 +278,7 @@ func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp
 	if c.Next.Requirements.EmailVerification == Pending && o.Account.Email != "" {
 		extra = append(extra, pending{kindMail, pendingMail{Owner: owner, Account: o.Account.ID, Email: o.Account.Email, Ref: sid}})
 	}
-	st, err := s.commit(ctx, nil, c, fp, "order.created", "", extra...)
+	st, err := s.commit(ctx, nil, c, fp, "order.created", extra...)
 	if err != nil {
 		return Result{}, err
 	}
@@ -424,13 +424,13 @@ const maxAttempts = 8
 // deciding again on the new version when another change won the race. It
 // returns the committed change, or the transition's error (ErrNoChange,
 // a conflict) on the record as it then is.
-func (s *Service) apply(ctx context.Context, r Record, action, addr string, transition func(Record) (Change, []pending, error)) (Change, error) {
+func (s *Service) apply(ctx context.Context, r Record, action string, transition func(Record) (Change, []pending, error)) (Change, error) {
 	for range maxAttempts {
 		c, extra, err := transition(r)
 		if err != nil {
 			return Change{}, err
 		}
-		st, err := s.commit(ctx, &r, c, "", action, addr, extra...)
+		st, err := s.commit(ctx, &r, c, "", action, extra...)
 		if err != nil {
 			return Change{}, err
 		}
@@ -455,7 +455,7 @@ func (s *Service) Review(ctx context.Context, a Access, id string, rv ManualRevi
 	if err != nil {
 		return Result{}, err
 	}
-	c, err := s.apply(ctx, r, "order.reviewed", "", func(r Record) (Change, []pending, error) {
+	c, err := s.apply(ctx, r, "order.reviewed", func(r Record) (Change, []pending, error) {
 		c, err := Reviewed(r, rv, officer, s.now())
 		return c, nil, err
 	})

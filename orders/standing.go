@@ -366,7 +366,7 @@ func (s *Service) terminate(ctx context.Context, sid, why string, now time.Time)
 	if err != nil {
 		return false, err
 	}
-	_, err = s.apply(ctx, r, "order.flagged_for_termination", "", func(r Record) (Change, []pending, error) {
+	_, err = s.apply(ctx, r, "order.flagged_for_termination", func(r Record) (Change, []pending, error) {
 		c, err := FlaggedForTermination(r, why, now)
 		return c, nil, err
 	})
