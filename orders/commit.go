@@ -189,7 +189,8 @@ func (s *Service) commit(ctx context.Context, prev *Record, c Change, fp, action
 			acct = "add"
 		}
 	}
-	args := []any{expected, r.Version, recJSON, fp, s.retention.Milliseconds(), held, sid, acct, entryJSON}
+	args := make([]any, 0, 9+2*len(work))
+	args = append(args, expected, r.Version, recJSON, fp, s.retention.Milliseconds(), held, sid, acct, entryJSON)
 	for _, w := range work {
 		b, err := json.Marshal(w.body)
 		if err != nil {

@@ -220,7 +220,7 @@ func (s *Service) Submit(ctx context.Context, owner Owner, o screening.Order) (R
 		}
 		a = accountStateOf(vals)
 	}
-	return s.create(ctx, owner, o, fp, d, a, now)
+	return s.create(ctx, owner, o, fp, emailHash, d, a, now)
 }
 
 // accountState is what an account's key says.
@@ -242,7 +242,9 @@ func accountStateOf(vals []any) accountState {
 	return accountState{Verified: vals[0] != nil, Ordered: vals[1] != nil, Restriction: restrictionOf(vals[2]), Refunds: refunds, Identity: vals[4] != nil}
 }
 
-func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp string, d screening.Decision, a accountState, now time.Time) (Result, error) {
+// create stores a new order; emailHash is s.emailHash of its email ("":
+// none), computed once by Submit.
+func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp, emailHash string, d screening.Decision, a accountState, now time.Time) (Result, error) {
 	sid := o.ScreeningID
 	if a.Restriction != nil {
 		d = restrictedDecision(d, a.Restriction)
@@ -255,9 +257,7 @@ func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp
 		ScreeningID: sid, OrderID: o.OrderID, Owner: owner, AccountID: o.Account.ID,
 		Private: Private{CardBIN: screening.CardIIN(o.Payment.CardBIN), CardLast4: o.Payment.CardLast4, IP: o.IP, MinFraudID: d.MinFraudID},
 	}
-	if o.Account.Email != "" {
-		r.EmailHash = s.emailHash(o.Account.Email)
-	}
+	r.EmailHash = emailHash
 	orderFacts(&r, o)
 	c := Created(r, d, needs, now, s.policy.expireAfter)
 	links, err := s.linksFor(c.Next, o)
