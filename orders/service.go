@@ -159,7 +159,8 @@ func (s *Service) Submit(ctx context.Context, owner Owner, o screening.Order) (R
 	var rec, acct *redis.SliceCmd
 	var legacy *redis.BoolCmd
 	g := screening.Guard{
-		Key: s.recordKey(sid),
+		Key:    s.recordKey(sid),
+		Logged: true, // create logs the decision with the status stored
 		Queue: func(ctx context.Context, pipe redis.Pipeliner) {
 			rec = pipe.HMGet(ctx, s.recordKey(sid), "version", "record", "fp")
 			legacy = pipe.HExists(ctx, s.legacyKey(sid), "result")
@@ -278,6 +279,13 @@ func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp
 	if c.Next.Requirements.EmailVerification == Pending && o.Account.Email != "" {
 		extra = append(extra, pending{kindMail, pendingMail{Owner: owner, Account: o.Account.ID, Email: o.Account.Email, Ref: sid}})
 	}
+	// One line per order: screening's decision (Guard.Logged) with the
+	// status the order is stored with, logged before the commit as
+	// screening logged it (a failed commit is logged as the request's
+	// error).
+	s.logger.LogAttrs(ctx, slog.LevelInfo, "order screened",
+		slog.String("decision", string(d.Outcome)), slog.Int("score", d.Score), slog.Any("rules", d.Fired),
+		slog.String("screening_id", sid), slog.String("status", string(c.Next.Status)))
 	st, err := s.commit(ctx, nil, c, fp, "order.created", extra...)
 	if err != nil {
 		return Result{}, err
@@ -286,8 +294,6 @@ func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp
 		// A concurrent submission of the same id won.
 		return s.existing(*st, fp)
 	}
-	s.logger.LogAttrs(ctx, slog.LevelInfo, "order stored",
-		slog.String("screening_id", sid), slog.String("status", string(c.Next.Status)))
 	return c.Next.Answer(), nil
 }
 
