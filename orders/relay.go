@@ -73,6 +73,9 @@ type Relay struct {
 	// its own undelivered ones: every ClaimAfter/2, not every pass, so
 	// that a busy relay's passes cost one read per shard.
 	maintained time.Time
+	// idle says the last RunOnce delivered nothing and failed nowhere:
+	// the next one glances at every shard in one read first.
+	idle bool
 }
 
 // relayGroup is the consumer group of the pending streams.
@@ -143,6 +146,12 @@ func (r *Relay) RunOnce(ctx context.Context) (int, error) {
 	if maintain {
 		r.maintained = time.Now()
 	}
+	if r.idle && !maintain {
+		if n, ok, err := r.glance(ctx); ok {
+			r.idle = n == 0 && err == nil
+			return n, err
+		}
+	}
 	for sh := range Shards {
 		wg.Go(func() {
 			m, full, err := r.shard(ctx, sh, maintain)
@@ -157,7 +166,48 @@ func (r *Relay) RunOnce(ctx context.Context) (int, error) {
 	}
 	wg.Wait()
 	r.busy = busy
+	r.idle = n == 0 && len(errs) == 0
 	return n, errors.Join(errs...)
+}
+
+// glance reads the new entries of every shard in one XREADGROUP and
+// relays them, so that an idle relay costs one command a pass rather than
+// one per shard. ok is false when it cannot (on Cluster, where the shards
+// are in different slots; before every shard's group is made; when the
+// read fails, for example on a stream deleted by hand): RunOnce then reads
+// shard by shard.
+func (r *Relay) glance(ctx context.Context) (n int, ok bool, err error) {
+	if _, cluster := r.s.rdb.(*redis.ClusterClient); cluster {
+		return 0, false, nil
+	}
+	streams := make([]string, 2*Shards)
+	for sh := range Shards {
+		if !r.grouped[sh] {
+			return 0, false, nil
+		}
+		streams[sh], streams[Shards+sh] = r.s.pendingKey(sh), ">"
+	}
+	res, err := r.s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: relayGroup, Consumer: r.d.Consumer, Streams: streams, Count: relayBatch, Block: -1,
+	}).Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, true, nil
+	}
+	if err != nil {
+		return 0, false, nil
+	}
+	var errs []error
+	busy := false
+	for _, st := range res {
+		busy = busy || len(st.Messages) == relayBatch
+		m, err := r.relay(ctx, st.Stream, st.Messages)
+		n += m
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	r.busy = busy
+	return n, true, errors.Join(errs...)
 }
 
 // shard relays one shard's entries: new ones, and with maintain this
@@ -204,20 +254,26 @@ func (r *Relay) shard(ctx context.Context, sh int, maintain bool) (n int, full b
 	}
 	full = len(fresh) == relayBatch
 	msgs = append(msgs, fresh...)
+	n, err = r.relay(ctx, key, msgs)
+	return n, full, err
+}
 
+// relay delivers msgs, read from the pending stream key, and acknowledges
+// and deletes those delivered; it returns how many.
+func (r *Relay) relay(ctx context.Context, key string, msgs []redis.XMessage) (int, error) {
 	done, errs := r.deliverBatch(ctx, key, r.decode(ctx, msgs))
 	if len(done) == 0 {
-		return 0, full, errors.Join(errs...)
+		return 0, errors.Join(errs...)
 	}
 	// Acknowledged and deleted together, in one round trip for the batch;
 	// a failure here redelivers the batch (at least once).
-	pipe := rdb.TxPipeline()
+	pipe := r.s.rdb.TxPipeline()
 	pipe.XAck(ctx, key, relayGroup, done...)
 	pipe.XDel(ctx, key, done...)
 	if _, err := pipe.Exec(ctx); err != nil {
-		return 0, full, errors.Join(append(errs, fmt.Errorf("acknowledging %d entries of %s: %w", len(done), key, err))...)
+		return 0, errors.Join(append(errs, fmt.Errorf("acknowledging %d entries of %s: %w", len(done), key, err))...)
 	}
-	return len(done), full, errors.Join(errs...)
+	return len(done), errors.Join(errs...)
 }
 
 func (r *Relay) read(ctx context.Context, key, from string) ([]redis.XMessage, error) {
