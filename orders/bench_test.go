@@ -6,9 +6,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/vpsgate/gateway/internal/testenv"
 	"github.com/vpsgate/gateway/screening"
 )
 
@@ -30,13 +27,7 @@ func (a *countingAudit) AppendBatch(_ context.Context, es []AuditEntry) error {
 // benchStack is a stack on a private redis-server without persistence.
 func benchStack(b *testing.B) *stack {
 	b.Helper()
-	srv := testenv.StartRedis(b, "--appendonly", "no", "--save", "")
-	opts, err := redis.ParseURL(srv.URL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	b.Cleanup(func() { rdb.Close() })
+	_, rdb := privateRedis(b)
 	return newStack(b, rdb, "bench:", emailOnly, "bench")
 }
 

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/vpsgate/gateway/internal/testenv"
 )
 
@@ -15,13 +13,7 @@ import (
 // XREADGROUP over every shard), not one per shard, and still relays what
 // arrives after it went idle.
 func TestRelayIdleGlance(t *testing.T) {
-	srv := testenv.StartRedis(t, "--appendonly", "no")
-	opts, err := redis.ParseURL(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() { rdb.Close() })
+	_, rdb := privateRedis(t)
 	hook := &testenv.CountingHook{}
 	rdb.AddHook(hook)
 	st := newStack(t, rdb, "idle:", emailOnly, "p1")
