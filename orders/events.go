@@ -176,7 +176,7 @@ func (s *Service) RecordEvent(ctx context.Context, a Access, id string, e Event)
 		return Result{}, err
 	}
 	did = append(did, standing...)
-	c, err := s.apply(ctx, r, "order."+string(e.Type), "", func(r Record) (Change, []pending, error) {
+	c, err := s.apply(ctx, r, "order."+string(e.Type), func(r Record) (Change, []pending, error) {
 		c, err := Reported(r, e, strings.Join(did, "; "), actor, now)
 		c.Events = append(c.Events, more...)
 		if e.Type == EventPaid {

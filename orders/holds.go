@@ -171,7 +171,7 @@ func (s *Service) Expire(ctx context.Context, batch int64) (int, error) {
 				errs = append(errs, err)
 				continue
 			}
-			_, err = s.apply(ctx, r, "order.expired", "", func(r Record) (Change, []pending, error) {
+			_, err = s.apply(ctx, r, "order.expired", func(r Record) (Change, []pending, error) {
 				c, err := Expired(r, now)
 				return c, nil, err
 			})

@@ -161,7 +161,7 @@ func (s *Service) eachHeld(ctx context.Context, ref, action string, transition f
 				errs = append(errs, err)
 				continue
 			}
-			_, err = s.apply(ctx, r, action, "", func(r Record) (Change, []pending, error) {
+			_, err = s.apply(ctx, r, action, func(r Record) (Change, []pending, error) {
 				c, err := transition(r)
 				return c, nil, err
 			})

@@ -279,7 +279,7 @@ func (s *Service) setRequirement(ctx context.Context, sid string, n ReqName) err
 	if err != nil {
 		return err
 	}
-	_, err = s.apply(ctx, r, "test.setup", "", func(r Record) (Change, []pending, error) {
+	_, err = s.apply(ctx, r, "test.setup", func(r Record) (Change, []pending, error) {
 		next := bump(r, s.now())
 		*next.Requirements.get(n) = Pending
 		return Change{Next: next, Entry: entry(s.now(), "setup", "", "", "test")}, nil, nil

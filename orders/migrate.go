@@ -64,7 +64,7 @@ func (s *Service) migrate(ctx context.Context, sid string) (Record, error) {
 		r.HoldUntil = old.CreatedAt.Add(s.policy.expireAfter)
 	}
 	c := Change{Next: r, Entry: entry(now, "migrated", "", "moved from the record layout before issue 8", "system")}
-	st, err := s.commit(ctx, nil, c, fp, "order.migrated", "")
+	st, err := s.commit(ctx, nil, c, fp, "order.migrated")
 	if err != nil {
 		return Record{}, err
 	}

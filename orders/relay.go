@@ -73,6 +73,9 @@ type Relay struct {
 	// its own undelivered ones: every ClaimAfter/2, not every pass, so
 	// that a busy relay's passes cost one read per shard.
 	maintained time.Time
+	// idle says the last RunOnce delivered nothing and failed nowhere:
+	// the next one glances at every shard in one read first.
+	idle bool
 }
 
 // relayGroup is the consumer group of the pending streams.
@@ -143,6 +146,12 @@ func (r *Relay) RunOnce(ctx context.Context) (int, error) {
 	if maintain {
 		r.maintained = time.Now()
 	}
+	if r.idle && !maintain {
+		if n, ok, err := r.glance(ctx); ok {
+			r.idle = n == 0 && err == nil
+			return n, err
+		}
+	}
 	for sh := range Shards {
 		wg.Go(func() {
 			m, full, err := r.shard(ctx, sh, maintain)
@@ -157,7 +166,48 @@ func (r *Relay) RunOnce(ctx context.Context) (int, error) {
 	}
 	wg.Wait()
 	r.busy = busy
+	r.idle = n == 0 && len(errs) == 0
 	return n, errors.Join(errs...)
+}
+
+// glance reads the new entries of every shard in one XREADGROUP and
+// relays them, so that an idle relay costs one command a pass rather than
+// one per shard. ok is false when it cannot (on Cluster, where the shards
+// are in different slots; before every shard's group is made; when the
+// read fails, for example on a stream deleted by hand): RunOnce then reads
+// shard by shard.
+func (r *Relay) glance(ctx context.Context) (n int, ok bool, err error) {
+	if _, cluster := r.s.rdb.(*redis.ClusterClient); cluster {
+		return 0, false, nil
+	}
+	streams := make([]string, 2*Shards)
+	for sh := range Shards {
+		if !r.grouped[sh] {
+			return 0, false, nil
+		}
+		streams[sh], streams[Shards+sh] = r.s.pendingKey(sh), ">"
+	}
+	res, err := r.s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: relayGroup, Consumer: r.d.Consumer, Streams: streams, Count: relayBatch, Block: -1,
+	}).Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, true, nil
+	}
+	if err != nil {
+		return 0, false, nil
+	}
+	var errs []error
+	busy := false
+	for _, st := range res {
+		busy = busy || len(st.Messages) == relayBatch
+		m, err := r.relay(ctx, st.Stream, st.Messages)
+		n += m
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	r.busy = busy
+	return n, true, errors.Join(errs...)
 }
 
 // shard relays one shard's entries: new ones, and with maintain this
@@ -204,44 +254,26 @@ func (r *Relay) shard(ctx context.Context, sh int, maintain bool) (n int, full b
 	}
 	full = len(fresh) == relayBatch
 	msgs = append(msgs, fresh...)
+	n, err = r.relay(ctx, key, msgs)
+	return n, full, err
+}
 
-	done, errs := r.publishBatch(ctx, msgs)
-	audited, batched := r.auditBatch(ctx, msgs)
-	done = append(done, audited...)
-	indexed, ierrs := r.accountBatch(ctx, key, msgs)
-	done = append(done, indexed...)
-	errs = append(errs, ierrs...)
-	for _, m := range msgs {
-		if len(m.Values) == 0 {
-			continue // deleted meanwhile
-		}
-		switch k, _ := m.Values["kind"].(string); {
-		case k == kindEvent && r.batch != nil:
-			continue // published by publishBatch
-		case k == kindAudit && batched:
-			continue // appended by auditBatch
-		case k == kindAccount || k == kindAccountIndex:
-			continue // delivered by accountBatch
-		}
-		if err := r.deliver(ctx, m); err != nil {
-			// Stays pending: retried on the next pass.
-			errs = append(errs, fmt.Errorf("entry %s of %s: %w", m.ID, key, err))
-			continue
-		}
-		done = append(done, m.ID)
-	}
+// relay delivers msgs, read from the pending stream key, and acknowledges
+// and deletes those delivered; it returns how many.
+func (r *Relay) relay(ctx context.Context, key string, msgs []redis.XMessage) (int, error) {
+	done, errs := r.deliverBatch(ctx, key, r.decode(ctx, msgs))
 	if len(done) == 0 {
-		return 0, full, errors.Join(errs...)
+		return 0, errors.Join(errs...)
 	}
 	// Acknowledged and deleted together, in one round trip for the batch;
 	// a failure here redelivers the batch (at least once).
-	pipe := rdb.TxPipeline()
+	pipe := r.s.rdb.TxPipeline()
 	pipe.XAck(ctx, key, relayGroup, done...)
 	pipe.XDel(ctx, key, done...)
 	if _, err := pipe.Exec(ctx); err != nil {
-		return 0, full, errors.Join(append(errs, fmt.Errorf("acknowledging %d entries of %s: %w", len(done), key, err))...)
+		return 0, errors.Join(append(errs, fmt.Errorf("acknowledging %d entries of %s: %w", len(done), key, err))...)
 	}
-	return len(done), full, errors.Join(errs...)
+	return len(done), errors.Join(errs...)
 }
 
 func (r *Relay) read(ctx context.Context, key, from string) ([]redis.XMessage, error) {
@@ -254,97 +286,153 @@ func (r *Relay) read(ctx context.Context, key, from string) ([]redis.XMessage, e
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", key, err)
 	}
-	var out []redis.XMessage
-	for _, st := range res {
-		out = append(out, st.Messages...)
+	if len(res) == 0 {
+		return nil, nil
 	}
-	return out, nil
+	return res[0].Messages, nil // one stream asked, one answered
 }
 
-// deliver hands one pending entry to its sink.
-func (r *Relay) deliver(ctx context.Context, m redis.XMessage) error {
-	kind, _ := m.Values["kind"].(string)
-	body, _ := m.Values["body"].(string)
-	switch kind {
-	case kindEvent:
-		var e pendingEvent
-		if err := json.Unmarshal([]byte(body), &e); err != nil {
-			return r.poison(ctx, m, err)
-		}
-		if _, err := r.d.Outbox.Append(ctx, events.Event{Type: e.Type, Time: e.Time, Data: e.Data}); err != nil {
-			return fmt.Errorf("publishing %s: %w", e.Type, err)
-		}
-	case kindAudit:
-		var e AuditEntry
-		if err := json.Unmarshal([]byte(body), &e); err != nil {
-			return r.poison(ctx, m, err)
-		}
-		if r.d.Audit == nil {
-			r.log.LogAttrs(ctx, slog.LevelInfo, "audit", slog.String("id", e.ID), slog.String("actor", e.Actor),
-				slog.String("action", e.Action), slog.String("order", e.Order), slog.String("account", e.Account),
-				slog.String("after", string(e.After)))
-			return nil
-		}
-		if err := r.d.Audit.Append(ctx, e); err != nil {
-			return fmt.Errorf("appending audit entry %s: %w", e.ID, err)
-		}
-	case kindMail:
-		var pm pendingMail
-		if err := json.Unmarshal([]byte(body), &pm); err != nil {
-			return r.poison(ctx, m, err)
-		}
-		if r.d.Mailer == nil {
-			return nil // said once, by NewRelay
-		}
-		if err := r.d.Mailer.SendVerification(ctx, string(pm.Owner), pm.Account, pm.Email, pm.Ref); err != nil {
-			return fmt.Errorf("requesting the verification mail of %s: %w", pm.Ref, err)
-		}
-	default:
-		return r.poison(ctx, m, fmt.Errorf("unknown kind %q", kind))
-	}
-	return nil
+// decoded is a pending entry's id and its body, decoded.
+type decoded[T any] struct {
+	id string
+	v  T
 }
 
-// accountBatch delivers the batch's account entries (kindAccount,
-// kindAccountIndex) in one round trip (deliverAccounts) and returns the ids
-// delivered; an entry that failed stays pending and is retried.
-func (r *Relay) accountBatch(ctx context.Context, key string, msgs []redis.XMessage) ([]string, []error) {
-	var ids []string
-	var ps []pendingAccount
-	var done []string
+// shardBatch is one read of a shard, every entry decoded once and sorted
+// by sink.
+type shardBatch struct {
+	events   []decoded[pendingEvent]
+	audits   []decoded[AuditEntry]
+	accounts []decoded[pendingAccount]
+	mails    []decoded[pendingMail]
+	// dropped are the entries nobody can deliver (see poison): they are
+	// acknowledged with the delivered ones.
+	dropped []string
+}
+
+// decode sorts msgs by sink, decoding each body once.
+func (r *Relay) decode(ctx context.Context, msgs []redis.XMessage) shardBatch {
+	var b shardBatch
 	for _, m := range msgs {
+		if len(m.Values) == 0 {
+			continue // deleted meanwhile
+		}
 		kind, _ := m.Values["kind"].(string)
-		if kind != kindAccount && kind != kindAccountIndex {
-			continue
-		}
 		body, _ := m.Values["body"].(string)
-		var pa pendingAccount
-		if err := json.Unmarshal([]byte(body), &pa); err != nil {
-			_ = r.poison(ctx, m, err)
-			done = append(done, m.ID) // dropped: retrying cannot help
-			continue
+		var err error
+		switch kind {
+		case kindEvent:
+			var e pendingEvent
+			if err = json.Unmarshal([]byte(body), &e); err == nil {
+				b.events = append(b.events, decoded[pendingEvent]{m.ID, e})
+			}
+		case kindAudit:
+			var e AuditEntry
+			if err = json.Unmarshal([]byte(body), &e); err == nil {
+				b.audits = append(b.audits, decoded[AuditEntry]{m.ID, e})
+			}
+		case kindAccount, kindAccountIndex:
+			var pa pendingAccount
+			if err = json.Unmarshal([]byte(body), &pa); err == nil {
+				pa.Rejected = kind == kindAccountIndex
+				b.accounts = append(b.accounts, decoded[pendingAccount]{m.ID, pa})
+			}
+		case kindMail:
+			var pm pendingMail
+			if err = json.Unmarshal([]byte(body), &pm); err == nil {
+				b.mails = append(b.mails, decoded[pendingMail]{m.ID, pm})
+			}
+		default:
+			err = fmt.Errorf("unknown kind %q", kind)
 		}
-		pa.Rejected = kind == kindAccountIndex
-		ids = append(ids, m.ID)
-		ps = append(ps, pa)
+		if err != nil {
+			r.poison(ctx, m, err)
+			b.dropped = append(b.dropped, m.ID) // retrying cannot help
+		}
 	}
+	return b
+}
+
+// deliverBatch hands b's entries to their sinks, each sink's in one round
+// trip where it takes batches, and returns the ids delivered (with the
+// dropped ones). An entry that failed stays pending and is retried.
+func (r *Relay) deliverBatch(ctx context.Context, key string, b shardBatch) ([]string, []error) {
+	done := append(make([]string, 0, len(b.dropped)+len(b.events)+len(b.audits)+len(b.accounts)+len(b.mails)), b.dropped...)
 	var errs []error
+	fail := func(id string, err error) { errs = append(errs, fmt.Errorf("entry %s of %s: %w", id, key, err)) }
+
+	if r.batch != nil {
+		done = r.publishBatch(ctx, b.events, done, fail)
+	} else {
+		for _, e := range b.events {
+			if _, err := r.d.Outbox.Append(ctx, events.Event{Type: e.v.Type, Time: e.v.Time, Data: e.v.Data}); err != nil {
+				fail(e.id, fmt.Errorf("publishing %s: %w", e.v.Type, err))
+				continue
+			}
+			done = append(done, e.id)
+		}
+	}
+
+	if r.auditBatch(ctx, b.audits) {
+		for _, e := range b.audits {
+			done = append(done, e.id)
+		}
+	} else {
+		for _, e := range b.audits {
+			if err := r.appendAudit(ctx, e.v); err != nil {
+				fail(e.id, err)
+				continue
+			}
+			done = append(done, e.id)
+		}
+	}
+
+	ps := make([]pendingAccount, len(b.accounts))
+	for i, a := range b.accounts {
+		ps[i] = a.v
+	}
 	for i, err := range r.s.deliverAccounts(ctx, ps) {
 		if err != nil {
-			errs = append(errs, fmt.Errorf("entry %s of %s: %w", ids[i], key, err))
+			fail(b.accounts[i].id, err)
 			continue
 		}
-		done = append(done, ids[i])
+		done = append(done, b.accounts[i].id)
+	}
+
+	for _, m := range b.mails {
+		if r.d.Mailer == nil {
+			done = append(done, m.id) // said once, by NewRelay
+			continue
+		}
+		if err := r.d.Mailer.SendVerification(ctx, string(m.v.Owner), m.v.Account, m.v.Email, m.v.Ref); err != nil {
+			fail(m.id, fmt.Errorf("requesting the verification mail of %s: %w", m.v.Ref, err))
+			continue
+		}
+		done = append(done, m.id)
 	}
 	return done, errs
 }
 
-// poison logs an entry nobody can deliver (not written by this code) and
-// lets it go: retrying cannot help, and it would block nothing else.
-func (r *Relay) poison(ctx context.Context, m redis.XMessage, err error) error {
+// appendAudit appends one audit entry, or logs it as an "audit" line when
+// no audit log is wired.
+func (r *Relay) appendAudit(ctx context.Context, e AuditEntry) error {
+	if r.d.Audit == nil {
+		r.log.LogAttrs(ctx, slog.LevelInfo, "audit", slog.String("id", e.ID), slog.String("actor", e.Actor),
+			slog.String("action", e.Action), slog.String("order", e.Order), slog.String("account", e.Account),
+			slog.String("after", string(e.After)))
+		return nil
+	}
+	if err := r.d.Audit.Append(ctx, e); err != nil {
+		return fmt.Errorf("appending audit entry %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// poison logs an entry nobody can deliver (not written by this code); the
+// relay lets it go: retrying cannot help, and it would block nothing else.
+func (r *Relay) poison(ctx context.Context, m redis.XMessage, err error) {
 	r.log.LogAttrs(ctx, slog.LevelError, "dropping undeliverable pending entry",
 		slog.String("id", m.ID), slog.Any("values", m.Values), slog.String("error", err.Error()))
-	return nil
 }
 
 // batchOutbox is an outbox whose appends the relay can pipeline
@@ -356,98 +444,66 @@ type batchOutbox interface {
 	Fields(e events.Event) ([]string, error)
 }
 
-// publishBatch appends the event entries of msgs to the outbox in one
-// pipeline, when the outbox allows it, and returns the ids of those
-// published.
-func (r *Relay) publishBatch(ctx context.Context, msgs []redis.XMessage) ([]string, []error) {
-	if r.batch == nil {
-		return nil, nil
+// publishBatch appends evs to the outbox in one pipeline and returns done
+// with the ids of those published; fail gets the others.
+func (r *Relay) publishBatch(ctx context.Context, evs []decoded[pendingEvent], done []string, fail func(string, error)) []string {
+	if len(evs) == 0 {
+		return done
 	}
-	var (
-		ids  []string
-		cmds []*redis.StringCmd
-		errs []error
-		done []string
-	)
+	ids := make([]string, 0, len(evs))
+	cmds := make([]*redis.StringCmd, 0, len(evs))
 	pipe := r.s.rdb.Pipeline()
-	for _, m := range msgs {
-		if k, _ := m.Values["kind"].(string); k != kindEvent {
-			continue
-		}
-		body, _ := m.Values["body"].(string)
-		var e pendingEvent
-		if err := json.Unmarshal([]byte(body), &e); err != nil {
-			done = append(done, m.ID) // r.poison logs it: never deliverable
-			_ = r.poison(ctx, m, err)
-			continue
-		}
-		fields, err := r.batch.Fields(events.Event{Type: e.Type, Time: e.Time, Data: e.Data})
+	for _, e := range evs {
+		fields, err := r.batch.Fields(events.Event{Type: e.v.Type, Time: e.v.Time, Data: e.v.Data})
 		if err != nil {
-			errs = append(errs, fmt.Errorf("entry %s: %w", m.ID, err))
+			fail(e.id, err)
 			continue
 		}
-		values := make([]any, len(fields))
-		for i, f := range fields {
-			values[i] = f
-		}
-		args := &redis.XAddArgs{Stream: r.batch.Key(), Values: values}
+		// go-redis takes the []string as it is: no []any copy.
+		args := &redis.XAddArgs{Stream: r.batch.Key(), Values: fields}
 		if n := r.batch.MaxLen(); n > 0 {
 			args.MaxLen, args.Approx = n, true
 		}
-		ids = append(ids, m.ID)
+		ids = append(ids, e.id)
 		cmds = append(cmds, pipe.XAdd(ctx, args))
 	}
 	if len(cmds) == 0 {
-		return done, errs
+		return done
 	}
 	// Each command's error is read below: one failure leaves only its
 	// entry pending.
 	_, _ = pipe.Exec(ctx)
 	for i, c := range cmds {
 		if err := c.Err(); err != nil {
-			errs = append(errs, fmt.Errorf("publishing entry %s: %w", ids[i], err))
+			fail(ids[i], fmt.Errorf("publishing: %w", err))
 			continue
 		}
 		done = append(done, ids[i])
 	}
-	return done, errs
+	return done
 }
 
-// auditBatch appends the audit entries of msgs to the audit log in one
-// batch, when the log takes batches, and returns the ids of those
-// appended (with any undecodable ones, which r.poison logs) and whether
-// it did. When the batch fails, for example on one entry the log refuses,
-// it appends nothing and says so: deliver then appends the entries one by
-// one, so that only a bad entry stays pending.
-func (r *Relay) auditBatch(ctx context.Context, msgs []redis.XMessage) ([]string, bool) {
+// auditBatch appends es to the audit log in one batch, when the log takes
+// batches, and says whether it did. When the batch fails, for example on
+// one entry the log refuses, it appends nothing and says so: the caller
+// then appends the entries one by one, so that only a bad entry stays
+// pending.
+func (r *Relay) auditBatch(ctx context.Context, es []decoded[AuditEntry]) bool {
 	batcher, ok := r.d.Audit.(auditBatcher)
 	if !ok {
-		return nil, false
-	}
-	var (
-		ids []string
-		es  []AuditEntry
-	)
-	for _, m := range msgs {
-		if k, _ := m.Values["kind"].(string); k != kindAudit {
-			continue
-		}
-		body, _ := m.Values["body"].(string)
-		var e AuditEntry
-		if err := json.Unmarshal([]byte(body), &e); err != nil {
-			_ = r.poison(ctx, m, err) // never deliverable
-		} else {
-			es = append(es, e)
-		}
-		ids = append(ids, m.ID)
+		return false
 	}
 	if len(es) == 0 {
-		return ids, true
+		return true
 	}
-	if err := batcher.AppendBatch(ctx, es); err != nil {
+	batch := make([]AuditEntry, len(es))
+	for i, e := range es {
+		batch[i] = e.v
+	}
+	if err := batcher.AppendBatch(ctx, batch); err != nil {
 		r.log.LogAttrs(ctx, slog.LevelWarn, "audit batch failed; appending its entries one by one",
-			slog.Int("entries", len(es)), slog.String("error", err.Error()))
-		return nil, false
+			slog.Int("entries", len(batch)), slog.String("error", err.Error()))
+		return false
 	}
-	return ids, true
+	return true
 }

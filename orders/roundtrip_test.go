@@ -21,13 +21,7 @@ import (
 // new order, and no separate publication (no XADD outside the commit, no
 // MULTI, no lease).
 func TestSubmitRoundTrips(t *testing.T) {
-	srv := testenv.StartRedis(t, "--appendonly", "no")
-	opts, err := redis.ParseURL(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() { rdb.Close() })
+	srv, rdb := privateRedis(t)
 	hook := &testenv.CountingHook{}
 	rdb.AddHook(hook)
 	stats := redis.NewClient(&redis.Options{Addr: srv.Addr()}) // not hooked

@@ -159,7 +159,8 @@ func (s *Service) Submit(ctx context.Context, owner Owner, o screening.Order) (R
 	var rec, acct *redis.SliceCmd
 	var legacy *redis.BoolCmd
 	g := screening.Guard{
-		Key: s.recordKey(sid),
+		Key:    s.recordKey(sid),
+		Logged: true, // create logs the decision with the status stored
 		Queue: func(ctx context.Context, pipe redis.Pipeliner) {
 			rec = pipe.HMGet(ctx, s.recordKey(sid), "version", "record", "fp")
 			legacy = pipe.HExists(ctx, s.legacyKey(sid), "result")
@@ -220,7 +221,7 @@ func (s *Service) Submit(ctx context.Context, owner Owner, o screening.Order) (R
 		}
 		a = accountStateOf(vals)
 	}
-	return s.create(ctx, owner, o, fp, d, a, now)
+	return s.create(ctx, owner, o, fp, emailHash, d, a, now)
 }
 
 // accountState is what an account's key says.
@@ -242,7 +243,9 @@ func accountStateOf(vals []any) accountState {
 	return accountState{Verified: vals[0] != nil, Ordered: vals[1] != nil, Restriction: restrictionOf(vals[2]), Refunds: refunds, Identity: vals[4] != nil}
 }
 
-func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp string, d screening.Decision, a accountState, now time.Time) (Result, error) {
+// create stores a new order; emailHash is s.emailHash of its email ("":
+// none), computed once by Submit.
+func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp, emailHash string, d screening.Decision, a accountState, now time.Time) (Result, error) {
 	sid := o.ScreeningID
 	if a.Restriction != nil {
 		d = restrictedDecision(d, a.Restriction)
@@ -255,9 +258,7 @@ func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp
 		ScreeningID: sid, OrderID: o.OrderID, Owner: owner, AccountID: o.Account.ID,
 		Private: Private{CardBIN: screening.CardIIN(o.Payment.CardBIN), CardLast4: o.Payment.CardLast4, IP: o.IP, MinFraudID: d.MinFraudID},
 	}
-	if o.Account.Email != "" {
-		r.EmailHash = s.emailHash(o.Account.Email)
-	}
+	r.EmailHash = emailHash
 	orderFacts(&r, o)
 	c := Created(r, d, needs, now, s.policy.expireAfter)
 	links, err := s.linksFor(c.Next, o)
@@ -283,7 +284,14 @@ func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp
 	if c.Next.Requirements.EmailVerification == Pending && o.Account.Email != "" {
 		extra = append(extra, pending{kindMail, pendingMail{Owner: owner, Account: o.Account.ID, Email: o.Account.Email, Ref: sid}})
 	}
-	st, err := s.commit(ctx, nil, c, fp, "order.created", "", extra...)
+	// One line per order: screening's decision (Guard.Logged) with the
+	// status the order is stored with, logged before the commit as
+	// screening logged it (a failed commit is logged as the request's
+	// error).
+	s.logger.LogAttrs(ctx, slog.LevelInfo, "order screened",
+		slog.String("decision", string(d.Outcome)), slog.Int("score", d.Score), slog.Any("rules", d.Fired),
+		slog.String("screening_id", sid), slog.String("status", string(c.Next.Status)))
+	st, err := s.commit(ctx, nil, c, fp, "order.created", extra...)
 	if err != nil {
 		return Result{}, err
 	}
@@ -291,8 +299,6 @@ func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp
 		// A concurrent submission of the same id won.
 		return s.existing(*st, fp)
 	}
-	s.logger.LogAttrs(ctx, slog.LevelInfo, "order stored",
-		slog.String("screening_id", sid), slog.String("status", string(c.Next.Status)))
 	return c.Next.Answer(), nil
 }
 
@@ -435,13 +441,13 @@ const maxAttempts = 8
 // deciding again on the new version when another change won the race. It
 // returns the committed change, or the transition's error (ErrNoChange,
 // a conflict) on the record as it then is.
-func (s *Service) apply(ctx context.Context, r Record, action, addr string, transition func(Record) (Change, []pending, error)) (Change, error) {
+func (s *Service) apply(ctx context.Context, r Record, action string, transition func(Record) (Change, []pending, error)) (Change, error) {
 	for range maxAttempts {
 		c, extra, err := transition(r)
 		if err != nil {
 			return Change{}, err
 		}
-		st, err := s.commit(ctx, &r, c, "", action, addr, extra...)
+		st, err := s.commit(ctx, &r, c, "", action, extra...)
 		if err != nil {
 			return Change{}, err
 		}
@@ -466,7 +472,7 @@ func (s *Service) Review(ctx context.Context, a Access, id string, rv ManualRevi
 	if err != nil {
 		return Result{}, err
 	}
-	c, err := s.apply(ctx, r, "order.reviewed", "", func(r Record) (Change, []pending, error) {
+	c, err := s.apply(ctx, r, "order.reviewed", func(r Record) (Change, []pending, error) {
 		c, err := Reviewed(r, rv, officer, s.now())
 		return c, nil, err
 	})

@@ -220,6 +220,20 @@ func (st *stack) submitApart(t testing.TB, owner Owner, id, account, email strin
 	return res
 }
 
+// privateRedis starts a redis-server of the test's own, without
+// persistence, and returns it with a client on it (closed at cleanup).
+func privateRedis(t testing.TB) (*testenv.RedisProcess, *redis.Client) {
+	t.Helper()
+	srv := testenv.StartRedis(t, "--appendonly", "no", "--save", "")
+	opts, err := redis.ParseURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { rdb.Close() })
+	return srv, rdb
+}
+
 // backends runs f on a standalone server and on the three-node Cluster,
 // each with a client of its own per "process" (n of them).
 func backends(t *testing.T, f func(t *testing.T, clients func() redis.UniversalClient, prefix string)) {

@@ -109,7 +109,7 @@ func (s *Service) accountOrdersKey(ref string) string { return s.accountKey(ref)
 
 // deliverAccounts is the relay's delivery of a batch's kindAccount
 // entries, in one pipeline for the batch (one round trip, not one per
-// order): each order indexed under its account (the newest
+// order; one accountScript per entry): each order indexed under its account (the newest
 // maxAccountOrders kept) and, unless it was rejected, the account marked as
 // having ordered; all idempotent, so an entry redelivered after a partial
 // failure changes nothing twice. An order that was not rejected, of an
@@ -122,44 +122,88 @@ func (s *Service) deliverAccounts(ctx context.Context, ps []pendingAccount) []er
 	if len(ps) == 0 {
 		return errs
 	}
-	pipe := s.rdb.Pipeline()
-	restricted := make([]*redis.StringCmd, len(ps))
-	cmds := make([][]redis.Cmder, len(ps))
+	calls := make([]accountCall, len(ps))
 	for i, p := range ps {
 		ref := refOf(p.Owner, p.Account, p.EmailHash)
-		restricted[i] = pipe.HGet(ctx, s.accountKey(ref), fieldRestricted)
-		cmds[i] = append(cmds[i], restricted[i])
-		if !p.Rejected {
-			cmds[i] = append(cmds[i],
-				pipe.HSet(ctx, s.accountKey(ref), "ordered", "1"),
-				pipe.PExpire(ctx, s.accountKey(ref), s.retention))
+		mark := "1"
+		if p.Rejected {
+			mark = ""
 		}
-		if p.Order != "" {
-			key := s.accountOrdersKey(ref)
-			cmds[i] = append(cmds[i],
-				pipe.ZAdd(ctx, key, redis.Z{Score: float64(p.Created.UnixMilli()), Member: p.Order}),
-				pipe.ZRemRangeByRank(ctx, key, 0, -maxAccountOrders-1),
-				pipe.PExpire(ctx, key, s.retention))
+		calls[i] = accountCall{
+			keys: []string{s.accountKey(ref), s.accountOrdersKey(ref)},
+			args: []any{fieldRestricted, mark, p.Order, p.Created.UnixMilli(), maxAccountOrders, s.retention.Milliseconds()},
 		}
 	}
-	_, _ = pipe.Exec(ctx) // each command's own error is read below
+	cmds := s.runAccountCalls(ctx, calls)
 	for i, p := range ps {
-		for _, c := range cmds[i] {
-			if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
-				errs[i] = fmt.Errorf("recording order %s of account %s: %w", p.Order, refOf(p.Owner, p.Account, p.EmailHash), err)
-				break
-			}
-		}
-		if errs[i] != nil {
+		restricted, err := cmds[i].Text()
+		if err != nil {
+			errs[i] = fmt.Errorf("recording order %s of account %s: %w", p.Order, refOf(p.Owner, p.Account, p.EmailHash), err)
 			continue
 		}
-		if rs := restrictionOf(restricted[i].Val()); rs != nil && p.Order != "" && !p.Rejected {
+		if rs := restrictionOf(restricted); rs != nil && p.Order != "" && !p.Rejected {
 			if _, err := s.terminate(ctx, p.Order, rs.Reason, s.now()); err != nil {
 				errs[i] = err
 			}
 		}
 	}
 	return errs
+}
+
+// accountScript is the relay's delivery of one account entry, in one
+// step: the account's restriction read, the account marked as having
+// ordered (unless the order was rejected), the order indexed under the
+// account with only the newest kept. One script rather than six commands
+// a pipeline carries: the same writes, a sixth of the commands to build,
+// send and parse.
+//
+// KEYS: account, the account's order index (one slot: the account's
+// shard tag). ARGV: the restriction field, "1" to mark the account,
+// order ("": none, an entry from before issue 11), its score (unix ms),
+// how many to keep, retention (ms). It returns the restriction ("" none).
+var accountScript = redis.NewScript(`
+local restricted = redis.call('HGET', KEYS[1], ARGV[1])
+if ARGV[2] == '1' then
+  redis.call('HSET', KEYS[1], 'ordered', '1')
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+end
+if ARGV[3] ~= '' then
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[5]) - 1)
+  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+end
+return restricted or ''
+`)
+
+type accountCall struct {
+	keys []string
+	args []any
+}
+
+// runAccountCalls runs accountScript once per call in one pipeline (one
+// round trip); calls refused with NOSCRIPT (a restarted or flushed
+// server: they ran nothing) go again with EVAL.
+func (s *Service) runAccountCalls(ctx context.Context, calls []accountCall) []*redis.Cmd {
+	cmds := make([]*redis.Cmd, len(calls))
+	pipe := s.rdb.Pipeline()
+	for i, c := range calls {
+		cmds[i] = accountScript.EvalSha(ctx, pipe, c.keys, c.args...)
+	}
+	_, _ = pipe.Exec(ctx) // each command's own error is read by the caller
+	var again []int
+	for i, c := range cmds {
+		if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			again = append(again, i)
+		}
+	}
+	if len(again) > 0 {
+		pipe := s.rdb.Pipeline()
+		for _, i := range again {
+			cmds[i] = accountScript.Eval(ctx, pipe, calls[i].keys, calls[i].args...)
+		}
+		_, _ = pipe.Exec(ctx)
+	}
+	return cmds
 }
 
 // accountSetScript sets a standing field of an account once and, the first
@@ -366,7 +410,7 @@ func (s *Service) terminate(ctx context.Context, sid, why string, now time.Time)
 	if err != nil {
 		return false, err
 	}
-	_, err = s.apply(ctx, r, "order.flagged_for_termination", "", func(r Record) (Change, []pending, error) {
+	_, err = s.apply(ctx, r, "order.flagged_for_termination", func(r Record) (Change, []pending, error) {
 		c, err := FlaggedForTermination(r, why, now)
 		return c, nil, err
 	})

@@ -247,7 +247,7 @@ func (s *Screener) Screen(ctx context.Context, o Order, now time.Time) (Decision
 		r := <-mfc
 		mf = &r
 	}
-	return s.decide(ctx, &o, &sig, mf, start), nil
+	return s.decide(ctx, &o, &sig, mf, start, true), nil
 }
 
 // Guard is a caller's own look-up sent in the screening round trip, so
@@ -266,6 +266,11 @@ type Guard struct {
 	// Signals, when set, adds the caller's facts read by Queue (the
 	// account's standing) to the signals before the rules run.
 	Signals func(*Signals)
+	// Logged says the caller logs the decision itself, in its own
+	// "order screened" line with what it did with the order (orders adds
+	// the screening id and the status it stored): no line here, so that
+	// an order costs one log line, not two.
+	Logged bool
 }
 
 // ScreenGuarded is Screen with the caller's look-up g in the same Redis
@@ -303,12 +308,13 @@ func (s *Screener) ScreenGuarded(ctx context.Context, o Order, now time.Time, g 
 		resp, err := s.minfraud.Score(ctx, minFraudRequest(&o, ip, now))
 		mf = &mfResult{resp, err}
 	}
-	return s.decide(ctx, &o, &sig, mf, start), false, nil
+	return s.decide(ctx, &o, &sig, mf, start, !g.Logged), false, nil
 }
 
 // decide applies minFraud's answer (mf is nil when minFraud is not
-// configured), evaluates the rules and records the outcome.
-func (s *Screener) decide(ctx context.Context, o *Order, sig *Signals, mf *mfResult, start time.Time) Decision {
+// configured), evaluates the rules and records the outcome; log says it
+// also logs it (see Guard.Logged).
+func (s *Screener) decide(ctx context.Context, o *Order, sig *Signals, mf *mfResult, start time.Time, log bool) Decision {
 	var minFraudID string
 	if mf != nil {
 		sig.MinFraudEnabled = true
@@ -338,9 +344,11 @@ func (s *Screener) decide(ctx context.Context, o *Order, sig *Signals, mf *mfRes
 	s.m.duration.Observe(time.Since(start).Seconds())
 	// order_id comes from the context (Orders.Submit and the API put it
 	// there), so it is not repeated here.
-	s.logger.LogAttrs(ctx, slog.LevelInfo, "order screened",
-		slog.String("decision", string(v.Outcome)),
-		slog.Int("score", v.Score), slog.Any("rules", v.Fired))
+	if log {
+		s.logger.LogAttrs(ctx, slog.LevelInfo, "order screened",
+			slog.String("decision", string(v.Outcome)),
+			slog.Int("score", v.Score), slog.Any("rules", v.Fired))
+	}
 	return Decision{
 		Outcome:    v.Outcome,
 		Score:      v.Score,

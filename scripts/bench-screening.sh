@@ -40,7 +40,10 @@
 #   BENCH_COUNTRY_DB=file  the country database (default: the shared
 #                    testdata next to the checkout)
 #   BENCH_PPROF=file  also take a 10 s CPU profile of the gateway under load
-#                    (turns on admin_pprof) and write it to file
+#                    (turns on admin_pprof) and write it to file, and the
+#                    allocations of the same 10 s to file.allocs
+#   IDLE=5s          after the run, the gateway's CPU while nothing is sent
+#                    (a gateway at rest should use next to none)
 # Bounded: the load stops after DURATION, every wait has a timeout, and the
 # whole run takes about a minute plus the build.
 set -euo pipefail
@@ -153,8 +156,19 @@ commandstats() {
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 TICK=$(getconf CLK_TCK)
 
+# go_stats: "mallocs bytes", the Go heap allocations of the gateway since
+# it started (its /metrics, which every build has).
+go_stats() {
+	curl -fsS "http://127.0.0.1:$GW_ADMIN_PORT/metrics" |
+		awk '$1 == "go_memstats_mallocs_total" { m = $2 } $1 == "go_memstats_alloc_bytes_total" { b = $2 } END { printf "%.0f %.0f\n", m, b }'
+}
+# log_stats: "lines bytes" of the gateway's log so far.
+log_stats() { echo "$(wc -l <"$WORK/gateway.log") $(wc -c <"$WORK/gateway.log")"; }
+
 commandstats >"$WORK/stats.before"
 read -r reads_before writes_before < <(io_stats)
+read -r mallocs_before abytes_before < <(go_stats)
+read -r lines_before lbytes_before < <(log_stats)
 gw_cpu_before=$(cpu_ticks "$GW_PID")
 redis_cpu_before=$(cpu_ticks "$REDIS_PID")
 # The warm-up's commands are subtracted below: loadorders runs it first, so
@@ -164,6 +178,9 @@ if [[ -n ${BENCH_PPROF:-} ]]; then
 	# A 10 s CPU profile of the gateway under the load that follows.
 	curl -fsS -o "$BENCH_PPROF" "http://127.0.0.1:$GW_ADMIN_PORT/debug/pprof/profile?seconds=10" &
 	PROF_PID=$!
+	# And the allocations of the same 10 s (a delta of the heap profile).
+	curl -fsS -o "$BENCH_PPROF.allocs" "http://127.0.0.1:$GW_ADMIN_PORT/debug/pprof/allocs?seconds=10" &
+	APROF_PID=$!
 fi
 LOADORDERS_API_KEY="$API_KEY" "$WORK/loadorders" \
 	-url "http://127.0.0.1:$GW_ADMIN_PORT" -workers "$WORKERS" -n "$COUNT" -duration "$DURATION" \
@@ -171,6 +188,7 @@ LOADORDERS_API_KEY="$API_KEY" "$WORK/loadorders" \
 	| tee "$WORK/load.out"
 if [[ -n ${PROF_PID:-} ]]; then
 	wait "$PROF_PID" && log "CPU profile written to $BENCH_PPROF (go tool pprof -top $WORK/gateway $BENCH_PPROF)"
+	wait "$APROF_PID" && log "allocation profile written to $BENCH_PPROF.allocs (go tool pprof -sample_index=alloc_objects -top ...)"
 fi
 read -r reads_after writes_after < <(io_stats)
 gw_cpu_after=$(cpu_ticks "$GW_PID")
@@ -193,6 +211,8 @@ left=$(pending_left)
 drain_secs=$((SECONDS - drain_start))
 gw_cpu_drained=$(cpu_ticks "$GW_PID")
 redis_cpu_drained=$(cpu_ticks "$REDIS_PID")
+read -r mallocs_drained abytes_drained < <(go_stats)
+read -r lines_drained lbytes_drained < <(log_stats)
 
 result="$(grep '^RESULT ' "$WORK/load.out")" || die "loadorders printed no RESULT line"
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$result"; }
@@ -228,6 +248,22 @@ echo "  loadorders + stub  $(field cpu_us_per_order) us (measured orders only)"
 echo "CPU per order, the relay's backlog included (drained in ${drain_secs}s, $left entries left):"
 awk -v g=$((gw_cpu_drained - gw_cpu_before)) -v r=$((redis_cpu_drained - redis_cpu_before)) -v t="$TICK" -v n="$measured" \
 	'BEGIN { printf "  gateway            %6.0f us\n  redis-server       %6.0f us\n", g / t / n * 1e6, r / t / n * 1e6 }'
+echo "Go allocations and log per order, the relay's backlog included (warm-up included):"
+awk -v m=$((mallocs_drained - mallocs_before)) -v b=$((abytes_drained - abytes_before)) \
+	-v l=$((lines_drained - lines_before)) -v lb=$((lbytes_drained - lbytes_before)) -v n="$measured" \
+	'BEGIN { printf "  allocations        %6.0f (%.0f bytes)\n  log lines          %6.2f (%.0f bytes)\n", m / n, b / n, l / n, lb / n }'
+
+# The gateway at rest: nothing sent, the relay drained, only its
+# background workers (relay, outbox consumers, expiry, leases) running.
+IDLE="${IDLE:-5s}"
+idle_secs=${IDLE%s}
+idle_before=$(cpu_ticks "$GW_PID")
+idle_reads_before=$(io_stats)
+sleep "$idle_secs"
+idle_after=$(cpu_ticks "$GW_PID")
+idle_reads_after=$(io_stats)
+awk -v c=$((idle_after - idle_before)) -v t="$TICK" -v s="$idle_secs" -v a="${idle_reads_after%% *}" -v b="${idle_reads_before%% *}" \
+	'BEGIN { printf "Idle gateway over %ss: %.1f%% of a core, %.0f Redis requests/s (round trips)\n", s, c / t / s * 100, (a - b - 2) / s }'
 
 # ---------------------------------------------------------------------------
 # Redis's ceiling for the velocity script alone
