@@ -200,6 +200,20 @@ func jsonBody(c *gin.Context) (io.Reader, error) {
 	return http.MaxBytesReader(c.Writer, c.Request.Body, maxAPIBody), nil
 }
 
+// bindJSON reads a JSON request body into v (jsonBody, then decodeStrict),
+// answering the error itself: false means the handler is done.
+func (a *api) bindJSON(c *gin.Context, v any) bool {
+	body, err := jsonBody(c)
+	if err == nil {
+		err = decodeStrict(body, v)
+	}
+	if err != nil {
+		a.fail(c, err)
+		return false
+	}
+	return true
+}
+
 // decodeStrict decodes one JSON object (strictjson: no unknown members,
 // nothing after it); a body over the limit stays a *http.MaxBytesError.
 func decodeStrict(r io.Reader, v any) error {
@@ -384,14 +398,8 @@ func (a *api) listBlocklist(c *gin.Context) {
 }
 
 func (a *api) addBlocklist(c *gin.Context) {
-	body, err := jsonBody(c)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
 	var in blocklistEntry
-	if err := decodeStrict(body, &in); err != nil {
-		a.fail(c, err)
+	if !a.bindJSON(c, &in) {
 		return
 	}
 	e, err := a.addBlocklistEntry(c, in)

@@ -125,13 +125,7 @@ func (a *api) decideKYCCase(action string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var d kyc.Decision
 		if c.Request.ContentLength != 0 {
-			body, err := jsonBody(c)
-			if err != nil {
-				a.fail(c, err)
-				return
-			}
-			if err := decodeStrict(body, &d); err != nil {
-				a.fail(c, err)
+			if !a.bindJSON(c, &d) {
 				return
 			}
 		}

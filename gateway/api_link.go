@@ -33,16 +33,10 @@ func (a *api) linkOrder(c *gin.Context) {
 		a.fail(c, errLinksOff)
 		return
 	}
-	body, err := jsonBody(c)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
 	var in struct {
 		OrderID string `json:"order_id"`
 	}
-	if err := decodeStrict(body, &in); err != nil {
-		a.fail(c, err)
+	if !a.bindJSON(c, &in) {
 		return
 	}
 	acc, err := orderAccess(c)

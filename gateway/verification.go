@@ -29,21 +29,15 @@ func (a *api) resendVerification(c *gin.Context) {
 		a.fail(c, errVerificationOff)
 		return
 	}
-	body, err := jsonBody(c)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
 	var in struct {
 		Email string `json:"email"`
 	}
-	if err := decodeStrict(body, &in); err != nil {
-		a.fail(c, err)
+	if !a.bindJSON(c, &in) {
 		return
 	}
 	owner := string(orders.APIKeyOwner(principal(c).Name))
 	ctx := logctx.With(c.Request.Context(), slog.String("account", c.Param("id")), slog.String("email", logctx.MaskEmail(in.Email)))
-	err = a.Verification.Resend(ctx, owner, c.Param("id"), in.Email, emailverify.Requester{Addr: peerAddr(c.Request), API: true})
+	err := a.Verification.Resend(ctx, owner, c.Param("id"), in.Email, emailverify.Requester{Addr: peerAddr(c.Request), API: true})
 	if err != nil {
 		if rl, ok := errors.AsType[*emailverify.RateLimitedError](err); ok {
 			c.Writer.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds()))))
