@@ -15,9 +15,13 @@ import (
 type EventData struct {
 	ScreeningID string `json:"screening_id"`
 	OrderID     string `json:"order_id"`
-	// Storefront is the API key's name of an order sent with one; empty
-	// for an intercepted checkout.
-	Storefront   string            `json:"storefront,omitempty"`
+	// Storefront is the API key's name of an order sent with one, or of
+	// the storefront that linked an intercepted checkout; empty for a
+	// checkout not linked yet.
+	Storefront string `json:"storefront,omitempty"`
+	// ShopOrderID is the shop's own id of a linked checkout (OrderID is
+	// then the gateway-made one the checkout was stored under).
+	ShopOrderID  string            `json:"shop_order_id,omitempty"`
 	AccountID    string            `json:"account_id,omitempty"`
 	Status       Status            `json:"status"`
 	Decision     screening.Outcome `json:"decision"`
@@ -39,6 +43,9 @@ func eventData(r Record) EventData {
 	}
 	if name, ok := strings.CutPrefix(string(r.Owner), apiKeyOwnerPrefix); ok {
 		d.Storefront = name
+	}
+	if l := r.ShopLink; l != nil {
+		d.Storefront, d.ShopOrderID = l.Storefront, l.OrderID
 	}
 	for _, rs := range r.Reasons {
 		d.ReasonCodes = append(d.ReasonCodes, rs.Code)

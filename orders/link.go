@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -79,10 +80,50 @@ func (s *Service) Link(ctx context.Context, a Access, sid, orderID string) (Resu
 		}
 		return Result{}, fmt.Errorf("order id %s is linked to another checkout: %w", orderID, err)
 	}
+	// The record says so too, through the commit path (a timeline line
+	// and an audit entry), so that the checkout's later events carry the
+	// shop's id. A process dying before this leaves the keys above, which
+	// the same link again finds and completes here.
+	storefront := strings.TrimPrefix(string(a.Owner), apiKeyOwnerPrefix)
+	c, err := s.apply(ctx, r, "order.linked", func(r Record) (Change, []pending, error) {
+		c, err := Linked(r, storefront, orderID, string(a.Owner), s.now())
+		return c, nil, err
+	})
+	switch {
+	case errors.Is(err, ErrNoChange):
+		// Linked already (the claims above say to this id).
+	case err != nil:
+		return Result{}, err
+	default:
+		r = c.Next
+	}
 	// The answer is about the shop's order now, as Get by that id says.
 	res := r.Answer()
 	res.OrderID = orderID
 	return res, nil
+}
+
+// ShopLink is the shop's own order an intercepted checkout was linked to:
+// the storefront (its API key's name) and the shop's order id.
+type ShopLink struct {
+	Storefront string `json:"storefront"`
+	OrderID    string `json:"order_id"`
+}
+
+// Linked is the change recording that checkout r was linked to the
+// storefront's order orderID: a timeline line, no event (the next event
+// of the order carries the shop's id). ErrNoChange when r is linked to it
+// already; another link is a conflict (the link keys make it one).
+func Linked(r Record, storefront, orderID, actor string, now time.Time) (Change, error) {
+	if l := r.ShopLink; l != nil {
+		if *l == (ShopLink{Storefront: storefront, OrderID: orderID}) {
+			return Change{}, fmt.Errorf("order %s is linked to %s already: %w", r.ScreeningID, orderID, ErrNoChange)
+		}
+		return Change{}, fmt.Errorf("order %s is linked to order %s of %s: %w", r.ScreeningID, l.OrderID, l.Storefront, screening.ErrConflict)
+	}
+	next := bump(r, now)
+	next.ShopLink = &ShopLink{Storefront: storefront, OrderID: orderID}
+	return Change{Next: next, Entry: entry(now, "linked", "", "linked to order "+orderID+" of storefront "+storefront, actor)}, nil
 }
 
 // claim sets key to value unless it holds another value (ErrConflict). It

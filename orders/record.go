@@ -107,6 +107,9 @@ type Record struct {
 	Categories []string  `json:"categories,omitempty"`
 	// Termination is set when the account charged back (standing.go).
 	Termination *Termination `json:"termination,omitempty"`
+	// ShopLink is the shop's own order an intercepted checkout was
+	// linked to (link.go); nil until then.
+	ShopLink *ShopLink `json:"shop_link,omitempty"`
 }
 
 // accountRef is the reference of the account r belongs to (see refOf).
