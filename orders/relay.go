@@ -38,7 +38,10 @@ type RelayDeps struct {
 	// Mailer requests verification mails; nil: none is sent (the
 	// answer's verify_email link still works).
 	Mailer verificationMailer
-	Logger *slog.Logger
+	// KYCMailer queues the kyc_request mail of a new order waiting on
+	// KYC (firstorder.go); nil: none is sent (links.kyc still works).
+	KYCMailer kycMailer
+	Logger    *slog.Logger
 	// Consumer names this process in the consumer group (unique per
 	// process: host and pid).
 	Consumer string
@@ -299,6 +302,12 @@ func (r *Relay) deliver(ctx context.Context, m redis.XMessage) error {
 		if err := r.d.Mailer.SendVerification(ctx, string(pm.Owner), pm.Account, pm.Email, pm.Ref); err != nil {
 			return fmt.Errorf("requesting the verification mail of %s: %w", pm.Ref, err)
 		}
+	case kindKYCMail:
+		var pm pendingKYCMail
+		if err := json.Unmarshal([]byte(body), &pm); err != nil {
+			return r.poison(ctx, m, err)
+		}
+		return r.deliverKYCMail(ctx, pm)
 	default:
 		return r.poison(ctx, m, fmt.Errorf("unknown kind %q", kind))
 	}

@@ -19,7 +19,7 @@ import (
 )
 
 // An account's standing (issue 11) lives in the account's key (accountKey:
-// the slot of its shard's pending stream), beside the verified and ordered
+// the slot of its shard's pending stream), beside the verified and cleared
 // marks, so a change and its event and audit entry are one script:
 //
 //	restricted          JSON Restriction (after a chargeback; an admin lifts it)
@@ -110,8 +110,8 @@ func (s *Service) accountOrdersKey(ref string) string { return s.accountKey(ref)
 // deliverAccounts is the relay's delivery of a batch's kindAccount
 // entries, in one pipeline for the batch (one round trip, not one per
 // order): each order indexed under its account (the newest
-// maxAccountOrders kept) and, unless it was rejected, the account marked as
-// having ordered; all idempotent, so an entry redelivered after a partial
+// maxAccountOrders kept) and, when it cleared, the account marked as
+// having a cleared order (firstorder.go); all idempotent, so an entry redelivered after a partial
 // failure changes nothing twice. An order that was not rejected, of an
 // account restricted meanwhile, is flagged for termination here: a
 // chargeback flags the orders indexed when it arrives, and this one may
@@ -129,9 +129,9 @@ func (s *Service) deliverAccounts(ctx context.Context, ps []pendingAccount) []er
 		ref := refOf(p.Owner, p.Account, p.EmailHash)
 		restricted[i] = pipe.HGet(ctx, s.accountKey(ref), fieldRestricted)
 		cmds[i] = append(cmds[i], restricted[i])
-		if !p.Rejected {
+		if !p.Rejected && !p.Held {
 			cmds[i] = append(cmds[i],
-				pipe.HSet(ctx, s.accountKey(ref), "ordered", "1"),
+				pipe.HSet(ctx, s.accountKey(ref), fieldCleared, "1"),
 				pipe.PExpire(ctx, s.accountKey(ref), s.retention))
 		}
 		if p.Order != "" {
