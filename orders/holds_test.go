@@ -137,40 +137,46 @@ func TestFirstOrderKYC(t *testing.T) {
 	})
 }
 
-// TestFirstOrderRace: on standalone Redis and the Cluster, two gateway
+// TestFirstOrderRace: on standalone Redis and the Cluster, gateway
 // processes storing orders of one account (and of one email reference) at
-// once, each relaying as it goes, neither cleared: every one is asked for KYC, whatever the relays
-// did meanwhile. An order that cleared (kyc_when never then) marks the
-// account, so under first_order its next order is not asked.
+// once, each relaying as it goes, in two waves with every relay drained
+// between them, none cleared: every order is asked for KYC, whatever the
+// relays did meanwhile. An order that cleared (kyc_when never then)
+// marks the account, so under first_order its next order is not asked.
 func TestFirstOrderRace(t *testing.T) {
 	backends(t, func(t *testing.T, clients func() redis.UniversalClient, prefix string) {
 		off := false
 		hc := HoldsConfig{EmailVerification: &off}
-		const n = 6
-		procs := make([]*stack, n) // one process per order, its relay too
+		const n = 4                // few enough for the velocity rules over two waves
+		procs := make([]*stack, n) // one process per order of a wave, its relay too
 		for i := range procs {
 			procs[i] = newStack(t, clients(), prefix, hc, fmt.Sprintf("p%d", i))
 			procs[i].submitted = 10 * i // submitApart: each its own IP, card, address
 		}
-		results := make([]Result, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				st := procs[i]
-				account := "88"
-				if i >= n/2 {
-					account = "" // a guest checkout: its email reference
+		for wave := range 2 {
+			results := make([]Result, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					st := procs[i]
+					account, email := "88", "race-88@example.com"
+					if i >= n/2 {
+						account, email = "", "race@example.com" // a guest checkout: its email reference
+					}
+					results[i] = st.submitApart(t, shop, fmt.Sprintf("R-%d-%d", wave, i), account, email)
+					if _, err := st.relay.RunOnce(context.Background()); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			for i, r := range results {
+				if r.Status != StatusHeld || r.Requirements.KYC != Pending {
+					t.Errorf("wave %d, order %d: %s, kyc %s (%v); want held on kyc", wave, i, r.Status, r.Requirements.KYC, r.Reasons)
 				}
-				results[i] = st.submitApart(t, shop, fmt.Sprintf("R-%d", i), account, "race@example.com")
-				if _, err := st.relay.RunOnce(context.Background()); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-		wg.Wait()
-		for i, r := range results {
-			if r.Status != StatusHeld || r.Requirements.KYC != Pending {
-				t.Errorf("order %d: %s, kyc %s; want held on kyc", i, r.Status, r.Requirements.KYC)
+			}
+			for _, st := range procs {
+				st.drain(t)
 			}
 		}
 
