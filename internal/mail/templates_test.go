@@ -77,22 +77,30 @@ func TestRenderVerifyEmail(t *testing.T) {
 			if subject != tt.subject {
 				t.Errorf("subject = %q, want %q", subject, tt.subject)
 			}
-			for _, s := range tt.textHas {
-				if !strings.Contains(text, s) {
-					t.Errorf("text lacks %q:\n%s", s, text)
-				}
-			}
-			for _, s := range tt.htmlHas {
-				if !strings.Contains(html, s) {
-					t.Errorf("HTML lacks %q:\n%s", s, html)
-				}
-			}
-			for _, s := range tt.htmlHasNot {
-				if strings.Contains(html, s) {
-					t.Errorf("HTML has %q:\n%s", s, html)
-				}
-			}
+			checkParts(t, text, html, tt.textHas, tt.htmlHas, tt.htmlHasNot)
 		})
+	}
+}
+
+// checkParts checks a rendered mail's text and HTML for what they must
+// and must not say, line breaks and indentation read as one space.
+func checkParts(t *testing.T, text, html string, textHas, htmlHas, htmlHasNot []string) {
+	t.Helper()
+	flat := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	for _, s := range textHas {
+		if !strings.Contains(flat(text), s) {
+			t.Errorf("text lacks %q:\n%s", s, text)
+		}
+	}
+	for _, s := range htmlHas {
+		if !strings.Contains(flat(html), s) {
+			t.Errorf("HTML lacks %q:\n%s", s, html)
+		}
+	}
+	for _, s := range htmlHasNot {
+		if strings.Contains(html, s) {
+			t.Errorf("HTML has %q:\n%s", s, html)
+		}
 	}
 }
 
@@ -196,21 +204,7 @@ func TestRenderKYCRequest(t *testing.T) {
 			if subject != tt.subject {
 				t.Errorf("subject = %q, want %q", subject, tt.subject)
 			}
-			for _, s := range tt.textHas {
-				if !strings.Contains(strings.Join(strings.Fields(text), " "), s) {
-					t.Errorf("text lacks %q:\n%s", s, text)
-				}
-			}
-			for _, s := range tt.htmlHas {
-				if !strings.Contains(strings.Join(strings.Fields(html), " "), s) {
-					t.Errorf("HTML lacks %q:\n%s", s, html)
-				}
-			}
-			for _, s := range tt.htmlHasNot {
-				if strings.Contains(html, s) {
-					t.Errorf("HTML has %q:\n%s", s, html)
-				}
-			}
+			checkParts(t, text, html, tt.textHas, tt.htmlHas, tt.htmlHasNot)
 		})
 	}
 	tpl, err := NewTemplates("S")
