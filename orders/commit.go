@@ -94,7 +94,7 @@ const (
 	kindEvent   = "event"   // append to the shared outbox stream
 	kindAudit   = "audit"   // append to the audit log
 	kindMail    = "mail"    // request the verification mail
-	kindAccount = "account" // mark the account as having ordered
+	kindAccount = "account" // index the order, mark the account (firstorder.go)
 	// kindAccountIndex indexes a rejected order under its account.
 	kindAccountIndex = "account-index"
 )
@@ -120,18 +120,23 @@ type pendingMail struct {
 }
 
 // pendingAccount is the body of a kindAccount entry (an order not
-// rejected: the account is marked as having ordered and, since issue 11,
-// the order indexed under it; entries from before have no Order) and of a
+// rejected: since issue 11 the order indexed under its account, and the
+// account marked as having a cleared order unless Held; an entry without
+// Order only marks: an order that cleared later, firstorder.go) and of a
 // kindAccountIndex entry (a rejected order: only indexed).
 type pendingAccount struct {
 	Owner   Owner  `json:"owner"`
 	Account string `json:"account"`
 	// EmailHash names the email reference of an order without an account
-	// id (Account ""): only marked as having ordered, not indexed.
+	// id (Account ""): only marked, not indexed.
 	EmailHash string    `json:"email_hash,omitempty"`
 	Order     string    `json:"order,omitempty"`
 	Created   time.Time `json:"created,omitzero"`
 	Rejected  bool      `json:"rejected,omitempty"`
+	// Held: the order was stored held, so it is indexed (and flagged
+	// under a restriction) but the account is not marked: it is, by
+	// clearedMark, when the order clears.
+	Held bool `json:"held,omitempty"`
 }
 
 // stored is a record found by a commit that could not apply.

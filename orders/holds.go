@@ -34,16 +34,23 @@ const (
 // clearing").
 type HoldsConfig struct {
 	// KYCWhen: never, always (every order, even of an account whose
-	// identity was verified), first_order (an account's first order that
-	// is not rejected; for an order without an account id, the first of
-	// its email address under its owner, the email reference that email
-	// verification and KYC complete), or an expression in the rules language over the order's
+	// identity was verified), first_order (every order until the account
+	// has an approved KYC case or an order that cleared: orders placed
+	// while none has cleared are all asked; for an order without an
+	// account id, the account is its email address under its owner, the
+	// email reference that email verification and KYC complete), or an
+	// expression in the rules language over the order's
 	// signals, score and decision (`score >= 40 || billing_country in
 	// ["BR", "NG"]`; true asks for KYC unless the account's identity was
 	// verified, a KYC case of it approved).
 	KYCWhen string `yaml:"kyc_when"`
 	// EmailVerification: hold orders until the account verifies its
-	// email address (once per account and address). Default on.
+	// email address (once per account and address). An order without
+	// an account id is asked every time: anyone can type an address, so
+	// only the mailbox owner confirming this order lets the address's
+	// past stand for it. Default on; off, such an order whose KYC the
+	// address's approved identity or cleared order waives is still
+	// held for email verification.
 	EmailVerification *bool `yaml:"email_verification"`
 	// ExpireAfter: a hold still pending after this long expires.
 	ExpireAfter time.Duration `yaml:"expire_after"`
@@ -120,7 +127,14 @@ func NewPolicy(c HoldsConfig) (*Policy, error) {
 // needs decides the holds of a new order o screened as d, of an account in
 // state a.
 func (p *Policy) needs(o screening.Order, d screening.Decision, a accountState) (Needs, error) {
-	n := Needs{Email: p.email && !a.Verified}
+	// An order without an account id belongs to its email reference,
+	// which is only an address the visitor typed: what the reference
+	// did before (a verified address, an approved identity, a cleared
+	// order) stands for this order only once the mailbox owner confirms
+	// it. Accounts are authenticated by the storefront: verified once.
+	guest := o.Account.ID == ""
+	n := Needs{Email: p.email && (guest || !a.Verified)}
+	asked := false // kyc_when asks, before the identity's past waives it
 	switch {
 	case p.kycExpr != nil:
 		out, err := expr.Run(p.kycExpr, kycEnv{Signals: d.Signals, Score: d.Score, Decision: string(d.Outcome), Billing: kycBilling{Country: o.Billing.Country}})
@@ -129,17 +143,22 @@ func (p *Policy) needs(o screening.Order, d screening.Decision, a accountState) 
 			n.KYC = true
 			return n, nil
 		}
-		n.KYC, _ = out.(bool)
-		n.KYC = n.KYC && !a.Identity
+		asked, _ = out.(bool)
+		n.KYC = asked && !a.Identity
 	case p.kycWhen == KYCAlways:
 		// always means every order, an identity verified before too.
-		n.KYC = true
+		asked, n.KYC = true, true
 	case p.kycWhen == KYCFirstOrder:
-		// The account's first order that is not rejected: an order
-		// without an account id counts under its email reference (the
-		// address's first such order for that owner; screening requires
-		// an address).
-		n.KYC = !a.Ordered && !a.Identity
+		// Until the account has an approved identity or an order that
+		// cleared (firstorder.go); an order without an account id
+		// counts under its email reference (screening requires an
+		// address).
+		asked, n.KYC = true, !a.Cleared && !a.Identity
+	}
+	if guest && asked && !n.KYC {
+		// Waived by the reference's past: only if the mailbox owner
+		// confirms, email verification on or off.
+		n.Email = true
 	}
 	return n, nil
 }

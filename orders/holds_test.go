@@ -2,7 +2,10 @@ package orders
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,10 +35,23 @@ func TestPolicyNeeds(t *testing.T) {
 		want Needs
 	}{
 		{"never", HoldsConfig{KYCWhen: KYCNever}, o, calm, accountState{}, Needs{Email: true}},
-		{"always", HoldsConfig{KYCWhen: KYCAlways}, o, calm, accountState{Ordered: true}, Needs{Email: true, KYC: true}},
+		{"always", HoldsConfig{KYCWhen: KYCAlways}, o, calm, accountState{Cleared: true}, Needs{Email: true, KYC: true}},
 		{"first order (default)", HoldsConfig{}, o, calm, accountState{}, Needs{Email: true, KYC: true}},
-		{"second order", HoldsConfig{}, o, calm, accountState{Ordered: true}, Needs{Email: true}},
+		{"after a cleared order", HoldsConfig{}, o, calm, accountState{Cleared: true}, Needs{Email: true}},
+		{"after an approved identity", HoldsConfig{}, o, calm, accountState{Identity: true, Verified: true}, Needs{}},
+		{"account, approved identity, email verification off", HoldsConfig{EmailVerification: &off}, o, calm, accountState{Identity: true}, Needs{}},
 		{"first order without account", HoldsConfig{}, noAccount, calm, accountState{}, Needs{Email: true, KYC: true}},
+		// An order without an account id: its address's past stands for
+		// it only once the mailbox owner confirms this order.
+		{"no account, verified address", HoldsConfig{KYCWhen: KYCNever}, noAccount, calm, accountState{Verified: true}, Needs{Email: true}},
+		{"no account, verified and approved", HoldsConfig{}, noAccount, calm, accountState{Verified: true, Identity: true}, Needs{Email: true}},
+		{"no account, approved, email verification off", HoldsConfig{EmailVerification: &off}, noAccount, calm, accountState{Identity: true}, Needs{Email: true}},
+		{"no account, cleared order, email verification off", HoldsConfig{EmailVerification: &off}, noAccount, calm, accountState{Cleared: true}, Needs{Email: true}},
+		{"no account, first order, email verification off", HoldsConfig{EmailVerification: &off}, noAccount, calm, accountState{}, Needs{KYC: true}},
+		{"no account, expression true, approved, email verification off", HoldsConfig{KYCWhen: `score >= 0`, EmailVerification: &off}, noAccount, calm, accountState{Identity: true}, Needs{Email: true}},
+		{"no account, expression false, email verification off", HoldsConfig{KYCWhen: `score > 50`, EmailVerification: &off}, noAccount, calm, accountState{Identity: true}, Needs{}},
+		{"no account, always, email verification off", HoldsConfig{KYCWhen: KYCAlways, EmailVerification: &off}, noAccount, calm, accountState{Identity: true}, Needs{KYC: true}},
+		{"no account, never, email verification off", HoldsConfig{KYCWhen: KYCNever, EmailVerification: &off}, noAccount, calm, accountState{Verified: true}, Needs{}},
 		{"verified account", HoldsConfig{KYCWhen: KYCNever}, o, calm, accountState{Verified: true}, Needs{}},
 		{"email verification off", HoldsConfig{KYCWhen: KYCNever, EmailVerification: &off}, o, calm, accountState{}, Needs{}},
 		{"signal names, true", HoldsConfig{KYCWhen: `score >= 40 || billing_country in ["BR", "NG"]`}, o, risky, accountState{Verified: true}, Needs{KYC: true}},
@@ -75,27 +91,104 @@ func TestHoldsConfigRefusesBadExpression(t *testing.T) {
 	}
 }
 
-// TestFirstOrderKYC: with the default first_order, an account's first
-// order that is not rejected asks for KYC with a kyc link; once the relay
-// marked the account, its next order does not.
+// TestFirstOrderKYC: with the default first_order, an account's orders
+// ask for KYC, with a kyc link, until one clears: a second order while the
+// first is held is asked too (issue 12/8: storing an order used to mark
+// the account), the approval clears both, and then the account's next
+// order is not asked.
 func TestFirstOrderKYC(t *testing.T) {
 	backends(t, func(t *testing.T, clients func() redis.UniversalClient, prefix string) {
-		st := newStack(t, clients(), prefix, HoldsConfig{}, "p1")
+		off := false
+		st := newStack(t, clients(), prefix, HoldsConfig{EmailVerification: &off}, "p1")
 		ctx := context.Background()
-		first, err := st.svc.Submit(ctx, shop, testOrder("K-1", "77", "k@example.com"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		first := st.submitApart(t, shop, "K-1", "77", "k@example.com")
 		if first.Requirements.KYC != Pending || first.Links["kyc"] != fakeKYCLink(shop, "77") {
 			t.Fatalf("first order: %+v", first)
 		}
 		st.drain(t)
-		next, err := st.svc.Submit(ctx, shop, testOrder("K-2", "77", "k@example.com"))
-		if err != nil {
+		second := st.submitApart(t, shop, "K-2", "77", "k@example.com")
+		if second.Status != StatusHeld || second.Requirements.KYC != Pending || second.Links["kyc"] == "" {
+			t.Fatalf("second order while the first is held: %+v, want held on kyc", second)
+		}
+		if err := st.svc.IdentityVerified(ctx, string(shop), "77", "", "CASE", "officer:olga"); err != nil {
 			t.Fatal(err)
 		}
-		if next.Requirements.KYC != NotRequired || next.Links["kyc"] != "" {
-			t.Errorf("second order: %+v", next)
+		for _, sid := range []string{first.ScreeningID, second.ScreeningID} {
+			if r, err := st.svc.Get(ctx, Access{Owner: shop}, sid); err != nil || r.Status != StatusCleared {
+				t.Errorf("order %s after approval: %+v, %v; want cleared", sid, r, err)
+			}
+		}
+		st.drain(t)
+		if next := st.submitApart(t, shop, "K-3", "77", "k@example.com"); next.Requirements.KYC != NotRequired || next.Links["kyc"] != "" {
+			t.Errorf("order after approval: %+v, want no kyc", next)
+		}
+		guest := st.submitApart(t, shop, "K-G", "", "g@example.com")
+		st.drain(t)
+		// Every order whose KYC link was minted has its kyc_request mail
+		// requested, with that link; K-3 has none.
+		want := []string{
+			"key:shop|K-1|k@example.com|" + first.Links["kyc"] + "|" + first.ScreeningID,
+			"key:shop|K-2|k@example.com|" + second.Links["kyc"] + "|" + second.ScreeningID,
+			"key:shop|K-G|g@example.com|" + guest.Links["kyc"] + "|" + guest.ScreeningID,
+		}
+		if got := st.mailer.kycRequests(); !slices.Equal(got, want) || guest.Links["kyc"] == "" {
+			t.Errorf("kyc mail requests:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
+
+// TestFirstOrderRace: on standalone Redis and the Cluster, gateway
+// processes storing orders of one account (and of one email reference) at
+// once, each relaying as it goes, in two waves with every relay drained
+// between them, none cleared: every order is asked for KYC, whatever the
+// relays did meanwhile. An order that cleared (kyc_when never then)
+// marks the account, so under first_order its next order is not asked.
+func TestFirstOrderRace(t *testing.T) {
+	backends(t, func(t *testing.T, clients func() redis.UniversalClient, prefix string) {
+		off := false
+		hc := HoldsConfig{EmailVerification: &off}
+		const n = 4                // few enough for the velocity rules over two waves
+		procs := make([]*stack, n) // one process per order of a wave, its relay too
+		for i := range procs {
+			procs[i] = newStack(t, clients(), prefix, hc, fmt.Sprintf("p%d", i))
+			procs[i].submitted = 10 * i // submitApart: each its own IP, card, address
+		}
+		for wave := range 2 {
+			results := make([]Result, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					st := procs[i]
+					account, email := "88", "race-88@example.com"
+					if i >= n/2 {
+						account, email = "", "race@example.com" // a guest checkout: its email reference
+					}
+					results[i] = st.submitApart(t, shop, fmt.Sprintf("R-%d-%d", wave, i), account, email)
+					if _, err := st.relay.RunOnce(context.Background()); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			for i, r := range results {
+				if r.Status != StatusHeld || r.Requirements.KYC != Pending {
+					t.Errorf("wave %d, order %d: %s, kyc %s (%v); want held on kyc", wave, i, r.Status, r.Requirements.KYC, r.Reasons)
+				}
+			}
+			for _, st := range procs {
+				st.drain(t)
+			}
+		}
+
+		// A cleared order marks the account for first_order.
+		never := newStack(t, clients(), prefix, HoldsConfig{KYCWhen: KYCNever, EmailVerification: &off}, "never")
+		never.submitted = 100
+		if r := never.submitApart(t, shop, "N-1", "99", "n@example.com"); r.Status != StatusCleared {
+			t.Fatalf("kyc_when never: %+v, want cleared", r)
+		}
+		never.drain(t)
+		if r := procs[0].submitApart(t, shop, "N-2", "99", "n@example.com"); r.Requirements.KYC != NotRequired {
+			t.Errorf("first_order after a cleared order: %+v, want no kyc", r)
 		}
 	})
 }

@@ -102,17 +102,17 @@ func (s *Service) IdentityVerified(ctx context.Context, owner, accountID, emailH
 
 // IdentityRejected rejects every held order of the identity (owner's
 // account, or email reference) waiting on KYC (order.rejected), with
-// reason code kyc_rejected and the case's reason. The identity's
-// "ordered" mark goes too: the order that asked for KYC was marked when it
-// was created (held), and kyc_when first_order means the first order
-// that is not rejected, so the next order asks for documents again.
+// reason code kyc_rejected and the case's reason. The identity's mark
+// of a cleared order goes too (there is one only if kyc_when asked an
+// identity with a cleared order, always or an expression): an identity
+// an officer rejected is asked for documents again under first_order.
 func (s *Service) IdentityRejected(ctx context.Context, owner, accountID, emailHash, caseID, reason, actor string) error {
 	ref, err := identityRef(owner, accountID, emailHash)
 	if err != nil {
 		return fmt.Errorf("identity rejected: %w", err)
 	}
-	if err := s.rdb.HDel(ctx, s.accountKey(ref), "ordered").Err(); err != nil {
-		return unavailable("unmarking account "+ref+" as having ordered", err)
+	if err := s.rdb.HDel(ctx, s.accountKey(ref), fieldCleared).Err(); err != nil {
+		return unavailable("unmarking account "+ref+" as having a cleared order", err)
 	}
 	return s.eachHeld(ctx, ref, "order.kyc_rejected", func(r Record) (Change, error) {
 		return KYCRejected(r, caseID, reason, actor, s.now())

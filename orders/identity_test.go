@@ -294,10 +294,18 @@ func TestIdentityWithoutAccount(t *testing.T) {
 		}
 
 		st.drain(t)
-		// The address's next order under the same owner: verified
-		// identity and address, cleared at once.
-		if next := submit(shop, "G-3", "", ann); next.Status != StatusCleared || next.Requirements.KYC != NotRequired || next.Links["kyc"] != "" {
-			t.Errorf("the address's next order: %+v, want cleared without kyc", next)
+		// The address's next order under the same owner: no KYC (the
+		// identity is approved), but the address verified before does
+		// not stand for it: held until the mailbox owner confirms it.
+		next := submit(shop, "G-3", "", ann)
+		if next.Status != StatusHeld || next.Requirements.KYC != NotRequired || next.Requirements.EmailVerification != Pending || next.Links["kyc"] != "" {
+			t.Errorf("the address's next order: %+v, want held on email verification only", next)
+		}
+		if err := st.svc.EmailVerified(ctx, string(shop), "", ann, "customer"); err != nil {
+			t.Fatal(err)
+		}
+		if g := get(next.ScreeningID); g.Status != StatusCleared {
+			t.Errorf("the address's next order, confirmed: %+v, want cleared", g)
 		}
 		// Another API key's first order of the address: asked again.
 		if other := submit(APIKeyOwner("other"), "G-3", "", ann); other.Requirements.KYC != Pending || other.Links["kyc"] == "" {

@@ -38,7 +38,10 @@ type RelayDeps struct {
 	// Mailer requests verification mails; nil: none is sent (the
 	// answer's verify_email link still works).
 	Mailer verificationMailer
-	Logger *slog.Logger
+	// KYCMailer queues the kyc_request mail of a new order waiting on
+	// KYC (firstorder.go); nil: none is sent (links.kyc still works).
+	KYCMailer kycMailer
+	Logger    *slog.Logger
 	// Consumer names this process in the consumer group (unique per
 	// process: host and pid).
 	Consumer string
@@ -305,6 +308,7 @@ type shardBatch struct {
 	audits   []decoded[AuditEntry]
 	accounts []decoded[pendingAccount]
 	mails    []decoded[pendingMail]
+	kycMails []decoded[pendingKYCMail]
 	// dropped are the entries nobody can deliver (see poison): they are
 	// acknowledged with the delivered ones.
 	dropped []string
@@ -342,6 +346,11 @@ func (r *Relay) decode(ctx context.Context, msgs []redis.XMessage) shardBatch {
 			if err = json.Unmarshal([]byte(body), &pm); err == nil {
 				b.mails = append(b.mails, decoded[pendingMail]{m.ID, pm})
 			}
+		case kindKYCMail:
+			var pm pendingKYCMail
+			if err = json.Unmarshal([]byte(body), &pm); err == nil {
+				b.kycMails = append(b.kycMails, decoded[pendingKYCMail]{m.ID, pm})
+			}
 		default:
 			err = fmt.Errorf("unknown kind %q", kind)
 		}
@@ -357,7 +366,7 @@ func (r *Relay) decode(ctx context.Context, msgs []redis.XMessage) shardBatch {
 // trip where it takes batches, and returns the ids delivered (with the
 // dropped ones). An entry that failed stays pending and is retried.
 func (r *Relay) deliverBatch(ctx context.Context, key string, b shardBatch) ([]string, []error) {
-	done := append(make([]string, 0, len(b.dropped)+len(b.events)+len(b.audits)+len(b.accounts)+len(b.mails)), b.dropped...)
+	done := append(make([]string, 0, len(b.dropped)+len(b.events)+len(b.audits)+len(b.accounts)+len(b.mails)+len(b.kycMails)), b.dropped...)
 	var errs []error
 	fail := func(id string, err error) { errs = append(errs, fmt.Errorf("entry %s of %s: %w", id, key, err)) }
 
@@ -406,6 +415,13 @@ func (r *Relay) deliverBatch(ctx context.Context, key string, b shardBatch) ([]s
 		}
 		if err := r.d.Mailer.SendVerification(ctx, string(m.v.Owner), m.v.Account, m.v.Email, m.v.Ref); err != nil {
 			fail(m.id, fmt.Errorf("requesting the verification mail of %s: %w", m.v.Ref, err))
+			continue
+		}
+		done = append(done, m.id)
+	}
+	for _, m := range b.kycMails {
+		if err := r.deliverKYCMail(ctx, m.v); err != nil {
+			fail(m.id, err)
 			continue
 		}
 		done = append(done, m.id)

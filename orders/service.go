@@ -113,7 +113,7 @@ func New(cfg screening.Config, rdb redis.UniversalClient, deps Deps, now func() 
 	}, nil
 }
 
-// accountKey is an account's own state (verified, has ordered), in the slot
+// accountKey is an account's own state (verified, cleared), in the slot
 // of the shard its name hashes to, with that shard's pending stream.
 func (s *Service) accountKey(ref string) string { return s.tag(shardOf(ref)) + "account:" + ref }
 
@@ -165,7 +165,7 @@ func (s *Service) Submit(ctx context.Context, owner Owner, o screening.Order) (R
 			rec = pipe.HMGet(ctx, s.recordKey(sid), "version", "record", "fp")
 			legacy = pipe.HExists(ctx, s.legacyKey(sid), "result")
 			if ref != "" {
-				acct = pipe.HMGet(ctx, s.accountKey(ref), verifiedField(emailHash), "ordered", fieldRestricted, fieldRefunds, identityField)
+				acct = pipe.HMGet(ctx, s.accountKey(ref), verifiedField(emailHash), fieldCleared, fieldRestricted, fieldRefunds, identityField)
 			}
 		},
 		Signals: func(sig *screening.Signals) {
@@ -227,7 +227,7 @@ func (s *Service) Submit(ctx context.Context, owner Owner, o screening.Order) (R
 // accountState is what an account's key says.
 type accountState struct {
 	Verified    bool         // verified this order's email address once
-	Ordered     bool         // placed an order that was not rejected
+	Cleared     bool         // has an order that cleared (firstorder.go)
 	Restriction *Restriction // restricted (standing.go): orders are rejected
 	Refunds     int          // refunds received
 	Identity    bool         // a KYC case of the account was approved (identity.go)
@@ -240,7 +240,7 @@ func accountStateOf(vals []any) accountState {
 	}
 	n, _ := vals[3].(string)
 	refunds, _ := strconv.Atoi(n)
-	return accountState{Verified: vals[0] != nil, Ordered: vals[1] != nil, Restriction: restrictionOf(vals[2]), Refunds: refunds, Identity: vals[4] != nil}
+	return accountState{Verified: vals[0] != nil, Cleared: vals[1] != nil, Restriction: restrictionOf(vals[2]), Refunds: refunds, Identity: vals[4] != nil}
 }
 
 // create stores a new order; emailHash is s.emailHash of its email ("":
@@ -269,18 +269,20 @@ func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp
 	var extra []pending
 	if o.Account.ID != "" {
 		// A rejected order is only indexed: its own kind, which a relay
-		// from before issue 11 drops rather than marking the account.
+		// from before issue 11 drops rather than marking the account. A
+		// held one is indexed, and marks the account when it clears.
 		k, rejected := kindAccount, c.Next.Status == StatusRejected
 		if rejected {
 			k = kindAccountIndex
 		}
-		extra = append(extra, pending{k, pendingAccount{Owner: owner, Account: o.Account.ID, Order: sid, Created: now.UTC(), Rejected: rejected}})
-	} else if r.EmailHash != "" && c.Next.Status != StatusRejected {
-		// The email reference's first order under kyc_when first_order
-		// is decided as an account's: marked as having ordered. Its
-		// orders are not indexed (it has no standing: standingEffects).
-		extra = append(extra, pending{kindAccount, pendingAccount{Owner: owner, EmailHash: r.EmailHash}})
+		extra = append(extra, pending{k, pendingAccount{Owner: owner, Account: o.Account.ID, Order: sid, Created: now.UTC(),
+			Rejected: rejected, Held: c.Next.Status == StatusHeld}})
+	} else {
+		// An email reference's orders are not indexed (it has no
+		// standing: standingEffects); one cleared at once marks it.
+		extra = append(extra, clearedMark(Record{}, c)...)
 	}
+	extra = append(extra, kycRequestMail(c.Next, o.Account.Email)...)
 	if c.Next.Requirements.EmailVerification == Pending && o.Account.Email != "" {
 		extra = append(extra, pending{kindMail, pendingMail{Owner: owner, Account: o.Account.ID, Email: o.Account.Email, Ref: sid}})
 	}
@@ -447,6 +449,7 @@ func (s *Service) apply(ctx context.Context, r Record, action string, transition
 		if err != nil {
 			return Change{}, err
 		}
+		extra = append(extra, clearedMark(r, c)...)
 		st, err := s.commit(ctx, &r, c, "", action, extra...)
 		if err != nil {
 			return Change{}, err

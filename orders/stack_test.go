@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -62,10 +63,25 @@ func (a *memAudit) actions() []string {
 	return out
 }
 
-// memMailer records verification mail requests (part V's contract).
+// memMailer records verification and kyc_request mail requests (part
+// V's contract, and the kyc package's).
 type memMailer struct {
-	mu   sync.Mutex
-	refs []string
+	mu      sync.Mutex
+	refs    []string
+	kycRefs []string
+}
+
+func (m *memMailer) SendKYCRequest(_ context.Context, owner, orderID, email, link, ref string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.kycRefs = append(m.kycRefs, owner+"|"+orderID+"|"+email+"|"+link+"|"+ref)
+	return nil
+}
+
+func (m *memMailer) kycRequests() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.kycRefs)
 }
 
 func (m *memMailer) SendVerification(_ context.Context, owner, account, email, ref string) error {
@@ -143,7 +159,7 @@ func newStack(t testing.TB, rdb redis.UniversalClient, prefix string, hc HoldsCo
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.relay, err = st.svc.NewRelay(RelayDeps{Outbox: st.outbox, Audit: st.audit, Mailer: st.mailer, Consumer: consumer, ClaimAfter: 200 * time.Millisecond})
+	st.relay, err = st.svc.NewRelay(RelayDeps{Outbox: st.outbox, Audit: st.audit, Mailer: st.mailer, KYCMailer: st.mailer, Consumer: consumer, ClaimAfter: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 )
 
 // An account's standing (issue 11) lives in the account's key (accountKey:
-// the slot of its shard's pending stream), beside the verified and ordered
+// the slot of its shard's pending stream), beside the verified and cleared
 // marks, so a change and its event and audit entry are one script:
 //
 //	restricted          JSON Restriction (after a chargeback; an admin lifts it)
@@ -109,9 +109,10 @@ func (s *Service) accountOrdersKey(ref string) string { return s.accountKey(ref)
 
 // deliverAccounts is the relay's delivery of a batch's kindAccount
 // entries, in one pipeline for the batch (one round trip, not one per
-// order; one accountScript per entry): each order indexed under its account (the newest
-// maxAccountOrders kept) and, unless it was rejected, the account marked as
-// having ordered; all idempotent, so an entry redelivered after a partial
+// order; one accountScript per entry): each order indexed under its
+// account (the newest maxAccountOrders kept) and, when it cleared, the
+// account marked as having a cleared order (firstorder.go); all
+// idempotent, so an entry redelivered after a partial
 // failure changes nothing twice. An order that was not rejected, of an
 // account restricted meanwhile, is flagged for termination here: a
 // chargeback flags the orders indexed when it arrives, and this one may
@@ -126,12 +127,12 @@ func (s *Service) deliverAccounts(ctx context.Context, ps []pendingAccount) []er
 	for i, p := range ps {
 		ref := refOf(p.Owner, p.Account, p.EmailHash)
 		mark := "1"
-		if p.Rejected {
+		if p.Rejected || p.Held {
 			mark = ""
 		}
 		calls[i] = accountCall{
 			keys: []string{s.accountKey(ref), s.accountOrdersKey(ref)},
-			args: []any{fieldRestricted, mark, p.Order, p.Created.UnixMilli(), maxAccountOrders, s.retention.Milliseconds()},
+			args: []any{fieldRestricted, mark, p.Order, p.Created.UnixMilli(), maxAccountOrders, s.retention.Milliseconds(), fieldCleared},
 		}
 	}
 	cmds := s.runAccountCalls(ctx, calls)
@@ -151,8 +152,8 @@ func (s *Service) deliverAccounts(ctx context.Context, ps []pendingAccount) []er
 }
 
 // accountScript is the relay's delivery of one account entry, in one
-// step: the account's restriction read, the account marked as having
-// ordered (unless the order was rejected), the order indexed under the
+// step: the account's restriction read, the account marked as having a
+// cleared order (an order that cleared), the order indexed under the
 // account with only the newest kept. One script rather than six commands
 // a pipeline carries: the same writes, a sixth of the commands to build,
 // send and parse.
@@ -160,11 +161,12 @@ func (s *Service) deliverAccounts(ctx context.Context, ps []pendingAccount) []er
 // KEYS: account, the account's order index (one slot: the account's
 // shard tag). ARGV: the restriction field, "1" to mark the account,
 // order ("": none, an entry from before issue 11), its score (unix ms),
-// how many to keep, retention (ms). It returns the restriction ("" none).
+// how many to keep, retention (ms), the mark's field. It returns the
+// restriction ("" none).
 var accountScript = redis.NewScript(`
 local restricted = redis.call('HGET', KEYS[1], ARGV[1])
 if ARGV[2] == '1' then
-  redis.call('HSET', KEYS[1], 'ordered', '1')
+  redis.call('HSET', KEYS[1], ARGV[7], '1')
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
 end
 if ARGV[3] ~= '' then

@@ -97,3 +97,14 @@ func (a kycAudit) Append(ctx context.Context, e kyc.AuditEntry) error {
 	})
 	return err
 }
+
+// kycMailer is the relay's kyc_request mailer: none when KYC is off (no
+// order then has a KYC link to mail).
+func kycMailer(svc *kyc.Service) interface {
+	SendKYCRequest(ctx context.Context, owner, orderID, email, link, ref string) error
+} {
+	if svc == nil {
+		return nil
+	}
+	return svc
+}

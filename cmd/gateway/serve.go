@@ -399,11 +399,12 @@ func buildOrders(cfg *config.Config, emb config.Embedded, st *stores, sc *scorin
 		return nil, fmt.Errorf("building orders service: %w", err)
 	}
 	relay, err := svc.NewRelay(orders.RelayDeps{
-		Outbox:   events.New(st.rdb, eventsKey(cfg), outboxLen(cfg)),
-		Audit:    orderAudit{st.audit},
-		Mailer:   verificationMailer(verify),
-		Logger:   logger,
-		Consumer: workerName(),
+		Outbox:    events.New(st.rdb, eventsKey(cfg), outboxLen(cfg)),
+		Audit:     orderAudit{st.audit},
+		Mailer:    verificationMailer(verify),
+		KYCMailer: kycMailer(kycSvc),
+		Logger:    logger,
+		Consumer:  workerName(),
 	})
 	if err != nil {
 		return nil, err

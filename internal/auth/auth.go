@@ -124,6 +124,8 @@ func (c *Config) Validate() error {
 		key := fmt.Sprintf("api_keys[%d]", i)
 		if k.Name == "" {
 			errs = append(errs, configerr.Field(key+".name", nil, "is required"))
+		} else if !plainKeyName(k.Name) {
+			errs = append(errs, configerr.Field(key+".name", k.Name, keyNameRule))
 		} else if names[k.Name] {
 			errs = append(errs, configerr.Field(key+".name", k.Name, "is used by another key"))
 		}
@@ -164,6 +166,29 @@ func (c *Config) Validate() error {
 		errs = append(errs, configerr.Field("failure_window", c.FailureWindow, "must be between 1s and 24h"))
 	}
 	return errors.Join(errs...)
+}
+
+// keyNameRule is what an API key's name may be. The name becomes the
+// owner "key:<name>" of the key's orders, and an account reference is
+// "<owner>/<account id>": a "/" in a name would let key "a" with account
+// "b/c" and key "a/b" with account "c" name one account (one standing, one
+// KYC identity). Plain characters also keep the name safe in logs, URLs
+// and the console.
+const keyNameRule = "must be 1 to 64 letters, digits, '.', '_' or '-' (no '/': the name is part of account references)"
+
+// plainKeyName says whether name follows keyNameRule.
+func plainKeyName(name string) bool {
+	if len(name) > 64 {
+		return false
+	}
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+		default:
+			return false
+		}
+	}
+	return name != ""
 }
 
 // HashKey returns the configuration form of an API key: sha256:<hex>. A

@@ -166,7 +166,9 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("CheckPassword does not match HashPassword")
 	}
 	cfg := Config{
-		APIKeys: []APIKey{{Name: "a", KeyHash: "md5:abc"}, {Name: "a", KeyHash: HashKey("k")}, {KeyHash: HashKey("j")}},
+		APIKeys: []APIKey{{Name: "a", KeyHash: "md5:abc"}, {Name: "a", KeyHash: HashKey("k")}, {KeyHash: HashKey("j")},
+			{Name: "a/b", KeyHash: HashKey("1")}, {Name: "shop one", KeyHash: HashKey("2")}, {Name: "key:x", KeyHash: HashKey("3")},
+			{Name: strings.Repeat("n", 65), KeyHash: HashKey("4")}, {Name: "Shop_1.eu-" + strings.Repeat("n", 54), KeyHash: HashKey("5")}},
 		Users: []User{
 			{Email: "ann@example.com", PasswordHash: hash, Role: "officer"},
 			{Email: "ANN@example.com", PasswordHash: "plain", Role: "root"},
@@ -179,6 +181,10 @@ func TestConfigValidate(t *testing.T) {
 		`api_keys[0].key_hash: "md5:abc": must be sha256:`,
 		`api_keys[1].name: "a": is used by another key`,
 		`api_keys[2].name: is required`,
+		`api_keys[3].name: "a/b": must be 1 to 64 letters, digits, '.', '_' or '-' (no '/'`,
+		`api_keys[4].name: "shop one": must be`,
+		`api_keys[5].name: "key:x": must be`,
+		`api_keys[6].name: "` + strings.Repeat("n", 65) + `": must be`,
 		`users[1].email: "ANN@example.com": is used by another user`,
 		`users[1].password_hash: must be a bcrypt hash`,
 		`users[1].role: "root": must be officer or admin`,
@@ -188,6 +194,9 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() error lacks %q:\n%v", want, err)
 		}
+	}
+	if strings.Contains(err.Error(), "api_keys[7]") {
+		t.Errorf("a plain 64-character name was refused:\n%v", err)
 	}
 	if _, err := HashPassword("short"); err == nil {
 		t.Error("HashPassword accepted a short password")

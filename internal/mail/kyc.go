@@ -12,3 +12,14 @@ type KYCResubmission struct {
 	// Expires is how long the link works.
 	Expires time.Duration
 }
+
+// KYCRequest is the data of the "kyc_request" template: a new order waits
+// on an identity check, and this is the customer's link to send documents.
+type KYCRequest struct {
+	// Link is public_url + /_gateway/kyc?token=...
+	Link string
+	// OrderID is the storefront's id of the order, as the customer knows it.
+	OrderID string
+	// Expires is how long the link works.
+	Expires time.Duration
+}

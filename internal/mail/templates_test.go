@@ -77,22 +77,30 @@ func TestRenderVerifyEmail(t *testing.T) {
 			if subject != tt.subject {
 				t.Errorf("subject = %q, want %q", subject, tt.subject)
 			}
-			for _, s := range tt.textHas {
-				if !strings.Contains(text, s) {
-					t.Errorf("text lacks %q:\n%s", s, text)
-				}
-			}
-			for _, s := range tt.htmlHas {
-				if !strings.Contains(html, s) {
-					t.Errorf("HTML lacks %q:\n%s", s, html)
-				}
-			}
-			for _, s := range tt.htmlHasNot {
-				if strings.Contains(html, s) {
-					t.Errorf("HTML has %q:\n%s", s, html)
-				}
-			}
+			checkParts(t, text, html, tt.textHas, tt.htmlHas, tt.htmlHasNot)
 		})
+	}
+}
+
+// checkParts checks a rendered mail's text and HTML for what they must
+// and must not say, line breaks and indentation read as one space.
+func checkParts(t *testing.T, text, html string, textHas, htmlHas, htmlHasNot []string) {
+	t.Helper()
+	flat := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	for _, s := range textHas {
+		if !strings.Contains(flat(text), s) {
+			t.Errorf("text lacks %q:\n%s", s, text)
+		}
+	}
+	for _, s := range htmlHas {
+		if !strings.Contains(flat(html), s) {
+			t.Errorf("HTML lacks %q:\n%s", s, html)
+		}
+	}
+	for _, s := range htmlHasNot {
+		if strings.Contains(html, s) {
+			t.Errorf("HTML has %q:\n%s", s, html)
+		}
 	}
 }
 
@@ -149,5 +157,61 @@ func TestRenderKYCResubmission(t *testing.T) {
 	}
 	if strings.Contains(html, "<blurred>") || !strings.Contains(html, "&lt;blurred&gt;") {
 		t.Errorf("html does not escape the reason:\n%s", html)
+	}
+}
+
+// TestRenderKYCRequest: the kyc_request mail says what is asked and why,
+// carries the link and how long it works, and names the shop and the
+// order; HTML escapes every value, the text part keeps them as they are.
+func TestRenderKYCRequest(t *testing.T) {
+	tests := []struct {
+		name             string
+		shop             string
+		data             KYCRequest
+		subject          string
+		textHas, htmlHas []string
+		htmlHasNot       []string
+	}{
+		{
+			name:    "plain",
+			shop:    "Example Hosting",
+			data:    KYCRequest{Link: "https://shop.example/_gateway/kyc?token=a.b.c", OrderID: "1042", Expires: 7 * 24 * time.Hour},
+			subject: "Example Hosting needs to check your identity before finishing your order",
+			textHas: []string{"https://shop.example/_gateway/kyc?token=a.b.c", "7 days", "order 1042 at Example Hosting",
+				"identity document", "passport", "new customers", "ignore this message"},
+			htmlHas: []string{`href="https://shop.example/_gateway/kyc?token=a.b.c"`, "7 days", "order 1042 at Example Hosting", "Send my documents"},
+		},
+		{
+			name:       "escaping",
+			shop:       `Bob's <b>Shop</b>`,
+			data:       KYCRequest{Link: "https://shop.example/k?token=a&b=<x>", OrderID: "<i>7</i>", Expires: 90 * time.Minute},
+			subject:    "Bob's <b>Shop</b> needs to check your identity before finishing your order",
+			textHas:    []string{"https://shop.example/k?token=a&b=<x>", "order <i>7</i> at Bob's <b>Shop</b>", "90 minutes"},
+			htmlHas:    []string{`href="https://shop.example/k?token=a&amp;b=%3cx%3e"`, "&lt;i&gt;7&lt;/i&gt;", "Bob&#39;s &lt;b&gt;Shop&lt;/b&gt;"},
+			htmlHasNot: []string{"<b>", "<i>", "<x>"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tpl, err := NewTemplates(tt.shop)
+			if err != nil {
+				t.Fatal(err)
+			}
+			subject, text, html, err := tpl.Render("kyc_request", tt.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if subject != tt.subject {
+				t.Errorf("subject = %q, want %q", subject, tt.subject)
+			}
+			checkParts(t, text, html, tt.textHas, tt.htmlHas, tt.htmlHasNot)
+		})
+	}
+	tpl, err := NewTemplates("S")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := tpl.Render("kyc_request", VerifyEmail{Link: "x"}); err == nil {
+		t.Error("kyc_request rendered with another mail's data; want an error")
 	}
 }
