@@ -163,8 +163,12 @@ func (s *Service) commit(ctx context.Context, prev *Record, c Change, fp, action
 	if err != nil {
 		return nil, fmt.Errorf("encoding timeline of order %s: %w", sid, err)
 	}
-	// The answer after the change, encoded once: the audit entry's after.
-	answer, _ := json.Marshal(r.Answer())
+	// The answer after the change, encoded once: the audit entry's after
+	// (and, for a new order, the API's reply: create encodes it).
+	answer := c.answer
+	if answer == nil {
+		answer, _ = json.Marshal(r.Answer())
+	}
 	work := make([]pending, 0, len(c.Events)+1+len(extra))
 	if len(c.Events) > 0 {
 		// Events carry the webhook-safe projection (eventdata.go), never

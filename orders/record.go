@@ -168,6 +168,9 @@ type Change struct {
 	Next   Record
 	Events []string // event types, published with Next's EventData as data
 	Entry  TimelineEntry
+	// answer is json.Marshal(Next.Answer()) when the caller encoded it
+	// already (create, which replies with it); nil: commit encodes it.
+	answer []byte
 }
 
 // TimelineEntry is one line of an order's history.
