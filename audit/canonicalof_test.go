@@ -81,3 +81,33 @@ func FuzzSealCanonical(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkSeal compares the encoding seal uses (documents appended as
+// they are) with Canonical (json.Marshal compacting them again), for an
+// entry carrying an order's answer as After, as the relay's are.
+func BenchmarkSeal(b *testing.B) {
+	answer := `{"screening_id":"sc_3f9a1c0b7d2e4f6a8b0c1d2e3f4a5b6c","order_id":"ORD-100042","owner":"key:shop",` +
+		`"status":"rejected","decision":"reject","score":99,"reasons":[{"code":"minfraud_risk","detail":"minFraud risk score 99 is at or above reject_at 90"},` +
+		`{"code":"ip_velocity","detail":"12 orders from this address in the last hour"},{"code":"email_domain","detail":"disposable email domain"}],` +
+		`"requirements":{"email_verification":"not_required","kyc":"not_required","manual_review":"not_required"},"links":{},"created_at":"2026-11-29T10:00:00.123456789Z"}`
+	e, err := normalize(Entry{ID: "o1:1", Time: time.Now(), Actor: "key:shop", Action: "order.created",
+		Order: "sc_3f9a1c0b7d2e4f6a8b0c1d2e3f4a5b6c", Account: "key:shop/42", Addr: "192.0.2.0/24", After: json.RawMessage(answer)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.Seq, e.Prev = 42, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	b.Run("Canonical", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := e.Canonical(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("canonicalOf", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := e.canonicalOf(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
