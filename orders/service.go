@@ -175,11 +175,12 @@ func (s *Service) submit(ctx context.Context, owner Owner, o screening.Order, an
 	ref := refOf(owner, o.Account.ID, emailHash)
 	var rec, acct *redis.SliceCmd
 	var legacy *redis.BoolCmd
+	key := s.recordKey(sid)
 	g := screening.Guard{
-		Key:    s.recordKey(sid),
+		Key:    key,
 		Logged: true, // create logs the decision with the status stored
 		Queue: func(ctx context.Context, pipe redis.Pipeliner) {
-			rec = pipe.HMGet(ctx, s.recordKey(sid), "version", "record", "fp")
+			rec = pipe.HMGet(ctx, key, "version", "record", "fp")
 			legacy = pipe.HExists(ctx, s.legacyKey(sid), "result")
 			if ref != "" {
 				acct = pipe.HMGet(ctx, s.accountKey(ref), verifiedField(emailHash), "ordered", fieldRestricted, fieldRefunds, identityField)
