@@ -22,6 +22,7 @@ func TestSealCanonical(t *testing.T) {
 		{"after only", "", `{"status":"rejected","score":99}`, "ab12"},
 		{"spaced", " { \"a\" : [ 1 , 2 ] } ", "\n{\"b\":\t\"c\"}\n", "00ff"},
 		{"html and separators", `{"link":"https://x.test/?a=1&b=<2>","s":"` + "\u2028\u2029" + `"}`, `"<&>"`, "deadbeef"},
+		{"separator only", "", `"a` + "\u2028" + `b"`, "ab"},
 		{"escaped already", `{"a":"\u003c\u0026"}`, `{"b":"\"quoted\" \\ back"}`, ""},
 		{"unicode", `{"name":"Zoë 東京 😀"}`, `[true,false,null,1e3,-0.5]`, "0123456789abcdef"},
 		{"null documents", "null", " null ", ""},
