@@ -39,17 +39,7 @@ func TestSealCanonical(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.Seq, e.Prev = 7, tt.prev
-			want, err := e.Canonical()
-			if err != nil {
-				t.Fatal(err)
-			}
-			line, err := e.seal()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if wantLine := withHash(want, e.Hash); !bytes.Equal(line, wantLine) {
-				t.Errorf("seal = %s\nwant   %s", line, wantLine)
-			}
+			checkSeal(t, &e)
 			if h, _ := e.ComputeHash(); h != e.Hash {
 				t.Errorf("Hash = %s, ComputeHash = %s", e.Hash, h)
 			}
@@ -69,18 +59,24 @@ func FuzzSealCanonical(f *testing.F) {
 			return
 		}
 		e.Seq, e.Prev = 1, prev
-		want, err := e.Canonical()
-		if err != nil {
-			t.Fatal(err)
-		}
-		line, err := e.seal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(line, withHash(want, e.Hash)) {
-			t.Fatalf("seal = %s\nwant   %s", line, withHash(want, e.Hash))
-		}
+		checkSeal(t, &e)
 	})
+}
+
+// checkSeal seals e and checks the line against Canonical's encoding.
+func checkSeal(t *testing.T, e *Entry) {
+	t.Helper()
+	want, err := e.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := e.seal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wantLine := withHash(want, e.Hash); !bytes.Equal(line, wantLine) {
+		t.Fatalf("seal = %s\nwant   %s", line, wantLine)
+	}
 }
 
 // BenchmarkSeal compares the encoding seal uses (documents appended as

@@ -41,30 +41,27 @@ const (
 )
 
 // canonical is the entry without Hash, in the order the package doc
-// specifies. encoding/json writes struct fields in declaration order and
-// compacts json.RawMessage, so the bytes depend only on the values.
+// specifies. encoding/json writes struct fields in declaration order (an
+// embedded struct's in its place) and compacts json.RawMessage, so the
+// bytes depend only on the values.
 type canonical struct {
-	ID      string          `json:"id"`
-	Seq     int64           `json:"seq"`
-	Time    string          `json:"time"`
-	Actor   string          `json:"actor"`
-	Action  string          `json:"action"`
-	Order   string          `json:"order,omitempty"`
-	Account string          `json:"account,omitempty"`
-	Addr    string          `json:"addr,omitempty"`
-	Before  json.RawMessage `json:"before,omitempty"`
-	After   json.RawMessage `json:"after,omitempty"`
-	Prev    string          `json:"prev"`
+	canonicalHead
+	Before json.RawMessage `json:"before,omitempty"`
+	After  json.RawMessage `json:"after,omitempty"`
+	Prev   string          `json:"prev"`
+}
+
+func (e Entry) head() canonicalHead {
+	return canonicalHead{
+		ID: e.ID, Seq: e.Seq, Time: e.Time.UTC().Format(time.RFC3339Nano),
+		Actor: e.Actor, Action: e.Action, Order: e.Order, Account: e.Account, Addr: e.Addr,
+	}
 }
 
 // Canonical returns the canonical encoding of e: the bytes its Hash is the
 // SHA-256 of. It ignores e.Hash.
 func (e Entry) Canonical() ([]byte, error) {
-	b, err := json.Marshal(canonical{
-		ID: e.ID, Seq: e.Seq, Time: e.Time.UTC().Format(time.RFC3339Nano),
-		Actor: e.Actor, Action: e.Action, Order: e.Order, Account: e.Account, Addr: e.Addr,
-		Before: e.Before, After: e.After, Prev: e.Prev,
-	})
+	b, err := json.Marshal(canonical{canonicalHead: e.head(), Before: e.Before, After: e.After, Prev: e.Prev})
 	if err != nil {
 		return nil, fmt.Errorf("encoding entry %q: %w", e.ID, err)
 	}
@@ -99,10 +96,7 @@ type canonicalHead struct {
 // most of an entry (an order's whole answer), and json.Marshal would scan
 // them again to compact them.
 func (e Entry) canonicalOf() ([]byte, error) {
-	head, err := json.Marshal(canonicalHead{
-		ID: e.ID, Seq: e.Seq, Time: e.Time.UTC().Format(time.RFC3339Nano),
-		Actor: e.Actor, Action: e.Action, Order: e.Order, Account: e.Account, Addr: e.Addr,
-	})
+	head, err := json.Marshal(e.head())
 	if err != nil {
 		return nil, fmt.Errorf("encoding entry %q: %w", e.ID, err)
 	}
