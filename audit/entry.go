@@ -41,30 +41,27 @@ const (
 )
 
 // canonical is the entry without Hash, in the order the package doc
-// specifies. encoding/json writes struct fields in declaration order and
-// compacts json.RawMessage, so the bytes depend only on the values.
+// specifies. encoding/json writes struct fields in declaration order (an
+// embedded struct's in its place) and compacts json.RawMessage, so the
+// bytes depend only on the values.
 type canonical struct {
-	ID      string          `json:"id"`
-	Seq     int64           `json:"seq"`
-	Time    string          `json:"time"`
-	Actor   string          `json:"actor"`
-	Action  string          `json:"action"`
-	Order   string          `json:"order,omitempty"`
-	Account string          `json:"account,omitempty"`
-	Addr    string          `json:"addr,omitempty"`
-	Before  json.RawMessage `json:"before,omitempty"`
-	After   json.RawMessage `json:"after,omitempty"`
-	Prev    string          `json:"prev"`
+	canonicalHead
+	Before json.RawMessage `json:"before,omitempty"`
+	After  json.RawMessage `json:"after,omitempty"`
+	Prev   string          `json:"prev"`
+}
+
+func (e Entry) head() canonicalHead {
+	return canonicalHead{
+		ID: e.ID, Seq: e.Seq, Time: e.Time.UTC().Format(time.RFC3339Nano),
+		Actor: e.Actor, Action: e.Action, Order: e.Order, Account: e.Account, Addr: e.Addr,
+	}
 }
 
 // Canonical returns the canonical encoding of e: the bytes its Hash is the
 // SHA-256 of. It ignores e.Hash.
 func (e Entry) Canonical() ([]byte, error) {
-	b, err := json.Marshal(canonical{
-		ID: e.ID, Seq: e.Seq, Time: e.Time.UTC().Format(time.RFC3339Nano),
-		Actor: e.Actor, Action: e.Action, Order: e.Order, Account: e.Account, Addr: e.Addr,
-		Before: e.Before, After: e.After, Prev: e.Prev,
-	})
+	b, err := json.Marshal(canonical{canonicalHead: e.head(), Before: e.Before, After: e.After, Prev: e.Prev})
 	if err != nil {
 		return nil, fmt.Errorf("encoding entry %q: %w", e.ID, err)
 	}
@@ -79,6 +76,75 @@ func (e Entry) ComputeHash() (string, error) {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// canonicalHead is canonical's members before the documents.
+type canonicalHead struct {
+	ID      string `json:"id"`
+	Seq     int64  `json:"seq"`
+	Time    string `json:"time"`
+	Actor   string `json:"actor"`
+	Action  string `json:"action"`
+	Order   string `json:"order,omitempty"`
+	Account string `json:"account,omitempty"`
+	Addr    string `json:"addr,omitempty"`
+}
+
+// canonicalOf is Canonical for a normalized entry, whose Before and After
+// are in canonical form (escapeDoc): they are appended as they are, as
+// is Prev when it is hex (a hash; else it is encoded). The documents are
+// most of an entry (an order's whole answer), and json.Marshal would scan
+// them again to compact them.
+func (e Entry) canonicalOf() ([]byte, error) {
+	head, err := json.Marshal(e.head())
+	if err != nil {
+		return nil, fmt.Errorf("encoding entry %q: %w", e.ID, err)
+	}
+	out := make([]byte, 0, len(head)+len(e.Before)+len(e.After)+len(e.Prev)+len(`,"before":,"after":,"prev":""`))
+	out = append(out, head[:len(head)-1]...) // without its closing brace
+	if len(e.Before) > 0 {
+		out = append(append(out, `,"before":`...), e.Before...)
+	}
+	if len(e.After) > 0 {
+		out = append(append(out, `,"after":`...), e.After...)
+	}
+	out = append(out, `,"prev":`...)
+	if isHex(e.Prev) {
+		out = append(append(append(out, '"'), e.Prev...), '"')
+	} else {
+		p, err := json.Marshal(e.Prev)
+		if err != nil {
+			return nil, fmt.Errorf("encoding entry %q: %w", e.ID, err)
+		}
+		out = append(out, p...)
+	}
+	return append(out, '}'), nil
+}
+
+func isHex(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// escapeDoc turns a compacted document into the form Canonical's
+// json.Marshal writes a json.RawMessage in: with <, >, &, U+2028 and
+// U+2029 escaped. Normalized entries carry their documents in this form,
+// so that seal need not encode them again.
+func escapeDoc(compact []byte) []byte {
+	// U+2028 and U+2029 are E2 80 A8 and E2 80 A9 in UTF-8; looking for
+	// E2 80 (and the three ASCII bytes apart) keeps both scans on
+	// bytes' fast paths, which ContainsAny with runes outside ASCII
+	// leaves. A false alarm only costs HTMLEscape's copy.
+	if bytes.IndexAny(compact, "<>&") < 0 && !bytes.Contains(compact, []byte("\xe2\x80")) {
+		return compact
+	}
+	var esc bytes.Buffer
+	json.HTMLEscape(&esc, compact)
+	return esc.Bytes()
 }
 
 // line is the stored form of a sealed entry (Redis and the S3 archive): the
@@ -102,9 +168,12 @@ func withHash(canonical []byte, hash string) []byte {
 }
 
 // seal sets e.Hash from e's canonical encoding and returns the stored
-// line, encoding the entry once for both.
+// line, encoding the entry once for both. e must be normalized: its
+// documents are in their canonical form already (see escapeDoc), so
+// they are appended as they are (canonicalOf), byte for byte what
+// Canonical writes, without json.Marshal scanning them again.
 func (e *Entry) seal() ([]byte, error) {
-	b, err := e.Canonical()
+	b, err := e.canonicalOf()
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +196,7 @@ func parseLine(b []byte) (Entry, error) {
 var ErrInvalidInput = kind.New(kind.ErrInvalidInput, "invalid audit entry")
 
 // normalize checks the caller's fields and brings them to the form that is
-// hashed: time in UTC, Before and After compacted.
+// hashed: time in UTC, Before and After in canonical form (escapeDoc).
 func normalize(e Entry) (Entry, error) {
 	var errs []error
 	bad := func(field, problem string) {
@@ -171,7 +240,7 @@ func normalize(e Entry) (Entry, error) {
 		if buf.String() == "null" {
 			return nil
 		}
-		return buf.Bytes()
+		return escapeDoc(buf.Bytes())
 	}
 	e.Before, e.After = doc("before", e.Before), doc("after", e.After)
 	e.Time = e.Time.UTC()

@@ -240,14 +240,39 @@ func (a *api) submitOrder(c *gin.Context) {
 	}
 	ctx := logctx.With(c.Request.Context(), slog.String("order_id", o.OrderID))
 	// A storefront's order_id lives in its own key's namespace.
-	res, err := a.Orders.Submit(ctx, orders.APIKeyOwner(principal(c).Name), o)
+	var (
+		res    orders.Result
+		answer []byte
+	)
+	owner := orders.APIKeyOwner(principal(c).Name)
+	if es, ok := a.Orders.(encodedSubmitter); ok {
+		res, answer, err = es.SubmitJSON(ctx, owner, o)
+	} else {
+		res, err = a.Orders.Submit(ctx, owner, o)
+	}
 	if err != nil {
 		c.Request = c.Request.WithContext(ctx)
 		a.fail(c, err)
 		return
 	}
+	if answer != nil {
+		// The bytes c.JSON would write (json.Marshal of res), encoded
+		// once by the commit: encoding the answer again was about 1.5%
+		// of the gateway's CPU per order.
+		c.Writer.Header().Set("Cache-Control", "no-store")
+		c.Data(http.StatusOK, "application/json; charset=utf-8", answer)
+		return
+	}
 	a.ok(c, http.StatusOK, res)
 }
+
+// encodedSubmitter is *orders.Service's Submit that also returns a new
+// order's answer as JSON.
+type encodedSubmitter interface {
+	SubmitJSON(ctx context.Context, owner orders.Owner, o screening.Order) (orders.Result, []byte, error)
+}
+
+var _ encodedSubmitter = (*orders.Service)(nil)
 
 // orderAccess says who addresses an order: a storefront in its own key's
 // namespace; an officer anywhere, naming the owner of a bare order_id

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 	"time"
 
@@ -20,10 +19,18 @@ import (
 // constant: changing it would orphan stored orders and pending entries.
 const Shards = 16
 
+// shardOf is FNV-1a (32 bits, hash/fnv's New32a) of sid modulo Shards,
+// computed over the string in place: hash/fnv's Hash32 escapes to the
+// heap and needs a []byte copy of sid, two allocations for each of the
+// several keys an order's Submit and commit name.
 func shardOf(sid string) int {
-	h := fnv.New32a()
-	h.Write([]byte(sid))
-	return int(h.Sum32() % Shards)
+	const offset32, prime32 = 2166136261, 16777619
+	h := uint32(offset32)
+	for i := range len(sid) {
+		h ^= uint32(sid[i])
+		h *= prime32
+	}
+	return int(h % Shards)
 }
 
 func (s *Service) tag(shard int) string {
@@ -168,8 +175,12 @@ func (s *Service) commit(ctx context.Context, prev *Record, c Change, fp, action
 	if err != nil {
 		return nil, fmt.Errorf("encoding timeline of order %s: %w", sid, err)
 	}
-	// The answer after the change, encoded once: the audit entry's after.
-	answer, _ := json.Marshal(r.Answer())
+	// The answer after the change, encoded once: the audit entry's after
+	// (and, for a new order, the API's reply: create encodes it).
+	answer := c.answer
+	if answer == nil {
+		answer, _ = json.Marshal(r.Answer())
+	}
 	work := make([]pending, 0, len(c.Events)+1+len(extra))
 	if len(c.Events) > 0 {
 		// Events carry the webhook-safe projection (eventdata.go), never

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/vpsgate/gateway/internal/events"
@@ -171,6 +172,9 @@ type Change struct {
 	Next   Record
 	Events []string // event types, published with Next's EventData as data
 	Entry  TimelineEntry
+	// answer is json.Marshal(Next.Answer()) when the caller encoded it
+	// already (create, which replies with it); nil: commit encodes it.
+	answer []byte
 }
 
 // TimelineEntry is one line of an order's history.
@@ -213,7 +217,7 @@ func Created(r Record, d screening.Decision, needs Needs, now time.Time, holdFor
 		r.Status = StatusRejected
 		r.Links = nil
 		return Change{Next: r, Events: []string{events.OrderRejected},
-			Entry: entry(now, "screened", "", fmt.Sprintf("decision %s, score %d, status rejected", d.Outcome, d.Score), "system")}
+			Entry: entry(now, "screened", "", screenedDetail(d, StatusRejected), "system")}
 	}
 	if needs.Email {
 		r.Requirements.EmailVerification = Pending
@@ -231,7 +235,14 @@ func Created(r Record, d screening.Decision, needs Needs, now time.Time, holdFor
 		r.Status, r.HoldUntil, ev = StatusCleared, time.Time{}, events.OrderCleared
 	}
 	return Change{Next: r, Events: []string{ev},
-		Entry: entry(now, "screened", "", fmt.Sprintf("decision %s, score %d, status %s", d.Outcome, d.Score, r.Status), "system")}
+		Entry: entry(now, "screened", "", screenedDetail(d, r.Status), "system")}
+}
+
+// screenedDetail is the detail of a new order's timeline line: "decision
+// reject, score 99, status rejected". Concatenated rather than formatted:
+// it is written for every order.
+func screenedDetail(d screening.Decision, st Status) string {
+	return "decision " + string(d.Outcome) + ", score " + strconv.Itoa(d.Score) + ", status " + string(st)
 }
 
 // Complete marks requirement n of a held order done and clears the order

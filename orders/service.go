@@ -136,6 +136,23 @@ func (s *Service) emailHash(email string) string {
 // half-done: the record, its creation event and audit entry are one
 // commit, and velocity counts are keyed by the screening id.
 func (s *Service) Submit(ctx context.Context, owner Owner, o screening.Order) (Result, error) {
+	return s.submit(ctx, owner, o, nil)
+}
+
+// SubmitJSON is Submit that also returns the answer's JSON encoding
+// (json.Marshal's bytes) when it has one: a new order's answer is encoded
+// once for its commit (the audit entry's after), and the API replies with
+// those bytes instead of encoding the answer again. It is nil for an
+// answer read back (a replay).
+func (s *Service) SubmitJSON(ctx context.Context, owner Owner, o screening.Order) (Result, []byte, error) {
+	var answer []byte
+	res, err := s.submit(ctx, owner, o, &answer)
+	return res, answer, err
+}
+
+// submit is Submit; a new order's encoded answer goes to *answer when
+// answer is not nil.
+func (s *Service) submit(ctx context.Context, owner Owner, o screening.Order, answer *[]byte) (Result, error) {
 	if !owner.valid() {
 		return Result{}, fmt.Errorf("submitting order: owner %q: %w", owner, screening.ErrInvalidInput)
 	}
@@ -158,11 +175,12 @@ func (s *Service) Submit(ctx context.Context, owner Owner, o screening.Order) (R
 	ref := refOf(owner, o.Account.ID, emailHash)
 	var rec, acct *redis.SliceCmd
 	var legacy *redis.BoolCmd
+	key := s.recordKey(sid)
 	g := screening.Guard{
-		Key:    s.recordKey(sid),
+		Key:    key,
 		Logged: true, // create logs the decision with the status stored
 		Queue: func(ctx context.Context, pipe redis.Pipeliner) {
-			rec = pipe.HMGet(ctx, s.recordKey(sid), "version", "record", "fp")
+			rec = pipe.HMGet(ctx, key, "version", "record", "fp")
 			legacy = pipe.HExists(ctx, s.legacyKey(sid), "result")
 			if ref != "" {
 				acct = pipe.HMGet(ctx, s.accountKey(ref), verifiedField(emailHash), fieldCleared, fieldRestricted, fieldRefunds, identityField)
@@ -221,7 +239,7 @@ func (s *Service) Submit(ctx context.Context, owner Owner, o screening.Order) (R
 		}
 		a = accountStateOf(vals)
 	}
-	return s.create(ctx, owner, o, fp, emailHash, d, a, now)
+	return s.create(ctx, owner, o, fp, emailHash, d, a, now, answer)
 }
 
 // accountState is what an account's key says.
@@ -244,8 +262,9 @@ func accountStateOf(vals []any) accountState {
 }
 
 // create stores a new order; emailHash is s.emailHash of its email ("":
-// none), computed once by Submit.
-func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp, emailHash string, d screening.Decision, a accountState, now time.Time) (Result, error) {
+// none), computed once by Submit. The answer's encoding goes to *answer
+// (when not nil) if this call stored the order.
+func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp, emailHash string, d screening.Decision, a accountState, now time.Time, answer *[]byte) (Result, error) {
 	sid := o.ScreeningID
 	if a.Restriction != nil {
 		d = restrictedDecision(d, a.Restriction)
@@ -293,6 +312,12 @@ func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp
 	s.logger.LogAttrs(ctx, slog.LevelInfo, "order screened",
 		slog.String("decision", string(d.Outcome)), slog.Int("score", d.Score), slog.Any("rules", d.Fired),
 		slog.String("screening_id", sid), slog.String("status", string(c.Next.Status)))
+	res := c.Next.Answer()
+	enc, err := json.Marshal(res)
+	if err != nil {
+		return Result{}, fmt.Errorf("encoding the answer of order %s: %w", sid, err)
+	}
+	c.answer = enc
 	st, err := s.commit(ctx, nil, c, fp, "order.created", extra...)
 	if err != nil {
 		return Result{}, err
@@ -301,7 +326,10 @@ func (s *Service) create(ctx context.Context, owner Owner, o screening.Order, fp
 		// A concurrent submission of the same id won.
 		return s.existing(*st, fp)
 	}
-	return c.Next.Answer(), nil
+	if answer != nil {
+		*answer = enc
+	}
+	return res, nil
 }
 
 // linksFor is the customer's links of a new held order.
