@@ -200,18 +200,27 @@ func jsonBody(c *gin.Context) (io.Reader, error) {
 	return http.MaxBytesReader(c.Writer, c.Request.Body, maxAPIBody), nil
 }
 
-// bindJSON reads a JSON request body into v (jsonBody, then decodeStrict),
-// answering the error itself: false means the handler is done.
-func (a *api) bindJSON(c *gin.Context, v any) bool {
+// decodeBody reads a JSON request body (jsonBody) with decode, the
+// body's own strict decoder, answering the error itself: false means the
+// handler is done.
+func decodeBody[T any](a *api, c *gin.Context, decode func(io.Reader) (T, error)) (T, bool) {
+	var v T
 	body, err := jsonBody(c)
 	if err == nil {
-		err = decodeStrict(body, v)
+		v, err = decode(body)
 	}
 	if err != nil {
 		a.fail(c, err)
-		return false
+		return v, false
 	}
-	return true
+	return v, true
+}
+
+// bindJSON reads a JSON request body into v with decodeStrict, answering
+// the error itself: false means the handler is done.
+func (a *api) bindJSON(c *gin.Context, v any) bool {
+	_, ok := decodeBody(a, c, func(r io.Reader) (struct{}, error) { return struct{}{}, decodeStrict(r, v) })
+	return ok
 }
 
 // decodeStrict decodes one JSON object (strictjson: no unknown members,
@@ -228,14 +237,8 @@ func decodeStrict(r io.Reader, v any) error {
 }
 
 func (a *api) submitOrder(c *gin.Context) {
-	body, err := jsonBody(c)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	o, err := screening.DecodeOrder(body)
-	if err != nil {
-		a.fail(c, err)
+	o, ok := decodeBody(a, c, screening.DecodeOrder)
+	if !ok {
 		return
 	}
 	ctx := logctx.With(c.Request.Context(), slog.String("order_id", o.OrderID))
@@ -243,6 +246,7 @@ func (a *api) submitOrder(c *gin.Context) {
 	var (
 		res    orders.Result
 		answer []byte
+		err    error
 	)
 	owner := orders.APIKeyOwner(principal(c).Name)
 	if es, ok := a.Orders.(encodedSubmitter); ok {
@@ -274,6 +278,17 @@ type encodedSubmitter interface {
 
 var _ encodedSubmitter = (*orders.Service)(nil)
 
+// access is orderAccess, answering the error itself: false means the
+// handler is done.
+func (a *api) access(c *gin.Context) (orders.Access, bool) {
+	acc, err := orderAccess(c)
+	if err != nil {
+		a.fail(c, err)
+		return acc, false
+	}
+	return acc, true
+}
+
 // orderAccess says who addresses an order: a storefront in its own key's
 // namespace; an officer anywhere, naming the owner of a bare order_id
 // with ?owner= (orders.Access).
@@ -297,9 +312,8 @@ func orderAccess(c *gin.Context) (orders.Access, error) {
 }
 
 func (a *api) getOrder(c *gin.Context) {
-	acc, err := orderAccess(c)
-	if err != nil {
-		a.fail(c, err)
+	acc, ok := a.access(c)
+	if !ok {
 		return
 	}
 	res, err := a.Orders.Get(c.Request.Context(), acc, c.Param("id"))
@@ -311,9 +325,8 @@ func (a *api) getOrder(c *gin.Context) {
 }
 
 func (a *api) orderTimeline(c *gin.Context) {
-	acc, err := orderAccess(c)
-	if err != nil {
-		a.fail(c, err)
+	acc, ok := a.access(c)
+	if !ok {
 		return
 	}
 	offset, limit, err := pageParams(c)
@@ -351,19 +364,12 @@ func pageParams(c *gin.Context) (offset, limit int, err error) {
 }
 
 func (a *api) orderEvent(c *gin.Context) {
-	body, err := jsonBody(c)
-	if err != nil {
-		a.fail(c, err)
+	ev, ok := decodeBody(a, c, orders.DecodeEvent)
+	if !ok {
 		return
 	}
-	ev, err := orders.DecodeEvent(body)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	acc, err := orderAccess(c)
-	if err != nil {
-		a.fail(c, err)
+	acc, ok := a.access(c)
+	if !ok {
 		return
 	}
 	res, err := a.Orders.RecordEvent(c.Request.Context(), acc, c.Param("id"), ev)
@@ -377,19 +383,12 @@ func (a *api) orderEvent(c *gin.Context) {
 // reviewOrder records an officer's manual review; the officer is the
 // authenticated principal, never a body field.
 func (a *api) reviewOrder(c *gin.Context) {
-	body, err := jsonBody(c)
-	if err != nil {
-		a.fail(c, err)
+	rv, ok := decodeBody(a, c, orders.DecodeReview)
+	if !ok {
 		return
 	}
-	rv, err := orders.DecodeReview(body)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	acc, err := orderAccess(c)
-	if err != nil {
-		a.fail(c, err)
+	acc, ok := a.access(c)
+	if !ok {
 		return
 	}
 	ctx := logctx.With(c.Request.Context(), slog.String("order_id", c.Param("id")))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -101,14 +102,8 @@ func (a *api) accountFlag(c *gin.Context, removing bool) (orders.Owner, orders.F
 	if !a.accountsReady(c) {
 		return "", orders.FlagRequest{}, false
 	}
-	body, err := jsonBody(c)
-	if err != nil {
-		a.fail(c, err)
-		return "", orders.FlagRequest{}, false
-	}
-	f, err := orders.DecodeFlagRequest(body, removing)
-	if err != nil {
-		a.fail(c, err)
+	f, ok := decodeBody(a, c, func(r io.Reader) (orders.FlagRequest, error) { return orders.DecodeFlagRequest(r, removing) })
+	if !ok {
 		return "", orders.FlagRequest{}, false
 	}
 	owner, err := accountOwner(c)
@@ -164,19 +159,12 @@ func (a *api) refundEligibility(c *gin.Context) {
 	if !a.accountsReady(c) {
 		return
 	}
-	body, err := jsonBody(c)
-	if err != nil {
-		a.fail(c, err)
+	req, ok := decodeBody(a, c, refunds.DecodeRequest)
+	if !ok {
 		return
 	}
-	req, err := refunds.DecodeRequest(body)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	acc, err := orderAccess(c)
-	if err != nil {
-		a.fail(c, err)
+	acc, ok := a.access(c)
+	if !ok {
 		return
 	}
 	ans, err := a.Accounts.RefundEligibility(c.Request.Context(), acc, c.Param("id"), req, auditActor(principal(c)))

@@ -39,9 +39,8 @@ func (a *api) linkOrder(c *gin.Context) {
 	if !a.bindJSON(c, &in) {
 		return
 	}
-	acc, err := orderAccess(c)
-	if err != nil {
-		a.fail(c, err)
+	acc, ok := a.access(c)
+	if !ok {
 		return
 	}
 	ctx := logctx.With(c.Request.Context(), slog.String("order_id", in.OrderID))
