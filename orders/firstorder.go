@@ -3,6 +3,9 @@ package orders
 import (
 	"context"
 	"fmt"
+	"strings"
+
+	"github.com/vpsgate/gateway/screening"
 )
 
 // kyc_when first_order (issue 12/8) asks for KYC until the account, or the
@@ -65,7 +68,11 @@ func kycRequestMail(r Record, email string) []pending {
 	if link == "" || email == "" {
 		return nil
 	}
-	return []pending{{kindKYCMail, pendingKYCMail{Owner: r.Owner, OrderID: r.OrderID, Email: email, Link: link, Ref: r.ScreeningID}}}
+	orderID := r.OrderID
+	if strings.HasPrefix(orderID, screening.GeneratedOrderIDPrefix) {
+		orderID = "" // made up by the gateway: the customer never saw it
+	}
+	return []pending{{kindKYCMail, pendingKYCMail{Owner: r.Owner, OrderID: orderID, Email: email, Link: link, Ref: r.ScreeningID}}}
 }
 
 // deliverKYCMail hands a kindKYCMail entry to the kyc mailer (none: KYC

@@ -18,7 +18,9 @@ type KYCResubmission struct {
 type KYCRequest struct {
 	// Link is public_url + /_gateway/kyc?token=...
 	Link string
-	// OrderID is the storefront's id of the order, as the customer knows it.
+	// OrderID is the storefront's id of the order, as the customer knows
+	// it; "" when the gateway made the id up (an intercepted checkout):
+	// the mail names no order then.
 	OrderID string
 	// Expires is how long the link works.
 	Expires time.Duration

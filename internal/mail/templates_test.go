@@ -182,6 +182,14 @@ func TestRenderKYCRequest(t *testing.T) {
 			htmlHas: []string{`href="https://shop.example/_gateway/kyc?token=a.b.c"`, "7 days", "order 1042 at Example Hosting", "Send my documents"},
 		},
 		{
+			name:    "no order id the customer knows (an intercepted checkout's is made up)",
+			shop:    "Example Hosting",
+			data:    KYCRequest{Link: "https://shop.example/_gateway/kyc?token=a.b.c", Expires: time.Hour},
+			subject: "Example Hosting needs to check your identity before finishing your order",
+			textHas: []string{"Thank you for your order at Example Hosting."},
+			htmlHas: []string{"Thank you for your order at Example Hosting."},
+		},
+		{
 			name:       "escaping",
 			shop:       `Bob's <b>Shop</b>`,
 			data:       KYCRequest{Link: "https://shop.example/k?token=a&b=<x>", OrderID: "<i>7</i>", Expires: 90 * time.Minute},
