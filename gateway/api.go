@@ -26,7 +26,9 @@ import (
 
 // orderService is what the API needs of the orders package's *Service.
 type orderService interface {
-	orderSubmitter
+	// SubmitJSON is Submit that also returns a new order's answer as
+	// the JSON the commit encoded (nil for a replay's answer read back).
+	SubmitJSON(ctx context.Context, owner orders.Owner, o screening.Order) (orders.Result, []byte, error)
 	Get(ctx context.Context, a orders.Access, id string) (orders.Result, error)
 	Timeline(ctx context.Context, a orders.Access, id string, offset, limit int) (orders.Result, []orders.TimelineEntry, int, error)
 	RecordEvent(ctx context.Context, a orders.Access, id string, e orders.Event) (orders.Result, error)
@@ -243,17 +245,7 @@ func (a *api) submitOrder(c *gin.Context) {
 	}
 	ctx := logctx.With(c.Request.Context(), slog.String("order_id", o.OrderID))
 	// A storefront's order_id lives in its own key's namespace.
-	var (
-		res    orders.Result
-		answer []byte
-		err    error
-	)
-	owner := orders.APIKeyOwner(principal(c).Name)
-	if es, ok := a.Orders.(encodedSubmitter); ok {
-		res, answer, err = es.SubmitJSON(ctx, owner, o)
-	} else {
-		res, err = a.Orders.Submit(ctx, owner, o)
-	}
+	res, answer, err := a.Orders.SubmitJSON(ctx, orders.APIKeyOwner(principal(c).Name), o)
 	if err != nil {
 		c.Request = c.Request.WithContext(ctx)
 		a.fail(c, err)
@@ -269,14 +261,6 @@ func (a *api) submitOrder(c *gin.Context) {
 	}
 	a.ok(c, http.StatusOK, res)
 }
-
-// encodedSubmitter is *orders.Service's Submit that also returns a new
-// order's answer as JSON.
-type encodedSubmitter interface {
-	SubmitJSON(ctx context.Context, owner orders.Owner, o screening.Order) (orders.Result, []byte, error)
-}
-
-var _ encodedSubmitter = (*orders.Service)(nil)
 
 // access is orderAccess, answering the error itself: false means the
 // handler is done.

@@ -45,6 +45,12 @@ func (f *fakeOrders) Submit(ctx context.Context, owner orders.Owner, o screening
 	return r, nil
 }
 
+// SubmitJSON is Submit with no encoding: the API encodes the answer.
+func (f *fakeOrders) SubmitJSON(ctx context.Context, owner orders.Owner, o screening.Order) (orders.Result, []byte, error) {
+	r, err := f.Submit(ctx, owner, o)
+	return r, nil, err
+}
+
 func (f *fakeOrders) Get(ctx context.Context, a orders.Access, id string) (orders.Result, error) {
 	f.access = append(f.access, a)
 	if id != "INV-1" {
