@@ -123,9 +123,7 @@ func newInterceptor(routes []screening.InterceptRoute, svc orderSubmitter, logge
 					return
 				}
 				body = b
-				r.Body = io.NopCloser(bytes.NewReader(body))
-				r.ContentLength = int64(len(body))
-				r.TransferEncoding = nil
+				reframe(r, body)
 			}
 			route, m, ok, err := matchRoute(cands, r.URL.RawQuery, ct, body)
 			if err != nil {
@@ -171,9 +169,7 @@ func newInterceptor(routes []screening.InterceptRoute, svc orderSubmitter, logge
 				label := routeLabel(route)
 				deferred.WithLabelValues(label).Inc()
 				logger.InfoContext(ctx, "checkout deferred to the billing system's module", "route", label, "reason", err.Error())
-				r.Body = io.NopCloser(bytes.NewReader(body))
-				r.ContentLength = int64(len(body))
-				r.TransferEncoding = nil
+				reframe(r, body)
 				r.Header.Set("X-Screening-Decision", decisionDeferred)
 				next.ServeHTTP(w, r)
 				return
@@ -196,16 +192,21 @@ func newInterceptor(routes []screening.InterceptRoute, svc orderSubmitter, logge
 					"We cannot accept this order. If you think this is a mistake, contact the shop's support and quote reference "+res.OrderID+".")
 				return
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			// Re-framed with its length: no chunks, no trailers.
-			r.ContentLength = int64(len(body))
-			r.TransferEncoding = nil
+			reframe(r, body)
 			r.Header.Set("X-Screening-Id", res.ScreeningID)
 			r.Header.Set("X-Screening-Decision", string(res.Decision))
 			r.Header.Set("X-Screening-Score", strconv.Itoa(res.Score))
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
+}
+
+// reframe gives r the body the gateway read, with its length: forwarded
+// as read, no chunks, no trailers.
+func reframe(r *http.Request, body []byte) {
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	r.TransferEncoding = nil
 }
 
 // decisionDeferred is the X-Screening-Decision of a checkout forwarded
