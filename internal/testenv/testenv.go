@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	mrand "math/rand/v2"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -301,17 +303,54 @@ func removeBucket(ctx context.Context, c *minio.Client, bucket string) error {
 	return errors.Join(errs...)
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago: it
-// listens on port 0 and closes the listener. Another process may take the port
-// before the caller binds it; that is rare enough for tests.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. It
+// is drawn from below the kernel's ephemeral range
+// (/proc/sys/net/ipv4/ip_local_port_range), so that no socket bound to
+// port 0 in the meantime (a server the code under test starts on :0, the
+// local end of a client's connection) can be handed the same port before
+// the caller binds it: that happened, a gateway's demo storefront took the
+// public port a test had chosen. Where the range cannot be read, the
+// kernel picks (port 0). Another process may still take the port; that is
+// rare enough for tests.
 func FreePort(t testing.TB) int {
 	t.Helper()
+	if lo := ephemeralLow(); lo > minTestPort {
+		for range 100 {
+			p := minTestPort + mrand.IntN(lo-minTestPort)
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+			if err == nil {
+				l.Close()
+				return p
+			}
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("testenv: finding a free port: %v", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// minTestPort keeps FreePort above the well-known and registered ports
+// services on a development machine use.
+const minTestPort = 10000
+
+// ephemeralLow is the first port of the kernel's ephemeral range, or 0.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0
+	}
+	return lo
 }
 
 // FreeAddr returns "127.0.0.1:PORT" for a FreePort.
