@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -57,8 +56,8 @@ func (s *Service) accountIndexKey(shard int, account string) string {
 // ARGV: expected version ("0": the record must not exist), new version,
 // record JSON, fingerprint ("" keeps it), retention (ms), hold deadline
 // (unix ms; "" removes the order from the held index), screening id,
-// account index action ("add", "rem" or ""), timeline entry, then pairs
-// of pending kind and body.
+// account index action ("add", "rem" or ""), timeline entry, then the
+// field and value pairs of the change's one pending entry (workFields).
 //
 // It returns 1 when committed, 0 when the record does not exist (and was
 // expected to), else {version, record, fingerprint} of the stored record.
@@ -74,9 +73,7 @@ elseif not cur then
 elseif cur ~= ARGV[1] then
   return {cur, redis.call('HGET', KEYS[1], 'record'), redis.call('HGET', KEYS[1], 'fp')}
 end
-for i = 10, #ARGV, 2 do
-  redis.call('XADD', KEYS[3], '*', 'kind', ARGV[i], 'body', ARGV[i + 1])
-end
+redis.call('XADD', KEYS[3], '*', unpack(ARGV, 10))
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'record', ARGV[3])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'fp', ARGV[4]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
@@ -95,56 +92,6 @@ elseif ARGV[8] == 'rem' then
 end
 return 1
 `)
-
-// Pending kinds: what the relay does with a pending entry.
-const (
-	kindEvent   = "event"   // append to the shared outbox stream
-	kindAudit   = "audit"   // append to the audit log
-	kindMail    = "mail"    // request the verification mail
-	kindAccount = "account" // index the order, mark the account (firstorder.go)
-	// kindAccountIndex indexes a rejected order under its account.
-	kindAccountIndex = "account-index"
-)
-
-type pending struct {
-	kind string
-	body any
-}
-
-// pendingEvent is the body of a kindEvent entry.
-type pendingEvent struct {
-	Type string          `json:"type"`
-	Time time.Time       `json:"time"`
-	Data json.RawMessage `json:"data,omitempty"` // always set; omitempty lets encodePending append it
-}
-
-// pendingMail is the body of a kindMail entry.
-type pendingMail struct {
-	Owner   Owner  `json:"owner"`
-	Account string `json:"account"`
-	Email   string `json:"email"`
-	Ref     string `json:"ref"`
-}
-
-// pendingAccount is the body of a kindAccount entry (an order not
-// rejected: since issue 11 the order indexed under its account, and the
-// account marked as having a cleared order unless Held; an entry without
-// Order only marks: an order that cleared later, firstorder.go) and of a
-// kindAccountIndex entry (a rejected order: only indexed).
-type pendingAccount struct {
-	Owner   Owner  `json:"owner"`
-	Account string `json:"account"`
-	// EmailHash names the email reference of an order without an account
-	// id (Account ""): only marked, not indexed.
-	EmailHash string    `json:"email_hash,omitempty"`
-	Order     string    `json:"order,omitempty"`
-	Created   time.Time `json:"created,omitzero"`
-	Rejected  bool      `json:"rejected,omitempty"`
-	// Held: the order was stored held, so it is indexed (and flagged
-	// under a restriction) but the account is not marked: it is, by
-	// clearedMark, when the order clears.
-	Held bool `json:"held,omitempty"`
-}
 
 // stored is a record found by a commit that could not apply.
 type stored struct {
@@ -208,15 +155,13 @@ func (s *Service) commit(ctx context.Context, prev *Record, c Change, fp, action
 			acct = "add"
 		}
 	}
-	args := make([]any, 0, 9+2*len(work))
-	args = append(args, expected, r.Version, recJSON, fp, s.retention.Milliseconds(), held, sid, acct, entryJSON)
-	for _, w := range work {
-		b, err := encodePending(w.body)
-		if err != nil {
-			return nil, fmt.Errorf("encoding %s work of order %s: %w", w.kind, sid, err)
-		}
-		args = append(args, w.kind, b)
+	fields, err := workFields(work)
+	if err != nil {
+		return nil, fmt.Errorf("order %s: %w", sid, err)
 	}
+	args := make([]any, 0, 9+len(fields))
+	args = append(args, expected, r.Version, recJSON, fp, s.retention.Milliseconds(), held, sid, acct, entryJSON)
+	args = append(args, fields...)
 	keys := []string{s.recordKey(sid), s.timelineKey(sid), s.pendingKey(sh), s.heldKey(sh), idx}
 	out, err := commitScript.Run(ctx, s.rdb, keys, args...).Result()
 	if err != nil {
@@ -236,61 +181,6 @@ func (s *Service) commit(ctx context.Context, prev *Record, c Change, fp, action
 		return &st, nil
 	}
 	return nil, fmt.Errorf("committing order %s: unexpected script answer %T", sid, out)
-}
-
-// encodePending encodes a pending entry's body as json.Marshal does, byte
-// for byte, except that the JSON documents an event or audit entry
-// carries (the event's data, the entry's before and after: the order's
-// answer) are appended as they are, where json.Marshal would scan them
-// again to compact them: they are json.Marshal's own output, compact
-// already. That scan was the largest part of a commit's encoding (2.6% of
-// the gateway's CPU under scripts/bench-screening.sh). Those fields are
-// the last of their structs, so the member order is unchanged.
-func encodePending(body any) ([]byte, error) {
-	switch b := body.(type) {
-	case pendingEvent:
-		data := b.Data
-		b.Data = nil
-		return marshalWith(b, rawMember{"data", data})
-	case AuditEntry:
-		before, after := b.Before, b.After
-		b.Before, b.After = nil, nil
-		return marshalWith(b, rawMember{"before", before}, rawMember{"after", after})
-	}
-	return json.Marshal(body)
-}
-
-// rawMember is a JSON object member whose value is encoded already.
-type rawMember struct {
-	name string
-	doc  json.RawMessage
-}
-
-// marshalWith is json.Marshal(v) with ms appended as its last members (one
-// with an empty document is left out, as omitempty does).
-func marshalWith(v any, ms ...rawMember) ([]byte, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	n := len(b)
-	for _, m := range ms {
-		n += len(m.name) + len(m.doc) + 4
-	}
-	out := append(make([]byte, 0, n), b[:len(b)-1]...) // without its closing brace
-	for _, m := range ms {
-		if len(m.doc) == 0 {
-			continue
-		}
-		if len(out) > 1 {
-			out = append(out, ',')
-		}
-		out = append(out, '"')
-		out = append(out, m.name...)
-		out = append(out, '"', ':')
-		out = append(out, m.doc...)
-	}
-	return append(out, '}'), nil
 }
 
 func decodeStored(sid string, vals []any) (stored, error) {

@@ -38,12 +38,7 @@ func clearedMark(prev Record, c Change) []pending {
 	return []pending{{kindAccount, p}}
 }
 
-// kindKYCMail asks the relay to queue the customer's kyc_request mail
-// (an entry a relay from before issue 12/8 drops as unknown rather than
-// sending the wrong mail).
-const kindKYCMail = "kyc-mail"
-
-// pendingKYCMail is the body of a kindKYCMail entry: the KYC link of new
+// pendingKYCMail is kindKYCMail work: the KYC link of new
 // order Ref (screening id), minted at creation and also in the answer's
 // links.kyc, to mail to Email.
 type pendingKYCMail struct {

@@ -151,8 +151,11 @@ func (s *Service) RefundEligibility(ctx context.Context, a Access, id string, re
 	// relay's redeliveries.
 	e := AuditEntry{ID: "refund-eligibility/" + r.ScreeningID + "/" + rand.Text(), Time: now.UTC(),
 		Actor: actor, Action: "order.refund_eligibility", Order: r.ScreeningID, Account: ref, Before: q, After: after}
-	body, _ := json.Marshal(e)
-	add := &redis.XAddArgs{Stream: s.pendingKey(shardOf(r.ScreeningID)), Values: []any{"kind", kindAudit, "body", body}}
+	fields, err := workFields([]pending{{kindAudit, e}})
+	if err != nil {
+		return refunds.Answer{}, fmt.Errorf("order %s: %w", r.ScreeningID, err)
+	}
+	add := &redis.XAddArgs{Stream: s.pendingKey(shardOf(r.ScreeningID)), Values: fields}
 	if err := s.rdb.XAdd(ctx, add).Err(); err != nil {
 		return refunds.Answer{}, unavailable("auditing the refund eligibility of order "+r.ScreeningID, err)
 	}

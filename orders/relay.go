@@ -2,7 +2,6 @@ package orders
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -301,9 +300,12 @@ type decoded[T any] struct {
 	v  T
 }
 
-// shardBatch is one read of a shard, every entry decoded once and sorted
-// by sink.
+// shardBatch is one read of a shard, every entry decoded once and its
+// work sorted by sink.
 type shardBatch struct {
+	// ids are the entries decoded, in the order read; an entry's work may
+	// go to several sinks (kindWork).
+	ids      []string
 	events   []decoded[pendingEvent]
 	audits   []decoded[AuditEntry]
 	accounts []decoded[pendingAccount]
@@ -314,85 +316,67 @@ type shardBatch struct {
 	dropped []string
 }
 
-// decode sorts msgs by sink, decoding each body once.
+// decode sorts the work of msgs by sink, decoding each entry once.
 func (r *Relay) decode(ctx context.Context, msgs []redis.XMessage) shardBatch {
 	var b shardBatch
 	for _, m := range msgs {
 		if len(m.Values) == 0 {
 			continue // deleted meanwhile
 		}
-		kind, _ := m.Values["kind"].(string)
-		body, _ := m.Values["body"].(string)
+		kind, _ := m.Values[fieldKind].(string)
 		var err error
-		switch kind {
-		case kindEvent:
-			var e pendingEvent
-			if err = json.Unmarshal([]byte(body), &e); err == nil {
-				b.events = append(b.events, decoded[pendingEvent]{m.ID, e})
-			}
-		case kindAudit:
-			var e AuditEntry
-			if err = json.Unmarshal([]byte(body), &e); err == nil {
-				b.audits = append(b.audits, decoded[AuditEntry]{m.ID, e})
-			}
-		case kindAccount, kindAccountIndex:
-			var pa pendingAccount
-			if err = json.Unmarshal([]byte(body), &pa); err == nil {
-				pa.Rejected = kind == kindAccountIndex
-				b.accounts = append(b.accounts, decoded[pendingAccount]{m.ID, pa})
-			}
-		case kindMail:
-			var pm pendingMail
-			if err = json.Unmarshal([]byte(body), &pm); err == nil {
-				b.mails = append(b.mails, decoded[pendingMail]{m.ID, pm})
-			}
-		case kindKYCMail:
-			var pm pendingKYCMail
-			if err = json.Unmarshal([]byte(body), &pm); err == nil {
-				b.kycMails = append(b.kycMails, decoded[pendingKYCMail]{m.ID, pm})
-			}
-		default:
-			err = fmt.Errorf("unknown kind %q", kind)
+		if kind == kindWork {
+			err = b.decodeWork(m.ID, m.Values)
+		} else {
+			body, _ := m.Values["body"].(string)
+			err = b.decodeOld(m.ID, kind, body)
 		}
 		if err != nil {
 			r.poison(ctx, m, err)
 			b.dropped = append(b.dropped, m.ID) // retrying cannot help
+			continue
 		}
+		b.ids = append(b.ids, m.ID)
 	}
 	return b
 }
 
-// deliverBatch hands b's entries to their sinks, each sink's in one round
-// trip where it takes batches, and returns the ids delivered (with the
-// dropped ones). An entry that failed stays pending and is retried.
+// deliverBatch hands b's work to its sinks, each sink's in one round trip
+// where it takes batches, and returns the ids of the entries delivered
+// (with the dropped ones). An entry is delivered when all its work is: if
+// one sink fails, the entry stays pending and all its work is delivered
+// again, to the sinks that took it too. That is safe because every sink
+// is idempotent: the audit log by entry id, the mailers by ref, the
+// account script (an index and a mark set again), and event consumers
+// de-duplicate by order and type (at least once, as ever).
 func (r *Relay) deliverBatch(ctx context.Context, key string, b shardBatch) ([]string, []error) {
-	done := append(make([]string, 0, len(b.dropped)+len(b.events)+len(b.audits)+len(b.accounts)+len(b.mails)+len(b.kycMails)), b.dropped...)
-	var errs []error
-	fail := func(id string, err error) { errs = append(errs, fmt.Errorf("entry %s of %s: %w", id, key, err)) }
+	var (
+		errs   []error
+		failed map[string]bool
+	)
+	fail := func(id string, err error) {
+		errs = append(errs, fmt.Errorf("entry %s of %s: %w", id, key, err))
+		if failed == nil {
+			failed = make(map[string]bool)
+		}
+		failed[id] = true
+	}
 
 	if r.batch != nil {
-		done = r.publishBatch(ctx, b.events, done, fail)
+		r.publishBatch(ctx, b.events, fail)
 	} else {
 		for _, e := range b.events {
 			if _, err := r.d.Outbox.Append(ctx, events.Event{Type: e.v.Type, Time: e.v.Time, Data: e.v.Data}); err != nil {
 				fail(e.id, fmt.Errorf("publishing %s: %w", e.v.Type, err))
-				continue
 			}
-			done = append(done, e.id)
 		}
 	}
 
-	if r.auditBatch(ctx, b.audits) {
-		for _, e := range b.audits {
-			done = append(done, e.id)
-		}
-	} else {
+	if !r.auditBatch(ctx, b.audits) {
 		for _, e := range b.audits {
 			if err := r.appendAudit(ctx, e.v); err != nil {
 				fail(e.id, err)
-				continue
 			}
-			done = append(done, e.id)
 		}
 	}
 
@@ -403,28 +387,28 @@ func (r *Relay) deliverBatch(ctx context.Context, key string, b shardBatch) ([]s
 	for i, err := range r.s.deliverAccounts(ctx, ps) {
 		if err != nil {
 			fail(b.accounts[i].id, err)
-			continue
 		}
-		done = append(done, b.accounts[i].id)
 	}
 
 	for _, m := range b.mails {
 		if r.d.Mailer == nil {
-			done = append(done, m.id) // said once, by NewRelay
-			continue
+			continue // said once, by NewRelay
 		}
 		if err := r.d.Mailer.SendVerification(ctx, string(m.v.Owner), m.v.Account, m.v.Email, m.v.Ref); err != nil {
 			fail(m.id, fmt.Errorf("requesting the verification mail of %s: %w", m.v.Ref, err))
-			continue
 		}
-		done = append(done, m.id)
 	}
 	for _, m := range b.kycMails {
 		if err := r.deliverKYCMail(ctx, m.v); err != nil {
 			fail(m.id, err)
-			continue
 		}
-		done = append(done, m.id)
+	}
+
+	done := append(make([]string, 0, len(b.dropped)+len(b.ids)), b.dropped...)
+	for _, id := range b.ids {
+		if !failed[id] {
+			done = append(done, id)
+		}
 	}
 	return done, errs
 }
@@ -460,11 +444,11 @@ type batchOutbox interface {
 	Fields(e events.Event) ([]string, error)
 }
 
-// publishBatch appends evs to the outbox in one pipeline and returns done
-// with the ids of those published; fail gets the others.
-func (r *Relay) publishBatch(ctx context.Context, evs []decoded[pendingEvent], done []string, fail func(string, error)) []string {
+// publishBatch appends evs to the outbox in one pipeline; fail gets
+// those not published.
+func (r *Relay) publishBatch(ctx context.Context, evs []decoded[pendingEvent], fail func(string, error)) {
 	if len(evs) == 0 {
-		return done
+		return
 	}
 	ids := make([]string, 0, len(evs))
 	cmds := make([]*redis.StringCmd, 0, len(evs))
@@ -484,7 +468,7 @@ func (r *Relay) publishBatch(ctx context.Context, evs []decoded[pendingEvent], d
 		cmds = append(cmds, pipe.XAdd(ctx, args))
 	}
 	if len(cmds) == 0 {
-		return done
+		return
 	}
 	// Each command's error is read below: one failure leaves only its
 	// entry pending.
@@ -492,11 +476,8 @@ func (r *Relay) publishBatch(ctx context.Context, evs []decoded[pendingEvent], d
 	for i, c := range cmds {
 		if err := c.Err(); err != nil {
 			fail(ids[i], fmt.Errorf("publishing: %w", err))
-			continue
 		}
-		done = append(done, ids[i])
 	}
-	return done
 }
 
 // auditBatch appends es to the audit log in one batch, when the log takes

@@ -553,23 +553,27 @@ func verifiedField(emailHash string) string { return "verified:" + emailHash }
 // time only, appends email.verified and its audit entry to the account's
 // shard's pending stream, in one step; the account's key lives as long as
 // an order (screening.order_retention) after its last change. KEYS:
-// account, pending stream. ARGV: time, event body, audit body, retention
-// (ms), the address's verified field.
+// account, pending stream. ARGV: time, retention (ms), the address's
+// verified field, then the field and value pairs of the pending entry
+// (workFields).
 var verifyScript = redis.NewScript(`
-local new = redis.call('HSETNX', KEYS[1], ARGV[5], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local new = redis.call('HSETNX', KEYS[1], ARGV[3], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 if new == 0 then return 0 end
-redis.call('XADD', KEYS[2], '*', 'kind', 'event', 'body', ARGV[2])
-redis.call('XADD', KEYS[2], '*', 'kind', 'audit', 'body', ARGV[3])
+redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
 return 1
 `)
 
 func (s *Service) markVerified(ctx context.Context, ref, emailHash, actor string, now time.Time) error {
 	data, _ := json.Marshal(map[string]string{"account": ref})
-	ev, _ := json.Marshal(pendingEvent{Type: events.EmailVerified, Time: now.UTC(), Data: data})
-	au, _ := json.Marshal(AuditEntry{ID: "email.verified/" + ref + "/" + emailHash, Time: now.UTC(), Actor: actor, Action: events.EmailVerified, Account: ref})
-	err := verifyScript.Run(ctx, s.rdb, []string{s.accountKey(ref), s.pendingKey(shardOf(ref))},
-		now.UTC().Format(time.RFC3339Nano), ev, au, s.retention.Milliseconds(), verifiedField(emailHash)).Err()
+	args, err := appendWork([]any{now.UTC().Format(time.RFC3339Nano), s.retention.Milliseconds(), verifiedField(emailHash)}, []pending{
+		{kindEvent, pendingEvent{Type: events.EmailVerified, Time: now.UTC(), Data: data}},
+		{kindAudit, AuditEntry{ID: "email.verified/" + ref + "/" + emailHash, Time: now.UTC(), Actor: actor, Action: events.EmailVerified, Account: ref}},
+	})
+	if err != nil {
+		return fmt.Errorf("account %s: %w", ref, err)
+	}
+	err = verifyScript.Run(ctx, s.rdb, []string{s.accountKey(ref), s.pendingKey(shardOf(ref))}, args...).Err()
 	if err != nil {
 		return unavailable("marking account "+ref+" verified", err)
 	}

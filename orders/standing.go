@@ -212,27 +212,25 @@ func (s *Service) runAccountCalls(ctx context.Context, calls []accountCall) []*r
 // time only, counts it and appends its event and audit entries to the
 // account's shard's pending stream, in one step. KEYS: account, pending
 // stream. ARGV: field, value, counter field ("": none), retention (ms),
-// then pairs of pending kind and body. 1: set; 0: it was set already.
+// then the field and value pairs of the pending entry (workFields; none:
+// no entry). 1: set; 0: it was set already.
 var accountSetScript = redis.NewScript(`
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[1], ARGV[3], 1) end
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-for i = 5, #ARGV, 2 do
-  redis.call('XADD', KEYS[2], '*', 'kind', ARGV[i], 'body', ARGV[i + 1])
-end
+if #ARGV > 4 then redis.call('XADD', KEYS[2], '*', unpack(ARGV, 5)) end
 return 1
 `)
 
 // accountDelScript removes a standing field of an account if it still has
 // the value the caller read, and appends its audit entry, in one step.
-// KEYS: account, pending stream. ARGV: field, expected value, then pairs
-// of pending kind and body. 1: removed; 0: the value changed or is gone.
+// KEYS: account, pending stream. ARGV: field, expected value, then the
+// field and value pairs of the pending entry (workFields; none: no
+// entry). 1: removed; 0: the value changed or is gone.
 var accountDelScript = redis.NewScript(`
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
-for i = 3, #ARGV, 2 do
-  redis.call('XADD', KEYS[2], '*', 'kind', ARGV[i], 'body', ARGV[i + 1])
-end
+if #ARGV > 2 then redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3)) end
 return 1
 `)
 
@@ -296,15 +294,13 @@ func (s *Service) delStanding(ctx context.Context, ref, field string, work func(
 	return "", fmt.Errorf("%s of account %s changed %d times during one change, try again: %w", field, ref, maxAttempts, screening.ErrConflict)
 }
 
+// appendWork is args followed by the pending entry of work.
 func appendWork(args []any, work []pending) ([]any, error) {
-	for _, w := range work {
-		b, err := json.Marshal(w.body)
-		if err != nil {
-			return nil, fmt.Errorf("encoding %s work: %w", w.kind, err)
-		}
-		args = append(args, w.kind, b)
+	fields, err := workFields(work)
+	if err != nil {
+		return nil, err
 	}
-	return args, nil
+	return append(args, fields...), nil
 }
 
 // restrictionOf reads the restricted field's value ("" or nil: none).
