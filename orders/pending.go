@@ -123,7 +123,8 @@ type workEvent struct {
 // workFields is the kindWork entry of ws, as XADD's field and value pairs
 // (nil when ws is empty). An entry holds one audit entry at most, and one
 // data document its events share (a change's events are all about the
-// same order or account): a change with more is a mistake here.
+// same order or account): a change with more, or an event without data
+// (the relay would drop it as undecodable), is a mistake here.
 func workFields(ws []pending) ([]any, error) {
 	if len(ws) == 0 {
 		return nil, nil
@@ -135,6 +136,9 @@ func workFields(ws []pending) ([]any, error) {
 	for _, w := range ws {
 		switch b := w.body.(type) {
 		case pendingEvent:
+			if len(b.Data) == 0 {
+				return nil, fmt.Errorf("encoding pending work: event %s without data", b.Type)
+			}
 			if h.Events != nil && !bytes.Equal(data, b.Data) {
 				return nil, fmt.Errorf("encoding pending work: events %s and %s carry different data", h.Events[0].Type, b.Type)
 			}

@@ -89,6 +89,7 @@ func TestWorkFieldsRefuses(t *testing.T) {
 		{"events with different data", []pending{
 			{kindEvent, pendingEvent{Type: "a", Time: now, Data: json.RawMessage(`{"x":1}`)}},
 			{kindEvent, pendingEvent{Type: "b", Time: now, Data: json.RawMessage(`{"x":2}`)}}}},
+		{"event without data", []pending{{kindEvent, pendingEvent{Type: "a", Time: now}}}},
 		{"unknown work", []pending{{"mystery", struct{}{}}}},
 	}
 	for _, tc := range tests {
@@ -102,7 +103,8 @@ func TestWorkFieldsRefuses(t *testing.T) {
 
 // Entries an older gateway wrote (one per piece of work, kind and body)
 // may still sit in the pending streams after a rolling upgrade: the relay
-// delivers them as before, and drops one it cannot decode.
+// delivers them as before, and drops one it cannot decode (of either
+// format).
 func TestRelayDeliversOldEntries(t *testing.T) {
 	t.Parallel()
 	rdb := testenv.RedisClient(t)
@@ -129,6 +131,15 @@ func TestRelayDeliversOldEntries(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: []any{"kind", e.kind, "body", body}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Undecodable entries of the new kind are dropped too.
+	for _, values := range [][]any{
+		{fieldKind, kindWork, fieldHead, "{"},
+		{fieldKind, kindWork, fieldHead, `{"events":[{"type":"order.held","time":"2026-03-01T12:00:00Z"}]}`}, // no data
+	} {
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: values}).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
