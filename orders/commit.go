@@ -39,11 +39,19 @@ func (s *Service) tag(shard int) string {
 // Keys of an order (sid) and of its shard.
 func (s *Service) recordKey(sid string) string   { return s.tag(shardOf(sid)) + "order:" + sid }
 func (s *Service) timelineKey(sid string) string { return s.recordKey(sid) + ":timeline" }
-func (s *Service) pendingKey(shard int) string   { return s.tag(shard) + "pending" }
+func (s *Service) pendingKey(shard int) string   { return s.tag(shard) + "work" }
 func (s *Service) heldKey(shard int) string      { return s.tag(shard) + "held" }
 func (s *Service) accountIndexKey(shard int, account string) string {
 	return s.tag(shard) + "held-by:" + account
 }
+
+// legacyPendingKey is the shard's stream of the entries gateways wrote
+// before the one-entry format (pending.go): one per piece of work. A new
+// key for the new format keeps an older relay, still running during a
+// rolling upgrade, from reading an entry it cannot decode (it would drop
+// it as poison, losing its events and audit entry); the relay drains what
+// older gateways leave here (Relay.legacy).
+func (s *Service) legacyPendingKey(shard int) string { return s.tag(shard) + "pending" }
 
 // commitScript is the one commit path of every order state change: a
 // compare-and-set on the record's version that, in one step, writes the

@@ -27,11 +27,12 @@ import (
 //
 // Gateways before the one-entry format appended one entry per piece of
 // work, fields kind (kindEvent, kindAudit, kindAccount,
-// kindAccountIndex, kindMail, kindKYCMail) and body (its JSON); the relay
-// still reads those, which an older process may have left in the streams
-// before a rolling upgrade. An older relay cannot read a kindWork entry:
-// it logs and drops it as an unknown kind, so old processes must stop
-// relaying before new ones commit (see docs/ARCHITECTURE.md).
+// kindAccountIndex, kindMail, kindKYCMail) and body (its JSON), to the
+// shard's legacy stream (legacyPendingKey). kindWork entries go to a
+// stream of their own (pendingKey): an older relay, still running during
+// a rolling upgrade, never sees them (it would drop one as an unknown
+// kind, and with it the change's events and audit entry), and the relay
+// still reads and delivers the older entries (Relay.legacy).
 
 // Pending kinds. kindWork is the one written; the others name the pieces
 // of work (pending.kind) and are the kinds of entries written before it.

@@ -124,7 +124,9 @@ func TestRelayDeliversOldEntries(t *testing.T) {
 		{kindKYCMail, pendingKYCMail{Owner: shop, OrderID: "o1", Email: "ann@example.com", Link: "https://k", Ref: "scr_old"}},
 		{kindAudit, "not an object"}, // undecodable: dropped
 	}
-	key := st.svc.pendingKey(shardOf("scr_old"))
+	// Older gateways wrote to the shard's legacy stream; the one-entry
+	// format has a stream of its own, which their relays never read.
+	key, workKey := st.svc.legacyPendingKey(shardOf("scr_old")), st.svc.pendingKey(shardOf("scr_old"))
 	for _, e := range old {
 		body, err := json.Marshal(e.body)
 		if err != nil {
@@ -139,7 +141,7 @@ func TestRelayDeliversOldEntries(t *testing.T) {
 		{fieldKind, kindWork, fieldHead, "{"},
 		{fieldKind, kindWork, fieldHead, `{"events":[{"type":"order.held","time":"2026-03-01T12:00:00Z"}]}`}, // no data
 	} {
-		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: values}).Err(); err != nil {
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: workKey, Values: values}).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -168,8 +170,31 @@ func TestRelayDeliversOldEntries(t *testing.T) {
 	if got, err := rdb.HGet(ctx, st.svc.accountKey(ref), fieldCleared).Result(); err != redis.Nil {
 		t.Errorf("account %s marked cleared (%q, %v); want not marked", ref, got, err)
 	}
-	if n, err := rdb.XLen(ctx, key).Result(); err != nil || n != 0 {
-		t.Errorf("%d entries still pending (%v), want none", n, err)
+	for _, k := range []string{key, workKey} {
+		if n, err := rdb.XLen(ctx, k).Result(); err != nil || n != 0 {
+			t.Errorf("%d entries still pending in %s (%v), want none", n, k, err)
+		}
+	}
+}
+
+// A change's entry goes to the shard's work stream, never to the legacy
+// stream an older relay reads during a rolling upgrade; a relay does not
+// make the legacy stream where none exists.
+func TestRelayLegacyStreamUntouched(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.RedisClient(t)
+	st := newStack(t, rdb, testenv.KeyPrefix(t), emailOnly, "p1")
+	ctx := t.Context()
+	res := st.submitApart(t, shop, "L-1", "l1", "l1@example.com")
+	sh := shardOf(res.ScreeningID)
+	if n, err := rdb.XLen(ctx, st.svc.pendingKey(sh)).Result(); err != nil || n != 1 {
+		t.Fatalf("%d entries in the work stream (%v), want the order's one", n, err)
+	}
+	st.drain(t)
+	for s := range Shards {
+		if n, err := rdb.Exists(ctx, st.svc.legacyPendingKey(s)).Result(); err != nil || n != 0 {
+			t.Errorf("legacy stream of shard %d exists (%d, %v), want none", s, n, err)
+		}
 	}
 }
 

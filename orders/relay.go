@@ -67,6 +67,8 @@ type Relay struct {
 	// made sure of; each shard's goroutine touches its own element only,
 	// and one RunOnce runs at a time.
 	grouped [Shards]bool
+	// legacyGrouped is grouped for the shards' legacy streams.
+	legacyGrouped [Shards]bool
 	// batch is set when the outbox takes a pipeline of appends.
 	batch batchOutbox
 	// busy says the last RunOnce read a full batch from some shard.
@@ -213,17 +215,64 @@ func (r *Relay) glance(ctx context.Context) (n int, ok bool, err error) {
 }
 
 // shard relays one shard's entries: new ones, and with maintain this
-// consumer's undelivered ones and those a dead consumer left idle. full
-// says it read a full batch of new entries.
+// consumer's undelivered ones and those a dead consumer left idle, and
+// what older gateways left in the shard's legacy stream. full says it read
+// a full batch of new entries.
 func (r *Relay) shard(ctx context.Context, sh int, maintain bool) (n int, full bool, err error) {
+	n, full, err = r.stream(ctx, r.s.pendingKey(sh), &r.grouped[sh], true, maintain)
+	if maintain {
+		m, lerr := r.legacy(ctx, sh)
+		n += m
+		err = errors.Join(err, lerr)
+	}
+	return n, full, err
+}
+
+// legacyBatches bounds the batches one maintenance pass takes from a
+// shard's legacy stream: a backlog left by older gateways drains at up to
+// legacyBatches*relayBatch entries a shard every ClaimAfter/2.
+const legacyBatches = 10
+
+// legacy relays the entries older gateways (before the one-entry format)
+// appended to shard sh's legacy stream: they are still being written while
+// a rolling upgrade runs, and older relays read them too (the consumer
+// group is shared). Reading it only in maintenance passes keeps the busy
+// path at one stream a shard; an entry waits there for ClaimAfter/2 at
+// most. Once no older gateway runs, the stream stays empty.
+func (r *Relay) legacy(ctx context.Context, sh int) (int, error) {
+	key := r.s.legacyPendingKey(sh)
+	total := 0
+	for i := range legacyBatches {
+		n, full, err := r.stream(ctx, key, &r.legacyGrouped[sh], false, i == 0)
+		total += n
+		if err != nil || !full {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// stream relays the entries of one stream: new ones, and with maintain
+// this consumer's undelivered ones and those a dead consumer left idle.
+// *grouped says the consumer group was made; mkstream makes the stream
+// too, else a stream that does not exist has nothing to relay. full says
+// it read a full batch of new entries.
+func (r *Relay) stream(ctx context.Context, key string, grouped *bool, mkstream, maintain bool) (n int, full bool, err error) {
 	rdb := r.s.rdb
-	key := r.s.pendingKey(sh)
-	if !r.grouped[sh] {
-		err := rdb.XGroupCreateMkStream(ctx, key, relayGroup, "0").Err()
+	if !*grouped {
+		var err error
+		if mkstream {
+			err = rdb.XGroupCreateMkStream(ctx, key, relayGroup, "0").Err()
+		} else {
+			err = rdb.XGroupCreate(ctx, key, relayGroup, "0").Err()
+			if err != nil && strings.Contains(err.Error(), "requires the key to exist") {
+				return 0, false, nil
+			}
+		}
 		if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 			return 0, false, fmt.Errorf("creating relay group on %s: %w", key, err)
 		}
-		r.grouped[sh] = true
+		*grouped = true
 	}
 	var msgs []redis.XMessage
 	if maintain {
@@ -233,7 +282,7 @@ func (r *Relay) shard(ctx context.Context, sh int, maintain bool) (n int, full b
 			if strings.Contains(err.Error(), "NOGROUP") {
 				// The stream was deleted (by hand, or a flush): make
 				// the group again on the next pass.
-				r.grouped[sh] = false
+				*grouped = false
 			}
 			return 0, false, err
 		}
@@ -250,7 +299,7 @@ func (r *Relay) shard(ctx context.Context, sh int, maintain bool) (n int, full b
 	fresh, err := r.read(ctx, key, ">")
 	if err != nil {
 		if strings.Contains(err.Error(), "NOGROUP") {
-			r.grouped[sh] = false
+			*grouped = false
 		}
 		return 0, false, err
 	}

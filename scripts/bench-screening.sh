@@ -197,12 +197,14 @@ commandstats >"$WORK/stats.after"
 # The relay moves each order's event and audit entry after the answer; a
 # relay that falls behind leaves part of the orders' cost outside the
 # window above. So the CPU is read again once every shard's pending stream
-# is empty (60 s at most; Redis's counts above are not affected).
+# is empty (60 s at most; Redis's counts above are not affected). The
+# streams are `...}:work` since the one-entry format, `...}:pending`
+# before it (and in a base build measured with BENCH_GATEWAY_BIN).
 pending_left() {
 	local n=0 k
 	while read -r k; do
 		n=$((n + $(rcli XLEN "$k")))
-	done < <(rcli --scan --pattern '*}:pending')
+	done < <(rcli --scan --pattern '*}:pending' && rcli --scan --pattern '*}:work')
 	echo "$n"
 }
 drain_start=$SECONDS
