@@ -297,7 +297,7 @@ func (l *List) Check(ctx context.Context, q Query) ([]Hit, error) {
 type probe struct {
 	kind Kind
 	id   string
-	cmd  *redis.SliceCmd
+	cmd  *redis.Cmd
 }
 
 // QueueCheck queues Check's commands on pipe, so that they travel with
@@ -305,15 +305,23 @@ type probe struct {
 // pipe.Exec, the returned function gives Check's result; ctx bounds the
 // reload of the ranges when they changed.
 func (l *List) QueueCheck(ctx context.Context, pipe redis.Pipeliner, q Query) func(context.Context) ([]Hit, error) {
-	var probes []probe
-	seen := map[string]bool{}
+	probes := make([]probe, 0, 8)
+	// key is one entry's key, entryKey(id), built around the hash so that
+	// the key is the probe's one string: id is the end of it.
+	key := make([]byte, 0, len(l.stem)+len("e:")+ident.HashLen)
+	key = append(key, l.stem+"e:"...)
+	n := len(key)
 	add := func(k Kind, v string) {
-		id := l.id(k, v)
-		if seen[id] {
+		key = l.h.AppendHash(key[:n], ident.Kind(k), v)
+		// A few probes, or up to 127 for a deep email domain: a scan
+		// costs less than a set.
+		if slices.ContainsFunc(probes, func(p probe) bool { return p.id == string(key[n:]) }) {
 			return
 		}
-		seen[id] = true
-		probes = append(probes, probe{kind: k, id: id, cmd: pipe.HMGet(ctx, l.entryKey(id), "kind", "reason", "value")})
+		k0 := string(key)
+		// HMGET by Do: HMGet takes the fields as strings and boxes each
+		// one on every call; these are boxed once, as constants.
+		probes = append(probes, probe{kind: k, id: k0[n:], cmd: pipe.Do(ctx, "hmget", k0, "kind", "reason", "value")})
 	}
 	ip := q.IP.Unmap().WithZone("")
 	if ip.IsValid() {
@@ -359,7 +367,7 @@ func (l *List) QueueCheck(ctx context.Context, pipe redis.Pipeliner, q Query) fu
 	return func(ctx context.Context) ([]Hit, error) {
 		var hits []Hit
 		for _, p := range probes {
-			vals, err := p.cmd.Result()
+			vals, err := p.cmd.Slice()
 			if err != nil {
 				return nil, fmt.Errorf("checking blocklist: %w", classify(err))
 			}
