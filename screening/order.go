@@ -662,11 +662,11 @@ func emailDomainASCII(domain string) (string, bool) {
 	if err != nil || ascii == "" || len(ascii) > 253 {
 		return "", false
 	}
-	labels := strings.Split(ascii, ".")
-	if len(labels) < 2 {
+	if !strings.Contains(ascii, ".") { // a single label
 		return "", false
 	}
-	for _, l := range labels {
+	var last string
+	for l := range strings.SplitSeq(ascii, ".") { // not Split: every order's email passes here
 		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
 			return "", false
 		}
@@ -675,8 +675,9 @@ func emailDomainASCII(domain string) (string, bool) {
 				return "", false
 			}
 		}
+		last = l
 	}
-	if allDigits(labels[len(labels)-1]) {
+	if allDigits(last) {
 		return "", false
 	}
 	return ascii, true
