@@ -143,6 +143,7 @@ type Counter struct {
 	names     [numDims][]string
 	static    []any // ARGV after "now": cap ttl span nwin
 	sha       string
+	shaArg    any  // sha, boxed once
 	perTag    bool // one script call per hash tag (Cluster, Ring) instead of one in all
 	allNames  []string
 	evtNames  []string
@@ -179,6 +180,7 @@ func New(cfg Config, rdb redis.UniversalClient, h *ident.Hasher) (*Counter, erro
 	c.perTag = !standalone
 	sum := sha1.Sum([]byte(scriptSource))
 	c.sha = hex.EncodeToString(sum[:])
+	c.shaArg = c.sha
 
 	longest := ws[len(ws)-1]
 	c.static = []any{
@@ -508,10 +510,26 @@ func (c *Counter) RecordEvent(ctx context.Context, now time.Time, kind EventKind
 	return counts, nil
 }
 
+// queue queues one EVALSHA per call. It builds the command as EvalSha
+// does, except that each key goes in as a pointer into the call's keys
+// (go-redis writes a *string as the string, and reads it for Cluster
+// routing): EvalSha boxes every key string, an allocation per key, about
+// twenty per order. The calls outlive the pipeline's Exec, so the
+// pointers do too.
 func (c *Counter) queue(ctx context.Context, pipe redis.Pipeliner, calls []call) []*redis.Cmd {
 	cmds := make([]*redis.Cmd, len(calls))
-	for i, cl := range calls {
-		cmds[i] = pipe.EvalSha(ctx, c.sha, cl.keys, cl.args...)
+	for i := range calls {
+		cl := &calls[i]
+		args := make([]any, 0, 3+len(cl.keys)+len(cl.args))
+		args = append(args, "evalsha", c.shaArg, len(cl.keys))
+		for k := range cl.keys {
+			args = append(args, &cl.keys[k])
+		}
+		args = append(args, cl.args...)
+		cmd := redis.NewCmd(ctx, args...)
+		cmd.SetFirstKeyPos(3)
+		_ = pipe.Process(ctx, cmd) // queued; its error is the command's own
+		cmds[i] = cmd
 	}
 	return cmds
 }
