@@ -76,6 +76,7 @@ type List struct {
 	rdb    redis.UniversalClient
 	h      *ident.Hasher
 	stem   string // prefix + "{bl}:"
+	verKey string // stem + "ver", made once: Check reads it for every order
 	emails ident.EmailRules
 
 	cidrs  atomic.Pointer[cidrSet]
@@ -90,7 +91,8 @@ func New(rdb redis.UniversalClient, h *ident.Hasher, prefix string, emails ident
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return &List{rdb: rdb, h: h, stem: prefix + "{bl}:", emails: emails}
+	stem := prefix + "{bl}:"
+	return &List{rdb: rdb, h: h, stem: stem, verKey: stem + "ver", emails: emails}
 }
 
 // parse is ParseEntry under the List's email rules: the value an entry is
@@ -124,7 +126,7 @@ func (l *List) indexKey(k Kind) string {
 	return l.stem + "idx:" + string(k)
 }
 func (l *List) cidrKey() string    { return l.stem + "cidr" }
-func (l *List) versionKey() string { return l.stem + "ver" }
+func (l *List) versionKey() string { return l.verKey }
 
 func (l *List) id(k Kind, normalized string) string {
 	return l.h.Hash(ident.Kind(k), normalized)
@@ -296,7 +298,8 @@ func (l *List) Check(ctx context.Context, q Query) ([]Hit, error) {
 
 type probe struct {
 	kind Kind
-	id   string
+	key  string // entryKey(id)
+	id   string // the end of key
 	cmd  *redis.Cmd
 }
 
@@ -319,9 +322,7 @@ func (l *List) QueueCheck(ctx context.Context, pipe redis.Pipeliner, q Query) fu
 			return
 		}
 		k0 := string(key)
-		// HMGET by Do: HMGet takes the fields as strings and boxes each
-		// one on every call; these are boxed once, as constants.
-		probes = append(probes, probe{kind: k, id: k0[n:], cmd: pipe.Do(ctx, "hmget", k0, "kind", "reason", "value")})
+		probes = append(probes, probe{kind: k, key: k0, id: k0[n:]})
 	}
 	ip := q.IP.Unmap().WithZone("")
 	if ip.IsValid() {
@@ -359,6 +360,14 @@ func (l *List) QueueCheck(ctx context.Context, pipe redis.Pipeliner, q Query) fu
 			// Entries added before CardKey with an 8-digit BIN.
 			add(KindCard, fp)
 		}
+	}
+	// HMGET by Do: HMGet boxes its key and each field name on every
+	// call. Here the field names are constants, boxed once, and the key
+	// goes in as a pointer into probes, which is not appended to any
+	// more (go-redis writes a *string as the string).
+	for i := range probes {
+		p := &probes[i]
+		p.cmd = pipe.Do(ctx, "hmget", &p.key, "kind", "reason", "value")
 	}
 	var version *redis.StringCmd
 	if ip.IsValid() {
