@@ -129,6 +129,10 @@ type Decimal string
 func (d *Decimal) UnmarshalJSON(b []byte) error {
 	switch {
 	case len(b) > 0 && b[0] == '"':
+		if s, ok := plainJSONString(b); ok {
+			*d = Decimal(s)
+			return nil
+		}
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
@@ -144,6 +148,24 @@ func (d *Decimal) UnmarshalJSON(b []byte) error {
 		return &json.UnmarshalTypeError{Value: "non-number", Type: reflect.TypeFor[Decimal]()}
 	}
 	return nil
+}
+
+// plainJSONString returns the text of the JSON string b (quotes
+// included) when it needs no unquoting: printable ASCII, no escape. That
+// is what json.Unmarshal would return for it, without a second decoder
+// run per amount; anything else (escapes, other bytes) is left to
+// json.Unmarshal (FuzzPlainJSONString compares the two).
+func plainJSONString(b []byte) (string, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return "", false
+	}
+	inner := b[1 : len(b)-1]
+	for _, c := range inner {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return string(inner), true
 }
 
 // Float returns the amount as a float64, for rule comparisons only. An empty
@@ -640,11 +662,11 @@ func emailDomainASCII(domain string) (string, bool) {
 	if err != nil || ascii == "" || len(ascii) > 253 {
 		return "", false
 	}
-	labels := strings.Split(ascii, ".")
-	if len(labels) < 2 {
+	if !strings.Contains(ascii, ".") { // a single label
 		return "", false
 	}
-	for _, l := range labels {
+	var last string
+	for l := range strings.SplitSeq(ascii, ".") { // not Split: every order's email passes here
 		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
 			return "", false
 		}
@@ -653,8 +675,9 @@ func emailDomainASCII(domain string) (string, bool) {
 				return "", false
 			}
 		}
+		last = l
 	}
-	if allDigits(labels[len(labels)-1]) {
+	if allDigits(last) {
 		return "", false
 	}
 	return ascii, true

@@ -387,3 +387,64 @@ func TestDecodeOrderTestdata(t *testing.T) {
 		}
 	}
 }
+
+// benchOrderBody is an order as scripts/loadorders sends it (about 650
+// bytes, one item).
+const benchOrderBody = `{"order_id":"bench-1","account":{"id":"cust-17","email":"customer17@example.com","name":"Customer 17",` +
+	`"phone":"+1 415 555 1017"},"ip":"198.51.100.7","user_agent":"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",` +
+	`"accept_language":"en-US,en;q=0.8","billing":{"first_name":"Customer","last_name":"17","country":"US","region":"",` +
+	`"city":"Springfield","postal":"10017","address":"18 Main St"},"payment":{"processor":"stripe","method":"card",` +
+	`"card_bin":"411111","card_last4":"1119"},"amount":"10.00","currency":"USD","items":[{"sku":"vps-2","category":"vps",` +
+	`"price":"10.00","quantity":1}]}`
+
+// BenchmarkDecodeOrder reads, strictly decodes and normalizes an order
+// body, as the API does for every new order.
+func BenchmarkDecodeOrder(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeOrder(strings.NewReader(benchOrderBody)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// FuzzPlainJSONString: what plainJSONString takes as it is, json.Unmarshal
+// reads to the same string; Decimal.UnmarshalJSON, with or without the
+// shortcut, gives json.Unmarshal's string for every JSON string.
+func FuzzPlainJSONString(f *testing.F) {
+	for _, s := range []string{`"12.00"`, `""`, `"1\u0032.00"`, `"12\"`, `"a\\b"`, "\"\x7f\"", "\"\xc3\xa9\"", `"`, `12`, `"\t"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var want string
+		werr := json.Unmarshal(b, &want)
+		if s, ok := plainJSONString(b); ok {
+			if werr != nil || s != want {
+				t.Fatalf("plainJSONString(%q) = %q; json.Unmarshal = %q, %v", b, s, want, werr)
+			}
+		}
+		if werr != nil || len(b) == 0 || b[0] != '"' {
+			return
+		}
+		var d Decimal
+		if err := d.UnmarshalJSON(b); err != nil || string(d) != want {
+			t.Fatalf("Decimal.UnmarshalJSON(%q) = %q, %v; want %q", b, d, err, want)
+		}
+	})
+}
+
+func TestDecimalUnmarshalJSON(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		{`"12.00"`, "12.00"},
+		{`"1\u0032.00"`, "12.00"}, // escaped: json.Unmarshal's reading
+		{`"\u00e9"`, "é"},
+		{`12.5`, "12.5"},
+		{`null`, ""},
+	} {
+		var d Decimal
+		if err := d.UnmarshalJSON([]byte(tt.in)); err != nil || string(d) != tt.want {
+			t.Errorf("Decimal.UnmarshalJSON(%s) = %q, %v; want %q", tt.in, d, err, tt.want)
+		}
+	}
+}

@@ -76,6 +76,7 @@ type List struct {
 	rdb    redis.UniversalClient
 	h      *ident.Hasher
 	stem   string // prefix + "{bl}:"
+	verKey string // stem + "ver", made once: Check reads it for every order
 	emails ident.EmailRules
 
 	cidrs  atomic.Pointer[cidrSet]
@@ -90,7 +91,8 @@ func New(rdb redis.UniversalClient, h *ident.Hasher, prefix string, emails ident
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return &List{rdb: rdb, h: h, stem: prefix + "{bl}:", emails: emails}
+	stem := prefix + "{bl}:"
+	return &List{rdb: rdb, h: h, stem: stem, verKey: stem + "ver", emails: emails}
 }
 
 // parse is ParseEntry under the List's email rules: the value an entry is
@@ -124,7 +126,7 @@ func (l *List) indexKey(k Kind) string {
 	return l.stem + "idx:" + string(k)
 }
 func (l *List) cidrKey() string    { return l.stem + "cidr" }
-func (l *List) versionKey() string { return l.stem + "ver" }
+func (l *List) versionKey() string { return l.verKey }
 
 func (l *List) id(k Kind, normalized string) string {
 	return l.h.Hash(ident.Kind(k), normalized)
@@ -296,8 +298,9 @@ func (l *List) Check(ctx context.Context, q Query) ([]Hit, error) {
 
 type probe struct {
 	kind Kind
-	id   string
-	cmd  *redis.SliceCmd
+	key  string // entryKey(id)
+	id   string // the end of key
+	cmd  *redis.Cmd
 }
 
 // QueueCheck queues Check's commands on pipe, so that they travel with
@@ -305,15 +308,21 @@ type probe struct {
 // pipe.Exec, the returned function gives Check's result; ctx bounds the
 // reload of the ranges when they changed.
 func (l *List) QueueCheck(ctx context.Context, pipe redis.Pipeliner, q Query) func(context.Context) ([]Hit, error) {
-	var probes []probe
-	seen := map[string]bool{}
+	probes := make([]probe, 0, 8)
+	// key is one entry's key, entryKey(id), built around the hash so that
+	// the key is the probe's one string: id is the end of it.
+	key := make([]byte, 0, len(l.stem)+len("e:")+ident.HashLen)
+	key = append(key, l.stem+"e:"...)
+	n := len(key)
 	add := func(k Kind, v string) {
-		id := l.id(k, v)
-		if seen[id] {
+		key = l.h.AppendHash(key[:n], ident.Kind(k), v)
+		// A few probes, or up to 127 for a deep email domain: a scan
+		// costs less than a set.
+		if slices.ContainsFunc(probes, func(p probe) bool { return p.id == string(key[n:]) }) {
 			return
 		}
-		seen[id] = true
-		probes = append(probes, probe{kind: k, id: id, cmd: pipe.HMGet(ctx, l.entryKey(id), "kind", "reason", "value")})
+		k0 := string(key)
+		probes = append(probes, probe{kind: k, key: k0, id: k0[n:]})
 	}
 	ip := q.IP.Unmap().WithZone("")
 	if ip.IsValid() {
@@ -352,6 +361,14 @@ func (l *List) QueueCheck(ctx context.Context, pipe redis.Pipeliner, q Query) fu
 			add(KindCard, fp)
 		}
 	}
+	// HMGET by Do: HMGet boxes its key and each field name on every
+	// call. Here the field names are constants, boxed once, and the key
+	// goes in as a pointer into probes, which is not appended to any
+	// more (go-redis writes a *string as the string).
+	for i := range probes {
+		p := &probes[i]
+		p.cmd = pipe.Do(ctx, "hmget", &p.key, "kind", "reason", "value")
+	}
 	var version *redis.StringCmd
 	if ip.IsValid() {
 		version = pipe.Get(ctx, l.versionKey())
@@ -359,7 +376,7 @@ func (l *List) QueueCheck(ctx context.Context, pipe redis.Pipeliner, q Query) fu
 	return func(ctx context.Context) ([]Hit, error) {
 		var hits []Hit
 		for _, p := range probes {
-			vals, err := p.cmd.Result()
+			vals, err := p.cmd.Slice()
 			if err != nil {
 				return nil, fmt.Errorf("checking blocklist: %w", classify(err))
 			}

@@ -73,6 +73,14 @@ func NewHasher(key []byte) (*Hasher, error) {
 // characters of base64url. Callers hash normalized values (see
 // NormalizeEmail and friends), so that spellings of one identifier agree.
 func (h *Hasher) Hash(kind Kind, value string) string {
+	var b [HashLen]byte
+	return string(h.AppendHash(b[:0], kind, value))
+}
+
+// AppendHash appends Hash(kind, value) to dst, for callers that build a
+// key around the hash (a Redis key per identifier): the key is then the
+// one string they allocate.
+func (h *Hasher) AppendHash(dst []byte, kind Kind, value string) []byte {
 	st := h.pool.Get().(*macState)
 	defer h.pool.Put(st)
 	// Kinds never contain a NUL, so "kind NUL value" is unambiguous.
@@ -85,5 +93,5 @@ func (h *Hasher) Hash(kind Kind, value string) string {
 	if cap(st.buf) > 4096 {
 		st.buf = nil // do not keep a huge value's buffer in the pool
 	}
-	return base64.RawURLEncoding.EncodeToString(st.sum[:hashBytes])
+	return base64.RawURLEncoding.AppendEncode(dst, st.sum[:hashBytes])
 }

@@ -47,6 +47,10 @@ func TestHash(t *testing.T) {
 	if got := h.Hash(KindEmail, "ann@example.com"); len(got) != HashLen {
 		t.Errorf("len(Hash) = %d, want %d", len(got), HashLen)
 	}
+	// AppendHash appends the same characters after what dst holds.
+	if got := string(h.AppendHash([]byte("k{"), KindEmail, "ann@example.com")); got != "k{"+want {
+		t.Errorf("AppendHash(\"k{\", email, ann@example.com) = %q, want %q", got, "k{"+want)
+	}
 
 	// Domain separation: the same value under two kinds, and the kind/value
 	// boundary, give different hashes.

@@ -307,7 +307,7 @@ func (c *Client) post(ctx context.Context, path string, body []byte, want int, l
 	if resp.StatusCode != want {
 		return nil, statusFailure(resp)
 	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	raw, err := readBody(resp.Body, resp.ContentLength, limit)
 	if err != nil {
 		return nil, &failure{outcome: transportOutcome(err), status: resp.StatusCode,
 			err: fmt.Errorf("%w: reading answer: %w", ErrUnavailable, err)}
@@ -317,6 +317,34 @@ func (c *Client) post(ctx context.Context, path string, body []byte, want int, l
 			err: fmt.Errorf("%w: answer larger than %d bytes", ErrUnavailable, limit)}
 	}
 	return raw, nil
+}
+
+// readBody reads body as io.ReadAll(io.LimitReader(body, limit+1)) does:
+// all of it, or limit+1 bytes to tell a larger one. With a length (the
+// Content-Length, -1 when unknown) within the limit, the buffer is made
+// that size at once, one byte more for the read that finds the end:
+// io.ReadAll reads into growing chunks and copies them into a final
+// slice, four allocations for a Score answer of about 650 bytes. A length
+// that is wrong costs growing the buffer, not a different result.
+func readBody(body io.Reader, length, limit int64) ([]byte, error) {
+	r := io.LimitReader(body, limit+1)
+	if length < 0 || length > limit {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, length+1)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // told too little: let append grow it
+		}
+	}
 }
 
 func transportOutcome(err error) string {

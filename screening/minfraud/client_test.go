@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -1055,17 +1056,9 @@ func TestNew(t *testing.T) {
 // BenchmarkScore measures one Score call against a local server replaying
 // the Insights fixture: the client's share of screening an order.
 func BenchmarkScore(b *testing.B) {
-	body, err := os.ReadFile(filepath.Join("testdata", "java-insights-response.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(replay(http.StatusOK, ctInsights, body))
-	defer srv.Close()
-	c, err := New(Config{AccountID: testAccount, LicenseKey: testKey, Endpoint: srv.URL, Service: "insights"},
-		nil, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	if err != nil {
-		b.Fatal(err)
-	}
+	c := benchClient(b, "insights", "java-insights-response.json", func(w http.ResponseWriter, body []byte) {
+		replay(http.StatusOK, ctInsights, body)(w, nil)
+	})
 	req := javaFullRequest()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -1078,9 +1071,85 @@ func BenchmarkScore(b *testing.B) {
 	})
 }
 
+// BenchmarkScoreService is Score against a server answering as the load
+// benchmark's stub does (scripts/loadorders): the Score fixture, with a
+// Content-Length.
+func BenchmarkScoreService(b *testing.B) {
+	c := benchClient(b, "score", "python-score-response.json", func(w http.ResponseWriter, body []byte) {
+		w.Header().Set("Content-Type", ctScore)
+		_, _ = w.Write(body) // small and unflushed: net/http sets Content-Length
+	})
+	req := javaFullRequest()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Score(b.Context(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchClient returns a client of service on a local server that answers
+// every call with answer and the fixture's bytes.
+func benchClient(b *testing.B, service, fixture string, answer func(http.ResponseWriter, []byte)) *Client {
+	b.Helper()
+	body, err := os.ReadFile(filepath.Join("testdata", fixture))
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { answer(w, body) }))
+	b.Cleanup(srv.Close)
+	c, err := New(Config{AccountID: testAccount, LicenseKey: testKey, Endpoint: srv.URL, Service: service},
+		nil, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
 func BenchmarkHashEmail(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		HashEmail(" Ann.Lee+shop@GoogleMail.com ")
+	}
+}
+
+// TestReadBody: readBody reads what io.ReadAll(io.LimitReader(body,
+// limit+1)) reads, whatever the length it is told, and sizes its buffer by
+// a length within the limit.
+func TestReadBody(t *testing.T) {
+	t.Parallel()
+	const limit = 1000
+	for _, tc := range []struct {
+		name   string
+		size   int   // bytes sent
+		length int64 // length told
+	}{
+		{"exact", 650, 650},
+		{"unknown", 650, -1},
+		{"told less", 650, 100},
+		{"told more", 650, 900},
+		{"empty", 0, 0},
+		{"at the limit", limit, limit},
+		{"over the limit", 5000, 5000},
+		{"over the limit, told within", 5000, 10},
+		{"larger than 512, unknown", 1500, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			body := bytes.Repeat([]byte("x"), tc.size)
+			want, _ := io.ReadAll(io.LimitReader(bytes.NewReader(body), limit+1))
+			// One byte per Read: the hardest case for the loop.
+			got, err := readBody(iotest.OneByteReader(bytes.NewReader(body)), tc.length, limit)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("readBody(%d bytes, length %d) = %d bytes, %v; want %d bytes", tc.size, tc.length, len(got), err, len(want))
+			}
+			if tc.length == int64(tc.size) && tc.size <= limit && cap(got) != tc.size+1 {
+				t.Errorf("readBody(%d bytes, length %d): buffer of %d bytes, want %d", tc.size, tc.length, cap(got), tc.size+1)
+			}
+		})
+	}
+	sentinel := errors.New("connection reset")
+	if _, err := readBody(io.MultiReader(strings.NewReader("{"), iotest.ErrReader(sentinel)), 10, limit); !errors.Is(err, sentinel) {
+		t.Errorf("readBody(failing reader) = %v, want the reader's error", err)
 	}
 }

@@ -208,11 +208,14 @@ var errMalformed = errors.New("malformed minfraud response")
 // would otherwise read as "no risk" and let an order through.
 func decodeResponse(body []byte) (*Response, error) {
 	// The outer RiskScore shadows the embedded one (encoding/json picks the
-	// shallower field), which tells a missing score from a zero one.
-	var w struct {
-		Response
+	// shallower field), which tells a missing score from a zero one. The
+	// Response is embedded by pointer so that it is decoded in place, the
+	// one the caller gets, not decoded into a wrapper and copied out.
+	r := new(Response)
+	w := struct {
+		*Response
 		RiskScore *float64 `json:"risk_score"`
-	}
+	}{Response: r}
 	if err := json.Unmarshal(body, &w); err != nil {
 		return nil, fmt.Errorf("%w: %w", errMalformed, err)
 	}
@@ -222,7 +225,6 @@ func decodeResponse(body []byte) (*Response, error) {
 	if s := *w.RiskScore; s < 0 || s > 100 {
 		return nil, fmt.Errorf("%w: risk_score %v out of range", errMalformed, s)
 	}
-	r := w.Response
 	r.RiskScore = *w.RiskScore
-	return &r, nil
+	return r, nil
 }

@@ -61,3 +61,19 @@ func FuzzDecodeResponse(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecodeResponse decodes the Score answer the load benchmark's
+// stub replays (scripts/bench-screening.sh): what every scored order pays
+// to read minFraud's answer.
+func BenchmarkDecodeResponse(b *testing.B) {
+	body, err := os.ReadFile(filepath.Join("testdata", "python-score-response.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeResponse(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -143,6 +143,7 @@ type Counter struct {
 	names     [numDims][]string
 	static    []any // ARGV after "now": cap ttl span nwin
 	sha       string
+	shaArg    any  // sha, boxed once
 	perTag    bool // one script call per hash tag (Cluster, Ring) instead of one in all
 	allNames  []string
 	evtNames  []string
@@ -179,6 +180,7 @@ func New(cfg Config, rdb redis.UniversalClient, h *ident.Hasher) (*Counter, erro
 	c.perTag = !standalone
 	sum := sha1.Sum([]byte(scriptSource))
 	c.sha = hex.EncodeToString(sum[:])
+	c.shaArg = c.sha
 
 	longest := ws[len(ws)-1]
 	c.static = []any{
@@ -263,19 +265,51 @@ type planner struct {
 	c      *Counter
 	perTag bool
 	unless string // Order.Unless, honoured in one call in all only
+	// header is the ARGV every call starts with. With one call in all it
+	// has room for the whole call's ARGV and becomes it, not a copy.
 	header []any
 	calls  []call
+	// buf holds the stem of the current identifier's keys,
+	// prefix{kind:hash}, in buf[:stem] (see tag); key completes it. One
+	// buffer serves the whole order, so a key costs its own string only.
+	buf  []byte
+	stem int
 }
 
 func (c *Counter) newPlanner(now time.Time, perTag bool, unless string) *planner {
-	p := &planner{c: c, perTag: perTag, header: c.header(now)}
+	p := &planner{c: c, perTag: perTag, buf: make([]byte, 0, 64+len(c.prefix))}
 	if !perTag {
 		p.unless = unless
+		p.header = c.header(now, 2*maxOpsPerOrder)
 		p.calls = make([]call, 0, 1)
 	} else {
+		p.header = c.header(now, 0)
 		p.calls = make([]call, 0, 6)
 	}
 	return p
+}
+
+// tag starts the keys of one identifier: prefix{kind:hash}. The braces
+// make every key of the identifier one Redis Cluster hash slot.
+func (p *planner) tag(kind ident.Kind, value string) {
+	p.buf = append(append(p.buf[:0], p.c.prefix...), '{')
+	p.buf = append(append(p.buf, kind...), ':')
+	p.buf = append(p.c.h.AppendHash(p.buf, kind, value), '}')
+	p.stem = len(p.buf)
+}
+
+// tagHashed is tag for an identifier already hashed.
+func (p *planner) tagHashed(kind ident.Kind, hash string) {
+	p.buf = append(append(p.buf[:0], p.c.prefix...), '{')
+	p.buf = append(append(p.buf, kind...), ':')
+	p.buf = append(append(p.buf, hash...), '}')
+	p.stem = len(p.buf)
+}
+
+// key returns a key of the identifier tag started: its stem and suffix.
+func (p *planner) key(suffix string) string {
+	p.buf = append(p.buf[:p.stem], suffix...)
+	return string(p.buf)
 }
 
 // begin starts the work on one identifier and returns the call it goes to.
@@ -283,14 +317,19 @@ func (p *planner) begin() *call {
 	if !p.perTag && len(p.calls) == 1 {
 		return &p.calls[0]
 	}
-	nk, no := maxKeysPerTag, 5
-	if !p.perTag {
-		nk, no = maxKeysPerOrder, maxOpsPerOrder
-	}
-	cl := call{
-		keys: make([]string, 0, nk),
-		args: append(make([]any, 0, len(p.header)+2*no), p.header...),
-		dims: make([]dim, 0, no),
+	var cl call
+	if p.perTag {
+		cl = call{
+			keys: make([]string, 0, maxKeysPerTag),
+			args: append(make([]any, 0, len(p.header)+2*5), p.header...),
+			dims: make([]dim, 0, 5),
+		}
+	} else {
+		cl = call{
+			keys: make([]string, 0, maxKeysPerOrder),
+			args: p.header,
+			dims: make([]dim, 0, maxOpsPerOrder),
+		}
 	}
 	if p.unless != "" {
 		// The guard op goes first, before any write (script.lua).
@@ -320,15 +359,12 @@ func (cl *call) distinct(d dim, key string, member any) {
 	cl.dims = append(cl.dims, d)
 }
 
-// tag returns the key stem of one identifier: prefix{kind:hash}. The braces
-// make every key of the identifier one Redis Cluster hash slot.
+// tag returns the key stem of one identifier (planner.tag), for tests
+// that read the keys.
 func (c *Counter) tag(kind ident.Kind, value string) string {
-	return c.stem(kind, c.h.Hash(kind, value))
-}
-
-// stem is tag for an identifier already hashed.
-func (c *Counter) stem(kind ident.Kind, hash string) string {
-	return c.prefix + "{" + string(kind) + ":" + hash + "}"
+	p := planner{c: c}
+	p.tag(kind, value)
+	return string(p.buf)
 }
 
 // plan builds the script calls for one order: one per identifier, merged
@@ -343,36 +379,36 @@ func (c *Counter) plan(now time.Time, o Order, perTag bool) ([]call, error) {
 		if value == "" {
 			return
 		}
-		t := c.tag(kind, value)
-		p.begin().counter(d, t+":z", t+":o", member)
+		p.tag(kind, value)
+		p.begin().counter(d, p.key(":z"), p.key(":o"), member)
 	}
 	var accountHash string
 	if o.Account != "" {
 		accountHash = c.h.Hash(ident.KindAccount, o.Account)
 	}
 	if ip := o.IP.Unmap(); ip.IsValid() {
-		t := c.tag(ident.KindIP, ip.WithZone("").String())
+		p.tag(ident.KindIP, ip.WithZone("").String())
 		cl := p.begin()
-		cl.counter(dimIP, t+":z", t+":o", member)
+		cl.counter(dimIP, p.key(":z"), p.key(":o"), member)
 		if accountHash != "" {
-			cl.distinct(dimAccountsPerIP, t+":d", accountHash)
+			cl.distinct(dimAccountsPerIP, p.key(":d"), accountHash)
 		}
 		simple(dimIPPrefix, ident.KindPrefix, ident.IPPrefix(ip).String())
 	}
 	simple(dimEmail, ident.KindEmail, o.Email)
 	if o.Email != "" && o.OlderEmail != "" && o.OlderEmail != o.Email {
-		t := c.tag(ident.KindEmail, o.OlderEmail)
-		p.begin().counter(dimEmail, t+":z", t+":o", nil)
+		p.tag(ident.KindEmail, o.OlderEmail)
+		p.begin().counter(dimEmail, p.key(":z"), p.key(":o"), nil)
 	}
 	if o.Account != "" {
-		t := c.stem(ident.KindAccount, accountHash)
+		p.tagHashed(ident.KindAccount, accountHash)
 		cl := p.begin()
-		cl.counter(dimAccount, t+":z", t+":o", member)
+		cl.counter(dimAccount, p.key(":z"), p.key(":o"), member)
 		if o.Card != "" {
-			cl.distinct(dimCardsPerAccount, t+":d", c.h.Hash(ident.KindCard, o.Card))
+			cl.distinct(dimCardsPerAccount, p.key(":d"), c.h.Hash(ident.KindCard, o.Card))
 		}
 		for _, e := range events {
-			cl.counter(e.dim, t+e.z, t+e.o, nil)
+			cl.counter(e.dim, p.key(e.z), p.key(e.o), nil)
 		}
 	}
 	simple(dimCard, ident.KindCard, o.Card)
@@ -380,10 +416,11 @@ func (c *Counter) plan(now time.Time, o Order, perTag bool) ([]call, error) {
 	return p.calls, nil
 }
 
-// header returns the ARGV that every call starts with.
-func (c *Counter) header(now time.Time) []any {
+// header returns the ARGV that every call starts with, with room for
+// extra more.
+func (c *Counter) header(now time.Time, extra int) []any {
 	ms := now.UnixMilli()
-	h := make([]any, 0, 1+len(c.static)+2*len(c.windows))
+	h := make([]any, 0, 1+len(c.static)+2*len(c.windows)+extra)
 	h = append(h, strconv.FormatInt(ms, 10))
 	h = append(h, c.static...)
 	for i := range c.windows {
@@ -444,15 +481,15 @@ func (c *Counter) RecordEvent(ctx context.Context, now time.Time, kind EventKind
 	}
 	found := false
 	var member any = c.h.Hash(ident.KindOrder, orderID)
-	t := c.tag(ident.KindAccount, account)
 	p := c.newPlanner(now, false, "")
+	p.tag(ident.KindAccount, account)
 	cl := p.begin()
 	for _, e := range events {
 		var m any
 		if e.kind == kind {
 			m, found = member, true
 		}
-		cl.counter(e.dim, t+e.z, t+e.o, m)
+		cl.counter(e.dim, p.key(e.z), p.key(e.o), m)
 	}
 	if !found {
 		return nil, fmt.Errorf("recording event of kind %q: unknown kind: %w", kind, ErrInvalidInput)
@@ -473,10 +510,26 @@ func (c *Counter) RecordEvent(ctx context.Context, now time.Time, kind EventKind
 	return counts, nil
 }
 
+// queue queues one EVALSHA per call. It builds the command as EvalSha
+// does, except that each key goes in as a pointer into the call's keys
+// (go-redis writes a *string as the string, and reads it for Cluster
+// routing): EvalSha boxes every key string, an allocation per key, about
+// twenty per order. The calls outlive the pipeline's Exec, so the
+// pointers do too.
 func (c *Counter) queue(ctx context.Context, pipe redis.Pipeliner, calls []call) []*redis.Cmd {
 	cmds := make([]*redis.Cmd, len(calls))
-	for i, cl := range calls {
-		cmds[i] = pipe.EvalSha(ctx, c.sha, cl.keys, cl.args...)
+	for i := range calls {
+		cl := &calls[i]
+		args := make([]any, 0, 3+len(cl.keys)+len(cl.args))
+		args = append(args, "evalsha", c.shaArg, len(cl.keys))
+		for k := range cl.keys {
+			args = append(args, &cl.keys[k])
+		}
+		args = append(args, cl.args...)
+		cmd := redis.NewCmd(ctx, args...)
+		cmd.SetFirstKeyPos(3)
+		_ = pipe.Process(ctx, cmd) // queued; its error is the command's own
+		cmds[i] = cmd
 	}
 	return cmds
 }
@@ -487,7 +540,8 @@ func (c *Counter) queue(ctx context.Context, pipe redis.Pipeliner, calls []call)
 func (c *Counter) results(ctx context.Context, calls []call, cmds []*redis.Cmd, counts Counts) error {
 	var retry []int
 	for i, cmd := range cmds {
-		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		// HasErrorPrefix allocates even for a nil error: most calls have none.
+		if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 			retry = append(retry, i)
 		}
 	}
