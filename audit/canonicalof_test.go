@@ -34,7 +34,7 @@ func TestSealCanonical(t *testing.T) {
 				ID: "id-<1>", Time: at, Actor: "key:shop&co", Action: "order.created",
 				Order: "o1", Account: "shop/42", Addr: "192.0.2.0/24",
 				Before: json.RawMessage(tt.before), After: json.RawMessage(tt.after),
-			})
+			}, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,7 +54,7 @@ func FuzzSealCanonical(f *testing.F) {
 	f.Add("i", "a", "", `"\u2028"`, "x\"y")
 	f.Fuzz(func(t *testing.T, id, actor, before, after, prev string) {
 		e, err := normalize(Entry{ID: id, Time: time.Unix(1, 0), Actor: actor, Action: "x",
-			Before: json.RawMessage(before), After: json.RawMessage(after)})
+			Before: json.RawMessage(before), After: json.RawMessage(after)}, false)
 		if err != nil {
 			return
 		}
@@ -88,7 +88,7 @@ func BenchmarkSeal(b *testing.B) {
 		`{"code":"ip_velocity","detail":"12 orders from this address in the last hour"},{"code":"email_domain","detail":"disposable email domain"}],` +
 		`"requirements":{"email_verification":"not_required","kyc":"not_required","manual_review":"not_required"},"links":{},"created_at":"2026-11-29T10:00:00.123456789Z"}`
 	e, err := normalize(Entry{ID: "o1:1", Time: time.Now(), Actor: "key:shop", Action: "order.created",
-		Order: "sc_3f9a1c0b7d2e4f6a8b0c1d2e3f4a5b6c", Account: "key:shop/42", Addr: "192.0.2.0/24", After: json.RawMessage(answer)})
+		Order: "sc_3f9a1c0b7d2e4f6a8b0c1d2e3f4a5b6c", Account: "key:shop/42", Addr: "192.0.2.0/24", After: json.RawMessage(answer)}, false)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -83,6 +83,9 @@
 // them, so the caller drops those and chains the rest again. A lost race
 // chains the batch again from the new head, as Append does. A batch thus
 // costs one round trip and one script run however many entries it has.
+// AppendBatchMarshaled is AppendBatch for a caller that declares its
+// documents json.Marshal's output (the order relay): they are not scanned
+// as JSON again, and are stored and hashed as AppendBatch would.
 //
 // # Archive
 //

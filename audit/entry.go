@@ -220,7 +220,12 @@ var ErrInvalidInput = kind.New(kind.ErrInvalidInput, "invalid audit entry")
 // json.Compact, which gives the same bytes: json.Valid and isCompact scan
 // it without allocating. The returned entry may then share the caller's
 // document bytes.
-func normalize(e Entry) (Entry, error) {
+//
+// marshaled declares the documents json.Marshal's output
+// (AppendBatchMarshaled): valid, compact and HTML-escaped. They are then
+// not scanned as JSON at all; the size bound, the null check and
+// escapeDoc still apply.
+func normalize(e Entry, marshaled bool) (Entry, error) {
 	var errs []error
 	bad := func(field, problem string) {
 		errs = append(errs, fmt.Errorf("%w: %s %s", ErrInvalidInput, field, problem))
@@ -252,7 +257,7 @@ func normalize(e Entry) (Entry, error) {
 		if len(raw) == 0 {
 			return nil
 		}
-		if !json.Valid(raw) || !isCompact(raw) {
+		if !marshaled && (!json.Valid(raw) || !isCompact(raw)) {
 			var buf bytes.Buffer
 			if err := json.Compact(&buf, raw); err != nil {
 				bad(field, "is not JSON: "+err.Error())

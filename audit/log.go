@@ -165,7 +165,7 @@ const (
 // 50 lost races). The head this process last saw is kept, so an
 // uncontended Append is one round trip.
 func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
-	e, err := normalize(e)
+	e, err := normalize(e, false)
 	if err != nil {
 		return Entry{}, err
 	}

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -36,7 +38,7 @@ func TestNormalizeCompactDocumentHashesAsBefore(t *testing.T) {
 	before := []byte(`{"status":"held","links":{"verify_email":"https://x.test/?a=1\u0026b=2"}}`)
 	after := []byte(answerDoc)
 	e, err := normalize(Entry{ID: "scr_x/v2", Time: at, Actor: "officer", Action: "order.reviewed", Order: "scr_x",
-		Before: before, After: after})
+		Before: before, After: after}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +82,7 @@ func TestNormalizeCompactsOtherDocuments(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e, err := normalize(Entry{ID: "i", Time: at, Actor: "officer:ann", Action: "blocklist.added", After: json.RawMessage(tt.doc)})
+			e, err := normalize(Entry{ID: "i", Time: at, Actor: "officer:ann", Action: "blocklist.added", After: json.RawMessage(tt.doc)}, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,7 +95,7 @@ func TestNormalizeCompactsOtherDocuments(t *testing.T) {
 		})
 	}
 	for _, doc := range []string{`{"a":`, `{"a":1}x`, `{'a':1}`} {
-		if _, err := normalize(Entry{ID: "i", Time: at, Actor: "a", Action: "b", After: json.RawMessage(doc)}); err == nil {
+		if _, err := normalize(Entry{ID: "i", Time: at, Actor: "a", Action: "b", After: json.RawMessage(doc)}, false); err == nil {
 			t.Errorf("normalize(%q): no error", doc)
 		}
 	}
@@ -125,7 +127,107 @@ func BenchmarkNormalize(b *testing.B) {
 	e := Entry{ID: "scr_x/v1", Time: time.Now(), Actor: "key:shop", Action: "order.created", Order: "scr_x", After: json.RawMessage(answerDoc)}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := normalize(e); err != nil {
+		if _, err := normalize(e, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// marshaledDocs are documents as json.Marshal writes them, with what
+// escapeDoc and Compact care about: <, > and &, U+2028 and U+2029,
+// quotes, backslashes, spaces in strings, other Unicode, nesting.
+func marshaledDocs(t testing.TB, extra ...string) [][]byte {
+	t.Helper()
+	vals := []any{
+		map[string]any{"status": "held", "links": map[string]string{"kyc": "https://x.test/?a=1&b=<2>"}},
+		map[string]any{"note": "a \"quoted\" \\ back  slash\u2028\u2029 é 😀", "n": 1.5, "ok": true, "none": nil, "list": []int{1, 2}},
+		"just a string", 42, []string{},
+	}
+	for _, s := range extra {
+		vals = append(vals, map[string]string{s: s}, []string{s})
+	}
+	docs := make([][]byte, 0, len(vals))
+	for _, v := range vals {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, b)
+	}
+	return docs
+}
+
+// checkMarshaledAsChecked: doc, declared json.Marshal's output, is
+// normalized and sealed to the same bytes and hash as when it is checked.
+func checkMarshaledAsChecked(t *testing.T, doc []byte) {
+	t.Helper()
+	e := Entry{ID: "scr_x/v2", Time: time.Unix(1, 5), Actor: "key:shop", Action: "order.reviewed", Before: doc, After: doc}
+	checked, err := normalize(e, false)
+	if err != nil {
+		t.Fatalf("normalize(%s, checked) = %v", doc, err)
+	}
+	trusted, err := normalize(e, true)
+	if err != nil {
+		t.Fatalf("normalize(%s, marshaled) = %v", doc, err)
+	}
+	if !bytes.Equal(trusted.After, checked.After) || !bytes.Equal(trusted.Before, checked.Before) {
+		t.Fatalf("normalize(%s): marshaled %s, checked %s", doc, trusted.After, checked.After)
+	}
+	checked.Seq, trusted.Seq = 7, 7
+	lc, err := checked.seal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt, err := trusted.seal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(lt, lc) || trusted.Hash != checked.Hash {
+		t.Errorf("sealed line of %s: marshaled %s, checked %s", doc, lt, lc)
+	}
+}
+
+// Documents declared json.Marshal's output (AppendBatchMarshaled) are
+// stored and hashed exactly as checked ones.
+func TestNormalizeMarshaledAsChecked(t *testing.T) {
+	for _, doc := range marshaledDocs(t) {
+		checkMarshaledAsChecked(t, doc)
+	}
+}
+
+func FuzzNormalizeMarshaled(f *testing.F) {
+	for _, s := range []string{"", "<a&b>", "\u2028", "\\\" \t", "\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, doc := range marshaledDocs(t, s) {
+			checkMarshaledAsChecked(t, doc)
+		}
+	})
+}
+
+// Declared documents are still bounded in size, and null is still no
+// document.
+func TestNormalizeMarshaledKeepsBounds(t *testing.T) {
+	e := Entry{ID: "i", Time: time.Unix(1, 0), Actor: "a", Action: "b", Before: []byte("null")}
+	e.After, _ = json.Marshal(strings.Repeat("x", maxDocLen))
+	if _, err := normalize(e, true); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("normalize(%d-byte document, marshaled) = %v, want ErrInvalidInput", len(e.After), err)
+	}
+	e.After = []byte(`{"a":1}`)
+	n, err := normalize(e, true)
+	if err != nil || n.Before != nil {
+		t.Errorf("normalize(before null, marshaled) = before %q, %v; want none", n.Before, err)
+	}
+}
+
+// BenchmarkNormalizeMarshaled is BenchmarkNormalize with the document
+// declared json.Marshal's output (AppendBatchMarshaled).
+func BenchmarkNormalizeMarshaled(b *testing.B) {
+	e := Entry{ID: "scr_x/v1", Time: time.Now(), Actor: "key:shop", Action: "order.created", Order: "scr_x", After: json.RawMessage(answerDoc)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := normalize(e, true); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -34,7 +34,10 @@ type AuditLog interface {
 
 // auditBatcher is an AuditLog that appends many entries at the cost of
 // one (the audit package's AppendBatch): the relay hands it each shard
-// batch's entries together.
+// batch's entries together. Their Before and After are json.Marshal's
+// output, byte for byte (commit and refund encode them, the pending
+// stream carries them as they are), so the log may take them without
+// checking them as JSON (audit's AppendBatchMarshaled).
 type auditBatcher interface {
 	AppendBatch(ctx context.Context, es []AuditEntry) error
 }

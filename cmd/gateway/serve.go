@@ -665,12 +665,17 @@ func (a orderAudit) Append(ctx context.Context, e orders.AuditEntry) error {
 }
 
 // AppendBatch appends a relay batch's entries in one compare-and-set.
+// Their documents are json.Marshal's output (the orders package encodes
+// them when it commits and the relay carries them byte for byte), so the
+// log takes them without scanning them as JSON again
+// (AppendBatchMarshaled); a batch that fails is appended one by one
+// through Append, which checks everything.
 func (a orderAudit) AppendBatch(ctx context.Context, es []orders.AuditEntry) error {
 	batch := make([]audit.Entry, len(es))
 	for i, e := range es {
 		batch[i] = auditEntry(e)
 	}
-	_, err := a.log.AppendBatch(ctx, batch)
+	_, err := a.log.AppendBatchMarshaled(ctx, batch)
 	return err
 }
 
