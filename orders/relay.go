@@ -415,7 +415,7 @@ func (r *Relay) deliverBatch(ctx context.Context, key string, b shardBatch) ([]s
 		r.publishBatch(ctx, b.events, fail)
 	} else {
 		for _, e := range b.events {
-			if _, err := r.d.Outbox.Append(ctx, events.Event{Type: e.v.Type, Time: e.v.Time, Data: e.v.Data}); err != nil {
+			if _, err := r.d.Outbox.Append(ctx, outboxEvent(e.v)); err != nil {
 				fail(e.id, fmt.Errorf("publishing %s: %w", e.v.Type, err))
 			}
 		}
@@ -493,6 +493,13 @@ type batchOutbox interface {
 	Fields(e events.Event) ([]string, error)
 }
 
+// outboxEvent is e for the outbox. Its data is json.Marshal's output,
+// byte for byte (the commit encoded it, the pending stream carried it),
+// so the outbox need not scan it again (events.Marshaled).
+func outboxEvent(e pendingEvent) events.Event {
+	return events.Event{Type: e.Type, Time: e.Time, Data: events.Marshaled(e.Data)}
+}
+
 // publishBatch appends evs to the outbox in one pipeline; fail gets
 // those not published.
 func (r *Relay) publishBatch(ctx context.Context, evs []decoded[pendingEvent], fail func(string, error)) {
@@ -503,7 +510,7 @@ func (r *Relay) publishBatch(ctx context.Context, evs []decoded[pendingEvent], f
 	cmds := make([]*redis.StringCmd, 0, len(evs))
 	pipe := r.s.rdb.Pipeline()
 	for _, e := range evs {
-		fields, err := r.batch.Fields(events.Event{Type: e.v.Type, Time: e.v.Time, Data: e.v.Data})
+		fields, err := r.batch.Fields(outboxEvent(e.v))
 		if err != nil {
 			fail(e.id, err)
 			continue

@@ -64,6 +64,13 @@ type Event struct {
 	Time time.Time
 }
 
+// Marshaled is event data json.Marshal has encoded already: Fields writes
+// it as it is, without scanning it as JSON again. The order relay's
+// events carry the data the commit encoded (an order's details, most of
+// an entry), byte for byte; anything else is json.Marshal's to encode,
+// and a json.RawMessage is still checked.
+type Marshaled []byte
+
 // Stored is an event read back from the outbox.
 type Stored struct {
 	// ID is the stream entry id ("1700000000000-0"): increasing, unique,
@@ -106,9 +113,16 @@ func (o *Outbox) Fields(e Event) ([]string, error) {
 		return nil, fmt.Errorf("appending %s event: zero time", e.Type)
 	}
 	var data []byte
-	if raw, ok := e.Data.(json.RawMessage); ok && json.Valid(raw) {
-		// Already JSON (screening passes the Result it has just
-		// encoded): Marshal would only re-compact it.
+	if m, ok := e.Data.(Marshaled); ok {
+		// Valid, compact and escaped as json.Marshal writes a value,
+		// says the caller: checking it would cost a scan of the whole
+		// document. Empty is null, as for a nil json.RawMessage.
+		data = m
+		if len(data) == 0 {
+			data = []byte("null")
+		}
+	} else if raw, ok := e.Data.(json.RawMessage); ok && json.Valid(raw) {
+		// Already JSON: Marshal would only re-compact it.
 		data = raw
 	} else {
 		var err error

@@ -209,3 +209,38 @@ func TestOutboxFields(t *testing.T) {
 		}
 	}
 }
+
+// Data given as Marshaled (json.Marshal's output, the order relay's) is
+// written byte for byte as Fields writes the value itself, or the same
+// bytes as a json.RawMessage.
+func TestOutboxFieldsMarshaled(t *testing.T) {
+	t.Parallel()
+	ob := New(nil, "events", 0)
+	at := time.Date(2026, 11, 29, 12, 0, 0, 7, time.UTC)
+	for _, v := range []any{
+		map[string]any{"order_id": "A-1", "note": "<b>&\u2028\u2029 \"é\" \\", "score": 12.5, "list": []int{1}},
+		struct {
+			ID    string `json:"id"`
+			Empty []int  `json:"empty"`
+		}{ID: "x"},
+		"text", nil,
+	} {
+		want, err := ob.Fields(Event{Type: OrderHeld, Time: at, Data: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v == nil {
+			b = nil // no document at all: null, as json.Marshal of a nil RawMessage
+		}
+		for _, data := range []any{Marshaled(b), json.RawMessage(b)} {
+			got, err := ob.Fields(Event{Type: OrderHeld, Time: at, Data: data})
+			if err != nil || !cmp.Equal(got, want) {
+				t.Errorf("Fields(%T %s) = %q, %v; want %q", data, b, got, err, want)
+			}
+		}
+	}
+}
