@@ -3,6 +3,7 @@ package audit
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -222,4 +223,61 @@ func TestAppendBatchMarshaledStoresTheSame(t *testing.T) {
 		t.Errorf("stored lines differ:\nmarshaled %q\nchecked %q", gotLines, wantLines)
 	}
 	marshaled.checkChain(t, int64(len(docs)))
+}
+
+// redisState is what a log holds in Redis for entries: the ids, the
+// stored lines and every index the entries name, with their scores.
+func (e *env) redisState(t *testing.T, es []Entry) map[string]any {
+	t.Helper()
+	ctx := t.Context()
+	state := map[string]any{}
+	for _, k := range []string{e.log.idsKey(), e.log.entriesKey()} {
+		v, err := e.rdb.HGetAll(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		state[strings.TrimPrefix(k, e.log.stem)] = v
+	}
+	for _, en := range es {
+		for _, k := range e.log.indexKeys(en) {
+			v, err := e.rdb.ZRangeWithScores(ctx, k, 0, -1).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			state[strings.TrimPrefix(k, e.log.stem)] = v
+		}
+	}
+	return state
+}
+
+// A batch writes each key once with all its members (in chunks when it
+// is long): Redis then holds exactly what one Append per entry leaves,
+// and duplicates are found past the first chunk of ids.
+func TestAppendBatchStoresWhatAppendStores(t *testing.T) {
+	t.Parallel()
+	onBackends(t, 100, func(t *testing.T, e *env) {
+		single := newEnvOn(t, standalone, 100)
+		all := e.batchOf("b", 0, 1300)
+		if _, err := e.log.AppendBatch(t.Context(), all[:1200]); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.log.AppendBatch(t.Context(), all[1100:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0].Seq != 1101 || got[99].Seq != 1200 || got[100].Seq != 1201 || got[199].Seq != 1300 {
+			t.Errorf("second batch seqs %d..%d, %d..%d; want the stored 1101..1200, then 1201..1300",
+				got[0].Seq, got[99].Seq, got[100].Seq, got[199].Seq)
+		}
+		for _, en := range all {
+			if _, err := single.log.Append(t.Context(), en); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := single.redisState(t, all)
+		if diff := cmp.Diff(want, e.redisState(t, all)); diff != "" {
+			t.Errorf("Redis after batches vs after single appends (-single +batch):\n%s", diff)
+		}
+		e.checkChain(t, 1300)
+	})
 }
