@@ -82,8 +82,11 @@ elseif cur ~= ARGV[1] then
   return {cur, redis.call('HGET', KEYS[1], 'record'), redis.call('HGET', KEYS[1], 'fp')}
 end
 redis.call('XADD', KEYS[3], '*', unpack(ARGV, 10))
-redis.call('HSET', KEYS[1], 'version', ARGV[2], 'record', ARGV[3])
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'fp', ARGV[4]) end
+if ARGV[4] == '' then
+  redis.call('HSET', KEYS[1], 'version', ARGV[2], 'record', ARGV[3])
+else
+  redis.call('HSET', KEYS[1], 'version', ARGV[2], 'record', ARGV[3], 'fp', ARGV[4])
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('RPUSH', KEYS[2], ARGV[9])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
