@@ -95,12 +95,14 @@ type canonicalHead struct {
 // is Prev when it is hex (a hash; else it is encoded). The documents are
 // most of an entry (an order's whole answer), and json.Marshal would scan
 // them again to compact them.
+//
+// Its buffer has room for the hash member seal adds (hashMemberLen).
 func (e Entry) canonicalOf() ([]byte, error) {
 	head, err := json.Marshal(e.head())
 	if err != nil {
 		return nil, fmt.Errorf("encoding entry %q: %w", e.ID, err)
 	}
-	out := make([]byte, 0, len(head)+len(e.Before)+len(e.After)+len(e.Prev)+len(`,"before":,"after":,"prev":""`))
+	out := make([]byte, 0, len(head)+len(e.Before)+len(e.After)+len(e.Prev)+len(`,"before":,"after":,"prev":""`)+hashMemberLen)
 	out = append(out, head[:len(head)-1]...) // without its closing brace
 	if len(e.Before) > 0 {
 		out = append(append(out, `,"before":`...), e.Before...)
@@ -158,13 +160,23 @@ func (e Entry) line() ([]byte, error) {
 	return withHash(b, e.Hash), nil
 }
 
-// withHash is canonical with `,"hash":"<hash>"` before its closing brace.
+// hashMemberLen is the length of `,"hash":"<hex SHA-256>"`.
+const hashMemberLen = len(`,"hash":""`) + 2*sha256.Size
+
+// withHash is canonical with `,"hash":"<hash>"` before its closing brace,
+// in a new buffer.
 func withHash(canonical []byte, hash string) []byte {
-	out := make([]byte, 0, len(canonical)+len(`,"hash":""`)+len(hash))
-	out = append(out, canonical[:len(canonical)-1]...)
-	out = append(out, `,"hash":"`...)
-	out = append(out, hash...)
-	return append(out, `"}`...)
+	return appendHash(make([]byte, 0, len(canonical)+len(`,"hash":""`)+len(hash)), canonical, hash)
+}
+
+// appendHash appends canonical to dst with `,"hash":"<hash>"` before its
+// closing brace. dst may be canonical[:0]: each byte is read before it
+// is written over.
+func appendHash(dst, canonical []byte, hash string) []byte {
+	dst = append(dst, canonical[:len(canonical)-1]...)
+	dst = append(dst, `,"hash":"`...)
+	dst = append(dst, hash...)
+	return append(dst, `"}`...)
 }
 
 // seal sets e.Hash from e's canonical encoding and returns the stored
@@ -179,7 +191,9 @@ func (e *Entry) seal() ([]byte, error) {
 	}
 	sum := sha256.Sum256(b)
 	e.Hash = hex.EncodeToString(sum[:])
-	return withHash(b, e.Hash), nil
+	// In place: canonicalOf left room for the hash member, and the
+	// canonical bytes are not needed again (a 2 KB copy per entry saved).
+	return appendHash(b[:0], b, e.Hash), nil
 }
 
 // parseLine decodes a stored entry strictly: an unknown or repeated
