@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -270,14 +271,24 @@ type planner struct {
 	header []any
 	calls  []call
 	// buf holds the stem of the current identifier's keys,
-	// prefix{kind:hash}, in buf[:stem] (see tag); key completes it. One
-	// buffer serves the whole order, so a key costs its own string only.
+	// prefix{kind:hash}, in buf[:stem] (see tag); key completes it.
 	buf  []byte
 	stem int
+	// keys holds every key of the order one after the other; each key is
+	// a substring of it. A strings.Builder never changes bytes it has
+	// written, so the substrings stay valid as it grows: the order's ~20
+	// keys cost one allocation instead of one each.
+	keys strings.Builder
 }
+
+// keyRoom is the most a key takes besides the prefix: {address:hash}:z,
+// address being the longest kind counted, with ident's 22-character hash.
+// Were it too small, the arena would grow: an allocation, not a wrong key.
+const keyRoom = len("{address:}:z") + 22
 
 func (c *Counter) newPlanner(now time.Time, perTag bool, unless string) *planner {
 	p := &planner{c: c, perTag: perTag, buf: make([]byte, 0, 64+len(c.prefix))}
+	p.keys.Grow(maxKeysPerOrder * (len(c.prefix) + keyRoom))
 	if !perTag {
 		p.unless = unless
 		p.header = c.header(now, 2*maxOpsPerOrder)
@@ -308,8 +319,10 @@ func (p *planner) tagHashed(kind ident.Kind, hash string) {
 
 // key returns a key of the identifier tag started: its stem and suffix.
 func (p *planner) key(suffix string) string {
-	p.buf = append(p.buf[:p.stem], suffix...)
-	return string(p.buf)
+	start := p.keys.Len()
+	p.keys.Write(p.buf[:p.stem])
+	p.keys.WriteString(suffix)
+	return p.keys.String()[start:]
 }
 
 // begin starts the work on one identifier and returns the call it goes to.
