@@ -313,10 +313,13 @@ func (c *Client) post(ctx context.Context, path string, body []byte, want int, l
 	if err != nil {
 		return nil, &failure{outcome: transportOutcome(err), err: fmt.Errorf("%w: %w", ErrUnavailable, err)}
 	}
+	atEOF := false
 	defer func() {
-		// Drain a little so that the connection can be reused after an
-		// error answer; a larger body is not worth reading.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBytes))
+		if !atEOF {
+			// Drain a little so that the connection can be reused after
+			// an error answer; a larger body is not worth reading.
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBytes))
+		}
 		resp.Body.Close()
 	}()
 
@@ -332,6 +335,7 @@ func (c *Client) post(ctx context.Context, path string, body []byte, want int, l
 		return nil, &failure{outcome: outcomeBadResponse, status: resp.StatusCode,
 			err: fmt.Errorf("%w: answer larger than %d bytes", ErrUnavailable, limit)}
 	}
+	atEOF = true // readBody stopped at the body's end, not at the limit
 	return raw, nil
 }
 
@@ -343,10 +347,11 @@ func (c *Client) post(ctx context.Context, path string, body []byte, want int, l
 // slice, four allocations for a Score answer of about 650 bytes. A length
 // that is wrong costs growing the buffer, not a different result.
 func readBody(body io.Reader, length, limit int64) ([]byte, error) {
-	r := io.LimitReader(body, limit+1)
 	if length < 0 || length > limit {
-		return io.ReadAll(r)
+		return io.ReadAll(io.LimitReader(body, limit+1))
 	}
+	// A LimitedReader of its own, read by its method, stays on the stack.
+	r := io.LimitedReader{R: body, N: limit + 1}
 	b := make([]byte, 0, length+1)
 	for {
 		n, err := r.Read(b[len(b):cap(b)])
