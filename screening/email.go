@@ -112,7 +112,8 @@ func (d *EmailDomains) Check(email string) EmailCheck {
 	if err != nil {
 		return c
 	}
-	c.SyntaxOK = emailProblem(email) == "" && knownSuffix(domain)
+	_, problem := emailProblem(email)
+	c.SyntaxOK = problem == "" && knownSuffix(domain)
 	var disposable, free, allowed bool
 	for h := domain; ; {
 		if _, ok := d.disposable[h]; ok {

@@ -343,9 +343,9 @@ func (o *Order) Normalize() error {
 	if o.Account.Email == "" {
 		v.fail("account.email", "required")
 	} else {
-		v.email("account.email", o.Account.Email)
+		domain := v.email("account.email", o.Account.Email)
 		if v.err == nil {
-			o.Account.Email = canonicalEmail(o.Account.Email)
+			o.Account.Email = canonicalEmail(o.Account.Email, domain)
 		}
 	}
 	v.text("account.name", o.Account.Name, maxString)
@@ -486,18 +486,15 @@ func isAlnumASCII(s string) bool {
 	return true
 }
 
-// canonicalEmail lower-cases a valid address (emailProblem passed) and
-// writes its domain in ASCII: DNS names are case-insensitive and an
-// internationalized domain has one ASCII form, and no mail provider a VPS
-// customer uses treats the local part's case as significant (the velocity
-// and blocklist identifiers fold it too, see ident.NormalizeEmail).
-func canonicalEmail(s string) string {
+// canonicalEmail lower-cases a valid address s (emailProblem passed) and
+// writes its domain in ASCII, as emailProblem returned it: DNS names are
+// case-insensitive and an internationalized domain has one ASCII form, and
+// no mail provider a VPS customer uses treats the local part's case as
+// significant (the velocity and blocklist identifiers fold it too, see
+// ident.NormalizeEmail).
+func canonicalEmail(s, domainASCII string) string {
 	at := strings.LastIndexByte(s, '@')
-	domain, ok := emailDomainASCII(s[at+1:])
-	if !ok {
-		return s
-	}
-	return norm.NFC.String(strings.ToLower(norm.NFC.String(s[:at]))) + "@" + domain
+	return norm.NFC.String(strings.ToLower(norm.NFC.String(s[:at]))) + "@" + domainASCII
 }
 
 // validator keeps the first problem found.
@@ -620,38 +617,79 @@ func (v *validator) decimal(field string, d Decimal, minor int) Decimal {
 // have a canonical form (ident.NormalizeEmail: an ASCII dot-atom local
 // part): one without would be neither counted nor checked against the email
 // and email-domain blocklists, so a zero-width space or a full-width letter
-// would slip past them.
-func (v *validator) email(field, s string) {
-	if problem := emailProblem(s); problem != "" {
+// would slip past them. It returns the domain's ASCII form when s passes.
+func (v *validator) email(field, s string) (domainASCII string) {
+	domainASCII, problem := emailProblem(s)
+	if problem != "" {
 		v.fail(field, problem)
 	}
+	return domainASCII
 }
 
-func emailProblem(s string) string {
+// emailProblem says what is wrong with s as an order's email address, ""
+// when nothing is; for a valid address it also returns the domain's ASCII
+// form, which it had to compute to check it.
+func emailProblem(s string) (domainASCII, problem string) {
 	if len(s) > maxEmail {
-		return fmt.Sprintf("longer than %d bytes", maxEmail)
+		return "", fmt.Sprintf("longer than %d bytes", maxEmail)
 	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Name != "" || a.Address != s {
-		return "not a valid email address"
+	if !bareAddrSpec(s) {
+		// The rare address bareAddrSpec cannot vouch for (a domain
+		// literal, a quoted local part, a display name, comments, or no
+		// address at all) is judged by net/mail, which takes it only as
+		// a bare address equal to s.
+		a, err := mail.ParseAddress(s)
+		if err != nil || a.Name != "" || a.Address != s {
+			return "", "not a valid email address"
+		}
 	}
 	at := strings.LastIndexByte(s, '@')
 	local, domain := s[:at], s[at+1:]
 	if len(local) > 64 {
-		return "local part longer than 64 bytes"
+		return "", "local part longer than 64 bytes"
 	}
 	for _, r := range local {
 		if unicode.IsControl(r) || unicode.IsSpace(r) {
-			return "not a valid email address"
+			return "", "not a valid email address"
 		}
 	}
-	if _, ok := emailDomainASCII(domain); !ok {
-		return "not a valid email domain"
+	domainASCII, ok := emailDomainASCII(domain)
+	if !ok {
+		return "", "not a valid email domain"
 	}
 	if _, err := ident.NormalizeEmail(s); err != nil {
-		return "not a valid email address (the part before @ must be letters, digits and the punctuation of an address)"
+		return "", "not a valid email address (the part before @ must be letters, digits and the punctuation of an address)"
 	}
-	return ""
+	return domainASCII, ""
+}
+
+// bareAddrSpec reports whether s is local@domain with both parts RFC 5322
+// dot-atoms as net/mail reads them (its atext: printable ASCII but the
+// specials, and any valid multi-byte UTF-8; no leading, trailing or double
+// dot). mail.ParseAddress reads such an s as an address equal to s with no
+// name, so it need not be asked: it costs five allocations, and every
+// order's address is checked this way.
+func bareAddrSpec(s string) bool {
+	local, domain, ok := strings.Cut(s, "@")
+	return ok && mailDotAtom(local) && mailDotAtom(domain)
+}
+
+func mailDotAtom(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return false
+		case r >= utf8.RuneSelf, r == '.':
+		case r < '!' || r > '~' || strings.ContainsRune(`()<>[]:;@\,"`, r):
+			return false
+		}
+	}
+	return true
 }
 
 // emailDomainASCII returns the lower-case ASCII (punycode) form of an email

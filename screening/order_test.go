@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net/mail"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -445,6 +446,86 @@ func TestDecimalUnmarshalJSON(t *testing.T) {
 		var d Decimal
 		if err := d.UnmarshalJSON([]byte(tt.in)); err != nil || string(d) != tt.want {
 			t.Errorf("Decimal.UnmarshalJSON(%s) = %q, %v; want %q", tt.in, d, err, tt.want)
+		}
+	}
+}
+
+// emailSeeds are addresses at the edges of net/mail's addr-spec and of
+// the checks after it.
+var emailSeeds = []string{
+	"ann@example.com", "Ann.Lee+shop@Example.COM", "ann@bücher.de", "jörg@bücher.de",
+	"ann@example", "ann.example.com", "ann@[192.0.2.1]", "ann@[192.0.2.1", "ann@-example.com",
+	"ann@1.2.3.4", "Ann <ann@example.com>", "<ann@example.com>", "ann@example.com (Ann)",
+	" ann@example.com", "ann@example.com ", "ann @example.com", "ann@ example.com",
+	`"ann"@example.com`, `"a b"@example.com`, `""@example.com`, "a@b@example.com",
+	".ann@example.com", "ann.@example.com", "a..nn@example.com", "ann@example..com",
+	"ann@.example.com", "ann@example.com.", "@example.com", "ann@", "@", "",
+	"ann\u200b@example.com", "ａnn@example.com", "ann@ｅxample.com", "ann@example。com",
+	"ann\x00@example.com", "ann\x7f@example.com", "ann\xff@example.com", "ann@example.c\xc3",
+	"ann\u00a0@example.com", "ann\u0085@example.com", "\ufffd@example.com", "ann@\ufffd.com",
+	"a(b)c@example.com", "ann@exa(mple).com", "a\\b@example.com", "a,b@example.com",
+	"a;b@example.com", "a:b@example.com", "a[b]@example.com", "a\tb@example.com",
+	"!#$%&'*+-/=?^_`{|}~@example.com", "ann@exa_mple.com", "ann@xn--bcher-kva.de",
+	"ann@xn--zz.de", "group: ann@example.com;", "=?utf-8?q?ann?=@example.com",
+	strings.Repeat("a", 64) + "@example.com", strings.Repeat("a", 65) + "@example.com",
+	"ann@" + strings.Repeat("a", 63) + ".com", "ann@" + strings.Repeat("a", 64) + ".com",
+}
+
+// FuzzEmailProblem: what bareAddrSpec vouches for, net/mail reads as a
+// bare address equal to the string. emailProblem asks net/mail about every
+// other string, and the checks after that are the same for both, so this
+// is what makes emailProblem refuse exactly what it refused when it asked
+// net/mail about every address. The fuzzer also runs emailProblem on
+// every input (it must not panic, and the domain comes only with "").
+func FuzzEmailProblem(f *testing.F) {
+	for _, s := range emailSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if bareAddrSpec(s) {
+			a, err := mail.ParseAddress(s)
+			if err != nil || a.Name != "" || a.Address != s {
+				t.Fatalf("bareAddrSpec(%q) = true, but mail.ParseAddress = %+v, %v", s, a, err)
+			}
+		}
+		if domain, problem := emailProblem(s); (domain == "") == (problem == "") {
+			t.Fatalf("emailProblem(%q) = %q, %q: want a domain or a problem", s, domain, problem)
+		}
+	})
+}
+
+// TestBareAddrSpec pins which seeds take the shortcut: the common address
+// forms must, or the shortcut saves nothing.
+func TestBareAddrSpec(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"ann@example.com", true},
+		{"Ann.Lee+shop@Example.COM", true},
+		{"jörg@bücher.de", true},
+		{"!#$%&'*+-/=?^_`{|}~@example.com", true},
+		{"ann@example", true}, // refused later, by the domain check
+		{"ann@[192.0.2.1]", false},
+		{`"ann"@example.com`, false},
+		{"Ann <ann@example.com>", false},
+		{"ann@example.com (Ann)", false},
+		{" ann@example.com", false},
+		{"a..nn@example.com", false},
+		{".ann@example.com", false},
+		{"ann@example.com.", false},
+		{"a@b@example.com", false},
+		{"ann\xff@example.com", false},
+		{"\ufffd@example.com", true},
+		{"ann\x7f@example.com", false},
+		{"a\\b@example.com", false},
+		{"@example.com", false},
+		{"ann@", false},
+		{"", false},
+	} {
+		if got := bareAddrSpec(tc.in); got != tc.want {
+			t.Errorf("bareAddrSpec(%q) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
 }

@@ -308,12 +308,18 @@ type probe struct {
 // pipe.Exec, the returned function gives Check's result; ctx bounds the
 // reload of the ranges when they changed.
 func (l *List) QueueCheck(ctx context.Context, pipe redis.Pipeliner, q Query) func(context.Context) ([]Hit, error) {
-	probes := make([]probe, 0, 8)
+	const usualProbes = 8
+	probes := make([]probe, 0, usualProbes)
 	// key is one entry's key, entryKey(id), built around the hash so that
 	// the key is the probe's one string: id is the end of it.
 	key := make([]byte, 0, len(l.stem)+len("e:")+ident.HashLen)
 	key = append(key, l.stem+"e:"...)
 	n := len(key)
+	// The probes' keys are substrings of one Builder, one allocation for
+	// all of them: a Builder never rewrites bytes it has written, so the
+	// substrings stay valid if a deep email domain makes it grow.
+	var keys strings.Builder
+	keys.Grow(usualProbes * cap(key))
 	add := func(k Kind, v string) {
 		key = l.h.AppendHash(key[:n], ident.Kind(k), v)
 		// A few probes, or up to 127 for a deep email domain: a scan
@@ -321,7 +327,9 @@ func (l *List) QueueCheck(ctx context.Context, pipe redis.Pipeliner, q Query) fu
 		if slices.ContainsFunc(probes, func(p probe) bool { return p.id == string(key[n:]) }) {
 			return
 		}
-		k0 := string(key)
+		start := keys.Len()
+		keys.Write(key)
+		k0 := keys.String()[start:]
 		probes = append(probes, probe{kind: k, key: k0, id: k0[n:]})
 	}
 	ip := q.IP.Unmap().WithZone("")

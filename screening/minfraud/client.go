@@ -50,7 +50,9 @@ const (
 type Client struct {
 	cfg      Config
 	endpoint string
-	auth     string // the Authorization header: Basic, account id and license key
+	// headers are the headers every call sends, as header values made
+	// once (see post).
+	headers  []header
 	hc       *http.Client
 	logger   *slog.Logger
 	requests *prometheus.CounterVec
@@ -105,7 +107,13 @@ func New(cfg Config, hc *http.Client, logger *slog.Logger, reg prometheus.Regist
 	return &Client{
 		cfg:      cfg,
 		endpoint: endpoint,
-		auth:     "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.AccountID+":"+cfg.LicenseKey)),
+		headers: []header{
+			// SetBasicAuth's header, encoded once: every order sends it.
+			{"Authorization", []string{"Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.AccountID+":"+cfg.LicenseKey))}},
+			{"Content-Type", []string{"application/json"}},
+			{"Accept", []string{"application/json"}},
+			{"User-Agent", []string{userAgent}},
+		},
 		hc:       hc,
 		logger:   logger,
 		requests: requests,
@@ -270,6 +278,12 @@ func isUUID(s string) bool {
 	return true
 }
 
+// header is one request header: its canonical name and its values.
+type header struct {
+	name  string
+	value []string
+}
+
 // failure is a call that did not give the expected status.
 type failure struct {
 	outcome string
@@ -287,20 +301,25 @@ func (c *Client) post(ctx context.Context, path string, body []byte, want int, l
 	if err != nil {
 		return nil, &failure{outcome: outcomeNetworkError, err: fmt.Errorf("%w: %w", ErrUnavailable, err)}
 	}
-	// SetBasicAuth's header, encoded once in New: this runs for every order.
-	hreq.Header.Set("Authorization", c.auth)
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "application/json")
-	hreq.Header.Set("User-Agent", userAgent)
+	// Header.Set would make a one-value slice per header for every order.
+	// The values made in New are shared instead: net/http only reads them,
+	// and each slice is full (len == cap), so an Add elsewhere would
+	// append to a copy, never into the shared array.
+	for _, h := range c.headers {
+		hreq.Header[h.name] = h.value
+	}
 
 	resp, err := c.hc.Do(hreq)
 	if err != nil {
 		return nil, &failure{outcome: transportOutcome(err), err: fmt.Errorf("%w: %w", ErrUnavailable, err)}
 	}
+	atEOF := false
 	defer func() {
-		// Drain a little so that the connection can be reused after an
-		// error answer; a larger body is not worth reading.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBytes))
+		if !atEOF {
+			// Drain a little so that the connection can be reused after
+			// an error answer; a larger body is not worth reading.
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBytes))
+		}
 		resp.Body.Close()
 	}()
 
@@ -316,6 +335,7 @@ func (c *Client) post(ctx context.Context, path string, body []byte, want int, l
 		return nil, &failure{outcome: outcomeBadResponse, status: resp.StatusCode,
 			err: fmt.Errorf("%w: answer larger than %d bytes", ErrUnavailable, limit)}
 	}
+	atEOF = true // readBody stopped at the body's end, not at the limit
 	return raw, nil
 }
 
@@ -327,10 +347,11 @@ func (c *Client) post(ctx context.Context, path string, body []byte, want int, l
 // slice, four allocations for a Score answer of about 650 bytes. A length
 // that is wrong costs growing the buffer, not a different result.
 func readBody(body io.Reader, length, limit int64) ([]byte, error) {
-	r := io.LimitReader(body, limit+1)
 	if length < 0 || length > limit {
-		return io.ReadAll(r)
+		return io.ReadAll(io.LimitReader(body, limit+1))
 	}
+	// A LimitedReader of its own, read by its method, stays on the stack.
+	r := io.LimitedReader{R: body, N: limit + 1}
 	b := make([]byte, 0, length+1)
 	for {
 		n, err := r.Read(b[len(b):cap(b)])

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -235,7 +236,14 @@ func (c *Counter) Invocation(now time.Time, o Order) (keys, argv []string, err e
 		return nil, nil, nil
 	}
 	for _, a := range calls[0].args {
-		argv = append(argv, a.(string))
+		switch a := a.(type) {
+		case string:
+			argv = append(argv, a)
+		case int64: // the times of the header, as go-redis writes them
+			argv = append(argv, strconv.FormatInt(a, 10))
+		default:
+			return nil, nil, fmt.Errorf("velocity invocation: ARGV value of type %T", a)
+		}
 	}
 	return calls[0].keys, argv, nil
 }
@@ -270,14 +278,24 @@ type planner struct {
 	header []any
 	calls  []call
 	// buf holds the stem of the current identifier's keys,
-	// prefix{kind:hash}, in buf[:stem] (see tag); key completes it. One
-	// buffer serves the whole order, so a key costs its own string only.
+	// prefix{kind:hash}, in buf[:stem] (see tag); key completes it.
 	buf  []byte
 	stem int
+	// keys holds every key of the order one after the other; each key is
+	// a substring of it. A strings.Builder never changes bytes it has
+	// written, so the substrings stay valid as it grows: the order's ~20
+	// keys cost one allocation instead of one each.
+	keys strings.Builder
 }
+
+// keyRoom is the most a key takes besides the prefix: {address:hash}:z,
+// address being the longest kind counted, with ident's 22-character hash.
+// Were it too small, the arena would grow: an allocation, not a wrong key.
+const keyRoom = len("{address:}:z") + 22
 
 func (c *Counter) newPlanner(now time.Time, perTag bool, unless string) *planner {
 	p := &planner{c: c, perTag: perTag, buf: make([]byte, 0, 64+len(c.prefix))}
+	p.keys.Grow(maxKeysPerOrder * (len(c.prefix) + keyRoom))
 	if !perTag {
 		p.unless = unless
 		p.header = c.header(now, 2*maxOpsPerOrder)
@@ -308,8 +326,10 @@ func (p *planner) tagHashed(kind ident.Kind, hash string) {
 
 // key returns a key of the identifier tag started: its stem and suffix.
 func (p *planner) key(suffix string) string {
-	p.buf = append(p.buf[:p.stem], suffix...)
-	return string(p.buf)
+	start := p.keys.Len()
+	p.keys.Write(p.buf[:p.stem])
+	p.keys.WriteString(suffix)
+	return p.keys.String()[start:]
 }
 
 // begin starts the work on one identifier and returns the call it goes to.
@@ -417,14 +437,16 @@ func (c *Counter) plan(now time.Time, o Order, perTag bool) ([]call, error) {
 }
 
 // header returns the ARGV that every call starts with, with room for
-// extra more.
+// extra more. The times go in as int64: go-redis writes an int64 as its
+// decimal, the bytes a formatted string would send, and boxing one is a
+// single allocation where a string is two (its bytes and the box).
 func (c *Counter) header(now time.Time, extra int) []any {
 	ms := now.UnixMilli()
 	h := make([]any, 0, 1+len(c.static)+2*len(c.windows)+extra)
-	h = append(h, strconv.FormatInt(ms, 10))
+	h = append(h, ms)
 	h = append(h, c.static...)
 	for i := range c.windows {
-		h = append(h, strconv.FormatInt(ms-c.windowsMS[i], 10), c.granArgs[i])
+		h = append(h, ms-c.windowsMS[i], c.granArgs[i])
 	}
 	return h
 }
