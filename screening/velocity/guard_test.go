@@ -23,7 +23,9 @@ func TestRecordUnless(t *testing.T) {
 	t.Run("embedded", func(t *testing.T) {
 		t.Parallel()
 		rdb := newClient(t, "redis://"+miniredis.RunT(t).Addr()+"/0")
-		cfg := Config{}
+		// A generous bound, as in TestEmbeddedServerAgrees: the embedded
+		// server's Lua under the race detector is slow on a loaded machine.
+		cfg := Config{Timeout: maxTimeout}
 		cfg.SetDefaults()
 		c, err := New(cfg, rdb, testHasher(t))
 		if err != nil {
