@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vpsgate/gateway/internal/events"
+	"github.com/vpsgate/gateway/internal/rediserr"
 	"github.com/vpsgate/gateway/refunds"
 	"github.com/vpsgate/gateway/screening"
 )
@@ -192,19 +193,9 @@ func (s *Service) runAccountCalls(ctx context.Context, calls []accountCall) []*r
 		cmds[i] = accountScript.EvalSha(ctx, pipe, c.keys, c.args...)
 	}
 	_, _ = pipe.Exec(ctx) // each command's own error is read by the caller
-	var again []int
-	for i, c := range cmds {
-		if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
-			again = append(again, i)
-		}
-	}
-	if len(again) > 0 {
-		pipe := s.rdb.Pipeline()
-		for _, i := range again {
-			cmds[i] = accountScript.Eval(ctx, pipe, calls[i].keys, calls[i].args...)
-		}
-		_, _ = pipe.Exec(ctx)
-	}
+	rediserr.EvalRefused(ctx, s.rdb, cmds, func(pipe redis.Pipeliner, i int) *redis.Cmd {
+		return accountScript.Eval(ctx, pipe, calls[i].keys, calls[i].args...)
+	})
 	return cmds
 }
 

@@ -560,20 +560,9 @@ func (c *Counter) queue(ctx context.Context, pipe redis.Pipeliner, calls []call)
 // NOSCRIPT (a restarted or flushed server) are sent again with EVAL, which
 // is safe: a NOSCRIPT call ran nothing.
 func (c *Counter) results(ctx context.Context, calls []call, cmds []*redis.Cmd, counts Counts) error {
-	var retry []int
-	for i, cmd := range cmds {
-		// HasErrorPrefix allocates even for a nil error: most calls have none.
-		if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			retry = append(retry, i)
-		}
-	}
-	if len(retry) > 0 {
-		pipe := c.rdb.Pipeline()
-		for _, i := range retry {
-			cmds[i] = pipe.Eval(ctx, scriptSource, calls[i].keys, calls[i].args...)
-		}
-		_, _ = pipe.Exec(ctx)
-	}
+	rediserr.EvalRefused(ctx, c.rdb, cmds, func(pipe redis.Pipeliner, i int) *redis.Cmd {
+		return pipe.Eval(ctx, scriptSource, calls[i].keys, calls[i].args...)
+	})
 	for i, cmd := range cmds {
 		vals, err := cmd.Int64Slice()
 		if err != nil {
