@@ -57,6 +57,7 @@ type Client struct {
 	logger   *slog.Logger
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	warnings *warningLog
 }
 
 // New returns a client for cfg, which must be enabled (AccountID set) and
@@ -104,6 +105,13 @@ func New(cfg Config, hc *http.Client, logger *slog.Logger, reg prometheus.Regist
 	if err != nil {
 		return nil, fmt.Errorf("registering minfraud metrics: %w", err)
 	}
+	warnings, err := registerOrReuse(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_minfraud_warnings_total",
+		Help: "Warnings in minFraud's answers (inputs it could not use), by code; codes minFraud does not document count as other.",
+	}, []string{"code"}))
+	if err != nil {
+		return nil, fmt.Errorf("registering minfraud metrics: %w", err)
+	}
 	return &Client{
 		cfg:      cfg,
 		endpoint: endpoint,
@@ -118,6 +126,7 @@ func New(cfg Config, hc *http.Client, logger *slog.Logger, reg prometheus.Regist
 		logger:   logger,
 		requests: requests,
 		duration: duration,
+		warnings: newWarningLog(logger, warnings, time.Now),
 	}, nil
 }
 
@@ -197,14 +206,7 @@ func (c *Client) Score(ctx context.Context, req Request) (*Response, error) {
 			slog.String("minfraud_id", resp.ID), slog.Float64("risk_score", resp.RiskScore))...)
 	}
 	if len(resp.Warnings) > 0 {
-		// Warnings name inputs minFraud could not use: a mapping problem on
-		// our side. Log codes and pointers only; the text may quote values.
-		codes := make([]string, len(resp.Warnings))
-		for i, w := range resp.Warnings {
-			codes[i] = w.Code + " " + w.InputPointer
-		}
-		c.logger.LogAttrs(ctx, slog.LevelWarn, "minfraud input warnings", append(attrs,
-			slog.String("minfraud_id", resp.ID), slog.Any("warnings", codes))...)
+		c.warnings.note(ctx, resp.Warnings, resp.ID, attrs)
 	}
 	return resp, nil
 }
