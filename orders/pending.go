@@ -163,7 +163,7 @@ func workFields(ws []pending) ([]any, error) {
 			return nil, fmt.Errorf("encoding pending work: %s work of type %T", w.kind, w.body)
 		}
 	}
-	head, err := json.Marshal(h)
+	head, err := marshalHead(h)
 	if err != nil {
 		return nil, fmt.Errorf("encoding pending work: %w", err)
 	}
@@ -184,8 +184,8 @@ func workFields(ws []pending) ([]any, error) {
 // under the entry's id; it adds nothing when the entry is undecodable.
 func (b *shardBatch) decodeWork(id string, values map[string]any) error {
 	head, _ := values[fieldHead].(string)
-	var h workHead
-	if err := json.Unmarshal([]byte(head), &h); err != nil {
+	h, err := unmarshalHead(head)
+	if err != nil {
 		return fmt.Errorf("decoding the head: %w", err)
 	}
 	// The documents are taken as they are: json.Marshal wrote them, and
