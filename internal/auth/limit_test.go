@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,21 +13,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/vpsgate/gateway/internal/fakeclock"
 	"github.com/vpsgate/gateway/internal/testenv"
 )
-
-// clock is a settable now for several Authenticators at once.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 const limitTestKey = "sk_live_abc" // the "shop" key of newAuth
 
@@ -39,17 +26,17 @@ type limitedAuth struct {
 	reg *prometheus.Registry
 }
 
-func newLimitedAuth(t *testing.T, rdb redis.Scripter, prefix string, limit int, c *clock) limitedAuth {
+func newLimitedAuth(t *testing.T, rdb redis.Scripter, prefix string, limit int, c *fakeclock.Clock) limitedAuth {
 	t.Helper()
-	now := c.now()
+	now := c.Now()
 	base := newAuth(t, &now)
 	cfg := Config{FailureLimit: limit, FailureWindow: time.Minute}
 	reg := prometheus.NewRegistry()
-	l, err := NewLimiter(cfg, rdb, prefix, c.now, slog.New(slog.DiscardHandler), reg)
+	l, err := NewLimiter(cfg, rdb, prefix, c.Now, slog.New(slog.DiscardHandler), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	base.now = c.now
+	base.now = c.Now
 	return limitedAuth{a: base.WithLimiter(l), reg: reg}
 }
 
@@ -94,7 +81,7 @@ func counterValue(c prometheus.Counter) float64 {
 // credential that already worked from that address keeps working.
 func TestLimiterAcrossProcesses(t *testing.T) {
 	prefix := testenv.KeyPrefix(t)
-	c := &clock{t: t0}
+	c := fakeclock.New(t0)
 	const limit = 3
 	a := newLimitedAuth(t, testenv.RedisClient(t), prefix, limit, c)
 	b := newLimitedAuth(t, testenv.RedisClient(t), prefix, limit, c)
@@ -155,7 +142,7 @@ func TestLimiterAcrossProcesses(t *testing.T) {
 	}
 
 	// The local lock ends when the window does.
-	c.add(time.Minute + time.Second)
+	c.Advance(time.Minute + time.Second)
 	if _, locked := b.a.limiter.blocked(clientKey(peer), [32]byte{}); locked {
 		t.Error("peer still locked on B after the window")
 	}
@@ -164,7 +151,7 @@ func TestLimiterAcrossProcesses(t *testing.T) {
 // TestLimiterIPv6Subscriber: the addresses of one /64 share a count, so
 // walking through one's own prefix buys no guesses.
 func TestLimiterIPv6Subscriber(t *testing.T) {
-	c := &clock{t: t0}
+	c := fakeclock.New(t0)
 	la := newLimitedAuth(t, testenv.RedisClient(t), testenv.KeyPrefix(t), 2, c)
 	got := []string{
 		la.try(t, "[2001:db8:1:2::1]:1", "g1"),
@@ -186,7 +173,7 @@ func TestLimiterSuccessCostsNoRoundTrip(t *testing.T) {
 	rdb := testenv.RedisClient(t)
 	hook := &testenv.CountingHook{}
 	rdb.AddHook(hook)
-	c := &clock{t: t0}
+	c := fakeclock.New(t0)
 	la := newLimitedAuth(t, rdb, testenv.KeyPrefix(t), 3, c)
 	tok, _ := la.a.Mint("olga", RoleOfficer, time.Hour)
 	hook.Reset()
@@ -213,7 +200,7 @@ func TestLimiterSuccessCostsNoRoundTrip(t *testing.T) {
 func TestLimiterRedisDown(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: testenv.FreeAddr(t), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { rdb.Close() })
-	c := &clock{t: t0}
+	c := fakeclock.New(t0)
 	la := newLimitedAuth(t, rdb, "nowhere:", 2, c)
 	var got []string
 	for _, cred := range []string{"g1", "g2", "g3", limitTestKey} {

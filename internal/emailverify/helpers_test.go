@@ -11,6 +11,7 @@ import (
 	texttemplate "text/template"
 	"time"
 
+	"github.com/vpsgate/gateway/internal/fakeclock"
 	"github.com/vpsgate/gateway/internal/linktoken"
 	"github.com/vpsgate/gateway/internal/testenv"
 )
@@ -18,24 +19,8 @@ import (
 // testSecret stands in for auth.jwt_secret.
 var testSecret = []byte(strings.Repeat("k", 40))
 
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+func newClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC))
 }
 
 type verifyCall struct{ Owner, Account, Email, Actor string }
@@ -128,7 +113,7 @@ type fixture struct {
 	svc    *Service
 	ver    *recordingVerifier
 	outbox *recordingOutbox
-	clock  *clock
+	clock  *fakeclock.Clock
 }
 
 // newFixture builds a Service on the test Redis with a key prefix of the

@@ -12,10 +12,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vpsgate/gateway/internal/auth"
+	"github.com/vpsgate/gateway/internal/fakeclock"
 	"github.com/vpsgate/gateway/internal/linktoken"
 )
 
-func newTestTokens(t testing.TB, c *clock) *Tokens {
+func newTestTokens(t testing.TB, c *fakeclock.Clock) *Tokens {
 	t.Helper()
 	tk, err := NewTokens(testSecret, 24*time.Hour, c.Now)
 	if err != nil {

@@ -7,25 +7,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vpsgate/gateway/internal/fakeclock"
 )
-
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // warningLines returns the "minfraud input warnings" lines of logs.
 func warningLines(t *testing.T, logs string) []map[string]any {
@@ -67,8 +51,8 @@ func TestWarningsLoggedOncePerInterval(t *testing.T) {
 		cur = b
 	}
 	c := newTestClient(t, url, "score", 5*time.Second)
-	clock := &fakeClock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
-	c.warnings.now = clock.now
+	clock := fakeclock.New(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+	c.warnings.now = clock.Now
 
 	score := func() {
 		t.Helper()
@@ -93,7 +77,7 @@ func TestWarningsLoggedOncePerInterval(t *testing.T) {
 	}
 	logged := 0
 	for _, s := range steps {
-		clock.add(s.advance)
+		clock.Advance(s.advance)
 		serve(s.body)
 		score()
 		lines := warningLines(t, c.logs.String())
