@@ -32,6 +32,10 @@
 # Usage: scripts/bench-screening.sh
 # Environment:
 #   WORKERS=8 COUNT=60000 DURATION=20s WARMUP=2000   load settings
+#   RATE=0           orders/s at most (0: as fast as the gateway answers);
+#                    two builds compared at one rate below both their
+#                    ceilings get the same load, so their CPU per order is
+#                    not skewed by one of them saturating the machine
 #   CEILING_CALLS=100000 CEILING_CLIENTS=16 RANDKEYS=20000  redis-benchmark
 #   LOG_LEVEL=info   the gateway's log level (info logs a line per order)
 #   BENCH_GATEWAY_BIN=path a gateway binary to measure instead of building this
@@ -55,6 +59,7 @@ WORKERS="${WORKERS:-8}"
 COUNT="${COUNT:-60000}"
 DURATION="${DURATION:-20s}"
 WARMUP="${WARMUP:-2000}"
+RATE="${RATE:-0}"
 CEILING_CALLS="${CEILING_CALLS:-100000}"
 CEILING_CLIENTS="${CEILING_CLIENTS:-16}"
 RANDKEYS="${RANDKEYS:-20000}"
@@ -184,7 +189,7 @@ if [[ -n ${BENCH_PPROF:-} ]]; then
 fi
 LOADORDERS_API_KEY="$API_KEY" "$WORK/loadorders" \
 	-url "http://127.0.0.1:$GW_ADMIN_PORT" -workers "$WORKERS" -n "$COUNT" -duration "$DURATION" \
-	-warmup "$WARMUP" -minfraud-listen "127.0.0.1:$STUB_PORT" -minfraud-response "$MINFRAUD_ANSWER" \
+	-rate "$RATE" -warmup "$WARMUP" -minfraud-listen "127.0.0.1:$STUB_PORT" -minfraud-response "$MINFRAUD_ANSWER" \
 	| tee "$WORK/load.out"
 if [[ -n ${PROF_PID:-} ]]; then
 	wait "$PROF_PID" && log "CPU profile written to $BENCH_PPROF (go tool pprof -top $WORK/gateway $BENCH_PPROF)"

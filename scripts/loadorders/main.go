@@ -49,6 +49,7 @@ type options struct {
 	workers        int
 	count          int
 	duration       time.Duration
+	rate           float64
 	warmup         int
 	idPrefix       string
 	seed           uint64
@@ -66,6 +67,7 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 32, "concurrent requests")
 	flag.IntVar(&o.count, "n", 20000, "orders to send at most (warm-up excluded)")
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "time to send them in at most")
+	flag.Float64Var(&o.rate, "rate", 0, "orders per second at most over all workers, warm-up excluded (0: as fast as the gateway answers); comparing two builds at one rate below both their ceilings measures their CPU per order under the same load")
 	flag.IntVar(&o.warmup, "warmup", 500, "orders sent first and not measured (connections, scripts, caches)")
 	flag.StringVar(&o.idPrefix, "id-prefix", "", "order id `prefix` (default: load-<unix time>-, new ids on every run)")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the order generator")
@@ -88,8 +90,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	switch {
 	case o.key == "":
 		return errors.New("no API key: pass -key or set LOADORDERS_API_KEY")
-	case o.workers < 1 || o.count < 1 || o.duration <= 0 || o.warmup < 0:
-		return errors.New("-workers, -n and -duration must be positive, -warmup not negative")
+	case o.workers < 1 || o.count < 1 || o.duration <= 0 || o.warmup < 0 || o.rate < 0:
+		return errors.New("-workers, -n and -duration must be positive, -warmup and -rate not negative")
 	case o.ips < 1 || o.customers < 1:
 		return errors.New("-ips and -customers must be positive")
 	}
@@ -125,7 +127,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	target := strings.TrimSuffix(o.url, "/") + "/api/v1/orders"
 
 	if len(warm) > 0 {
-		ws := blast(ctx, client, target, o.key, warm, o.workers, o.duration)
+		ws := blast(ctx, client, target, o.key, warm, o.workers, o.duration, 0)
 		if ws.ok == 0 {
 			return fmt.Errorf("warm-up: no order accepted; answers %v, first error: %v", ws.byStatus, ws.firstErr)
 		}
@@ -134,7 +136,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 	}
 	cpuBefore := cpuTime()
-	s := blast(ctx, client, target, o.key, bodies, o.workers, o.duration)
+	s := blast(ctx, client, target, o.key, bodies, o.workers, o.duration, o.rate)
 	var mfCalls int64 = -1
 	if stub != nil {
 		mfCalls = stub.calls.Load()
@@ -275,8 +277,11 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// blast sends bodies from workers until all are sent or d has passed.
-func blast(ctx context.Context, client *http.Client, target, key string, bodies [][]byte, workers int, d time.Duration) stats {
+// blast sends bodies from workers until all are sent or d has passed; with
+// rate > 0, order i is not sent before i/rate seconds after the start (a
+// gateway that falls behind gets the next ones at once: the rate is a
+// ceiling).
+func blast(ctx context.Context, client *http.Client, target, key string, bodies [][]byte, workers int, d time.Duration, rate float64) stats {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var next atomic.Int64
@@ -298,6 +303,18 @@ func blast(ctx context.Context, client *http.Client, target, key string, bodies 
 				i := next.Add(1) - 1
 				if i >= int64(len(bodies)) {
 					break
+				}
+				if rate > 0 {
+					at := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+					if wait := time.Until(at); wait > 0 {
+						select {
+						case <-ctx.Done():
+						case <-time.After(wait):
+						}
+						if ctx.Err() != nil {
+							break
+						}
+					}
 				}
 				t0 := time.Now()
 				status, body, err := post(ctx, client, target, key, bodies[i], buf)
@@ -392,7 +409,11 @@ func (s stats) print(w io.Writer, o options, mfCalls int64) {
 	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64) }
 	secs := s.elapsed.Seconds()
 	rps := float64(len(s.latencies)) / secs
-	fmt.Fprintf(w, "loadorders: %d orders in %.3fs from %d workers (-n %d, -duration %s)", s.sent, secs, o.workers, o.count, o.duration)
+	fmt.Fprintf(w, "loadorders: %d orders in %.3fs from %d workers (-n %d, -duration %s", s.sent, secs, o.workers, o.count, o.duration)
+	if o.rate > 0 {
+		fmt.Fprintf(w, ", -rate %g", o.rate)
+	}
+	fmt.Fprint(w, ")")
 	if s.stoppedTime {
 		fmt.Fprint(w, ", stopped by -duration")
 	}

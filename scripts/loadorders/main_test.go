@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -133,5 +135,44 @@ func TestMinfraudStub(t *testing.T) {
 	}
 	if n := stub.calls.Load(); n != 1 {
 		t.Errorf("stub counted %d calls, want 1", n)
+	}
+}
+
+// TestRate: with -rate, order i of the measured run is not sent before
+// i/rate seconds from its start, whatever the number of workers.
+func TestRate(t *testing.T) {
+	o := testOptions()
+	o.workers, o.count, o.warmup, o.rate = 4, 21, 0, 200
+	var (
+		mu    sync.Mutex
+		times []time.Time
+	)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		times = append(times, time.Now())
+		mu.Unlock()
+		_, _ = io.WriteString(w, `{"decision":"accept"}`)
+	}))
+	defer api.Close()
+	o.url = api.URL
+	var out bytes.Buffer
+	start := time.Now()
+	if err := run(context.Background(), o, &out); err != nil {
+		t.Fatalf("run() = %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "RESULT orders=21 ") || !strings.Contains(out.String(), "-rate 200") {
+		t.Errorf("summary:\n%s", out.String())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(times) != 21 {
+		t.Fatalf("API saw %d orders, want 21", len(times))
+	}
+	// The last of 21 orders at 200/s is due 100 ms after the start: it
+	// cannot have come sooner (a lower bound only; how much later it came
+	// depends on the machine).
+	last := slices.MaxFunc(times, time.Time.Compare)
+	if got := last.Sub(start); got < 100*time.Millisecond {
+		t.Errorf("21 orders at -rate 200 sent within %s, want at least 100ms", got)
 	}
 }
