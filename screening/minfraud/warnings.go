@@ -22,8 +22,12 @@ import (
 const warningLogEvery = time.Minute
 
 // maxWarningSets bounds the sets remembered: past it the memory starts
-// afresh (a burst of distinct sets logs more, never grows without bound).
-const maxWarningSets = 256
+// afresh (a burst of distinct sets logs more, never grows without bound);
+// maxWarningKey bounds the bytes remembered of one set.
+const (
+	maxWarningSets = 256
+	maxWarningKey  = 1024
+)
 
 // documentedCode says whether code is one of the warning codes minFraud
 // documents; any other is counted as "other", so that the label's values
@@ -78,7 +82,11 @@ func (l *warningLog) note(ctx context.Context, ws []Warning, minfraudID string, 
 		key.WriteByte(' ')
 		key.WriteString(w.InputPointer)
 	}
-	repeats, ok := l.due(key.String())
+	k := key.String()
+	if len(k) > maxWarningKey {
+		k = k[:maxWarningKey] // the sets are remembered: bound what an answer can make us keep
+	}
+	repeats, ok := l.due(k)
 	if !ok {
 		return
 	}

@@ -140,8 +140,14 @@ func TestWarningCodesBounded(t *testing.T) {
 	if got := c.metric("gateway_minfraud_warnings_total", map[string]string{"code": "IP_ADDRESS_NOT_FOUND"}); got != 1 {
 		t.Errorf("IP_ADDRESS_NOT_FOUND counted %v, want 1", got)
 	}
+	c.warnings.note(t.Context(), []Warning{{Code: "INPUT_INVALID", InputPointer: "/" + strings.Repeat("p", 100_000)}}, "id", nil)
 	c.warnings.mu.Lock()
 	n := len(c.warnings.seen)
+	for k := range c.warnings.seen {
+		if len(k) > maxWarningKey {
+			t.Errorf("a warning set remembered under %d bytes, bound %d", len(k), maxWarningKey)
+		}
+	}
 	c.warnings.mu.Unlock()
 	if n > maxWarningSets {
 		t.Errorf("%d warning sets remembered, bound %d", n, maxWarningSets)
