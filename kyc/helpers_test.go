@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vpsgate/gateway/internal/events"
+	"github.com/vpsgate/gateway/internal/fakeclock"
 	"github.com/vpsgate/gateway/internal/linktoken"
 	"github.com/vpsgate/gateway/internal/mail"
 	"github.com/vpsgate/gateway/internal/testenv"
@@ -120,21 +121,11 @@ type env struct {
 	mail   *recMail
 	cfg    Config
 	page   http.Handler
-	mu     sync.Mutex
-	clock  time.Time
+	clock  *fakeclock.Clock
 }
 
-func (e *env) now() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.clock
-}
-
-func (e *env) advance(d time.Duration) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.clock = e.clock.Add(d)
-}
+func (e *env) now() time.Time          { return e.clock.Now() }
+func (e *env) advance(d time.Duration) { e.clock.Advance(d) }
 
 const testSecret = "kyc-test-secret-0123456789abcdef"
 
@@ -166,7 +157,7 @@ func newEnv(t testing.TB, rdb redis.UniversalClient, prefix string, cfg Config, 
 		t.Fatal(err)
 	}
 	e := &env{store: store, rdb: rdb, outbox: events.New(rdb, prefix+"events", 0), orders: &recOrders{}, audit: &recAudit{}, mail: &recMail{},
-		cfg: cfg, clock: time.Now().UTC()}
+		cfg: cfg, clock: fakeclock.New(time.Now().UTC())}
 	e.svc, err = New(cfg, Deps{
 		Redis: rdb, Store: store, Prefix: prefix + "kyc", Secret: []byte(testSecret), PublicURL: "https://shop.example",
 		Orders: e.orders, Events: e.outbox, Audit: e.audit, Mail: e.mail, Templates: tpl, Logger: logger, Now: e.now, Consumer: consumer,

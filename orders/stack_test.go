@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vpsgate/gateway/internal/events"
+	"github.com/vpsgate/gateway/internal/fakeclock"
 	"github.com/vpsgate/gateway/internal/testenv"
 	"github.com/vpsgate/gateway/screening"
 	"github.com/vpsgate/gateway/screening/blocklist"
@@ -108,23 +109,14 @@ type stack struct {
 	outbox *events.Outbox
 	audit  *memAudit
 	mailer *memMailer
+	clock  *fakeclock.Clock
 	mu     sync.Mutex
-	clock  time.Time
 	// submitted counts submitApart's orders.
 	submitted int
 }
 
-func (st *stack) now() time.Time {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.clock
-}
-
-func (st *stack) advance(d time.Duration) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.clock = st.clock.Add(d)
-}
+func (st *stack) now() time.Time          { return st.clock.Now() }
+func (st *stack) advance(d time.Duration) { st.clock.Advance(d) }
 
 // newStack builds a stack on rdb under prefix with the holds policy hc.
 // consumer names it as a gateway process.
@@ -153,7 +145,7 @@ func newStack(t testing.TB, rdb redis.UniversalClient, prefix string, hc HoldsCo
 		t.Fatal(err)
 	}
 	st := &stack{rdb: rdb, outbox: events.New(rdb, prefix+"events", 0), audit: &memAudit{}, mailer: &memMailer{},
-		clock: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+		clock: fakeclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
 	st.svc, err = New(cfg, rdb, Deps{Screener: screener, Effects: ScoringEffects{Velocity: counter, Blocklist: blocks},
 		Links: fakeLinks{}, KYCLinks: fakeKYCLinks{}, Policy: policy, PublicURL: "https://shop.example"}, st.now)
 	if err != nil {
