@@ -84,7 +84,9 @@ func (l *warningLog) note(ctx context.Context, ws []Warning, minfraudID string, 
 	}
 	k := key.String()
 	if len(k) > maxWarningKey {
-		k = k[:maxWarningKey] // the sets are remembered: bound what an answer can make us keep
+		// The sets are remembered: keep a copy of the bound, not the
+		// whole string a slice of it would hold on to.
+		k = strings.Clone(k[:maxWarningKey])
 	}
 	repeats, ok := l.due(k)
 	if !ok {
@@ -96,7 +98,7 @@ func (l *warningLog) note(ctx context.Context, ws []Warning, minfraudID string, 
 	}
 	l.logger.LogAttrs(ctx, slog.LevelWarn, "minfraud input warnings", append(attrs,
 		slog.String("minfraud_id", minfraudID), slog.Any("warnings", codes),
-		slog.Int("repeats", repeats), slog.Duration("repeats_within", warningLogEvery))...)
+		slog.Int("repeats", repeats), slog.String("repeats_within", warningLogEvery.String()))...)
 }
 
 // due says whether the set key is to be logged now, and how many answers

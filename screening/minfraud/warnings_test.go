@@ -102,6 +102,9 @@ func TestWarningsLoggedOncePerInterval(t *testing.T) {
 	if got, want := lines[2]["warnings"], []any{"INPUT_INVALID /shipping/city"}; !equalAny(got, want) {
 		t.Errorf("third line's warnings = %v, want %v", got, want)
 	}
+	if lines[0]["repeats_within"] != "1m0s" {
+		t.Errorf("first line's repeats_within = %v, want 1m0s", lines[0]["repeats_within"])
+	}
 	if lines[0]["minfraud_id"] != "27d26476-e2bc-11e4-92b8-962e705b4af5" {
 		t.Errorf("first line's minfraud_id = %v", lines[0]["minfraud_id"])
 	}
