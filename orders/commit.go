@@ -166,13 +166,11 @@ func (s *Service) commit(ctx context.Context, prev *Record, c Change, fp, action
 			acct = "add"
 		}
 	}
-	fields, err := workFields(work)
+	// Room for the entry's fields too: kind, head and three documents.
+	args, err := appendWork(append(make([]any, 0, 9+10), expected, r.Version, recJSON, fp, s.retention.Milliseconds(), held, sid, acct, entryJSON), work)
 	if err != nil {
 		return nil, fmt.Errorf("order %s: %w", sid, err)
 	}
-	args := make([]any, 0, 9+len(fields))
-	args = append(args, expected, r.Version, recJSON, fp, s.retention.Milliseconds(), held, sid, acct, entryJSON)
-	args = append(args, fields...)
 	keys := []string{s.recordKey(sid), s.timelineKey(sid), s.pendingKey(sh), s.heldKey(sh), idx}
 	out, err := commitScript.Run(ctx, s.rdb, keys, args...).Result()
 	if err != nil {

@@ -126,9 +126,13 @@ type workEvent struct {
 // data document its events share (a change's events are all about the
 // same order or account): a change with more, or an event without data
 // (the relay would drop it as undecodable), is a mistake here.
-func workFields(ws []pending) ([]any, error) {
+func workFields(ws []pending) ([]any, error) { return appendWork(nil, ws) }
+
+// appendWork is dst followed by workFields(ws): the scripts that append
+// a change's entry take its fields after their own arguments.
+func appendWork(dst []any, ws []pending) ([]any, error) {
 	if len(ws) == 0 {
-		return nil, nil
+		return dst, nil
 	}
 	var (
 		h                   workHead
@@ -167,17 +171,16 @@ func workFields(ws []pending) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding pending work: %w", err)
 	}
-	fields := make([]any, 0, 10)
-	fields = append(fields, fieldKind, kindWork, fieldHead, head)
+	dst = append(dst, fieldKind, kindWork, fieldHead, head)
 	for _, f := range [...]struct {
 		name string
 		doc  []byte
 	}{{fieldData, data}, {fieldBefore, before}, {fieldAfter, after}} {
 		if len(f.doc) > 0 {
-			fields = append(fields, f.name, f.doc)
+			dst = append(dst, f.name, f.doc)
 		}
 	}
-	return fields, nil
+	return dst, nil
 }
 
 // decodeWork reads the kindWork entry of stream fields values into b,

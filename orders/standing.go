@@ -285,15 +285,6 @@ func (s *Service) delStanding(ctx context.Context, ref, field string, work func(
 	return "", fmt.Errorf("%s of account %s changed %d times during one change, try again: %w", field, ref, maxAttempts, screening.ErrConflict)
 }
 
-// appendWork is args followed by the pending entry of work.
-func appendWork(args []any, work []pending) ([]any, error) {
-	fields, err := workFields(work)
-	if err != nil {
-		return nil, err
-	}
-	return append(args, fields...), nil
-}
-
 // restrictionOf reads the restricted field's value ("" or nil: none).
 func restrictionOf(v any) *Restriction {
 	raw, _ := v.(string)
